@@ -1,0 +1,104 @@
+"""Validation and coercion for the public wrappers.
+
+Compiled kernels trust their inputs (Numba does not check bounds), so every public
+function passes its arguments through these helpers first. Each raises
+``TypeError``/``ValueError`` naming the argument, what was expected and what was given.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _describe(x) -> str:
+    if isinstance(x, np.ndarray):
+        return f"array of dtype {x.dtype} and shape {x.shape}"
+    return f"{type(x).__name__} {x!r}"[:120]
+
+
+def as_float_array(x, name: str, ndim=None, dtype=None, min_size: int = 1) -> np.ndarray:
+    """``x`` as a C-contiguous float32/float64 array.
+
+    float32 and float64 keep their dtype; bool and integer input becomes float64
+    (or ``dtype`` when given); complex, object and string input raise ``TypeError``.
+    ``ndim`` (an int or a tuple of ints) checks the rank; ``min_size`` rejects empty
+    arrays. Non-contiguous input is copied.
+    """
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be a float array, got {_describe(x)}")
+    arr = np.asarray(x)
+    kind = arr.dtype.kind
+    if kind in "fiub":
+        if dtype is not None:
+            target = np.dtype(dtype)
+        elif arr.dtype in FLOAT_DTYPES:
+            target = arr.dtype
+        else:
+            target = np.dtype(np.float64)
+    else:
+        raise TypeError(f"{name} must hold real numbers (float32 or float64), got dtype {arr.dtype}")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            want = " or ".join(f"{d}-D" for d in allowed)
+            raise ValueError(f"{name} must be {want}, got an array of shape {arr.shape}")
+    if arr.size < min_size:
+        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=target)
+
+
+def as_float_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """``dtype`` as float32 or float64, else ``ValueError``."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from exc
+    if dt not in FLOAT_DTYPES:
+        raise ValueError(f"{name} must be float32 or float64, got {dt}")
+    return dt
+
+
+def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
+    if a.shape != b.shape:
+        raise ValueError(f"{name_b} must have the shape of {name_a} {a.shape}, got {b.shape}")
+
+
+def as_scalar(value, name: str, *, low=None, high=None, low_open=False, high_open=False,
+              allow_inf: bool = False) -> float:
+    """``value`` as a Python float in the given range, else ``TypeError``/``ValueError``.
+
+    ``low``/``high`` bound the range, closed unless ``low_open``/``high_open``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+    v = float(value)
+    if math.isnan(v) or (math.isinf(v) and not allow_inf):
+        raise ValueError(f"{name} must be finite, got {v}")
+    if low is not None and (v < low or (low_open and v == low)):
+        bound = f"> {low}" if low_open else f">= {low}"
+        raise ValueError(f"{name} must be {bound}, got {v}")
+    if high is not None and (v > high or (high_open and v == high)):
+        bound = f"< {high}" if high_open else f"<= {high}"
+        raise ValueError(f"{name} must be {bound}, got {v}")
+    return v
+
+
+def as_int(value, name: str, *, low=None) -> int:
+    """``value`` as a Python int >= ``low``, else ``TypeError``/``ValueError``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {_describe(value)}")
+    v = int(value)
+    if low is not None and v < low:
+        raise ValueError(f"{name} must be >= {low}, got {v}")
+    return v
+
+
+def check_choice(value, name: str, choices) -> str:
+    """``value`` if it is one of ``choices`` (strings), else ``ValueError`` listing them."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
+    return value

@@ -1,0 +1,129 @@
+"""The one module that imports Numba: compile options, threading policy, coercion helpers.
+
+Every compiled function in fastgrad is declared with :func:`kernel` (and its
+scalar helpers with :func:`inline`), so the options below are set exactly once:
+
+* ``cache=True`` -- compiled code is kept on disk across processes
+  (``FASTGRAD_CACHE=0`` turns it off);
+* ``error_model="numpy"`` -- division by zero gives inf/NaN instead of a Python
+  exception check in every loop, which would stop loops from vectorizing;
+* ``fastmath`` -- only the flags that keep IEEE semantics for inf and NaN
+  (``nsz``, ``arcp``, ``contract``, ``reassoc``): reductions vectorize, but NaN and
+  inf still propagate exactly as in NumPy (``FASTGRAD_FASTMATH=0`` turns them off);
+* ``parallel`` -- per kernel; ``FASTGRAD_PARALLEL=0`` compiles every kernel serial.
+
+Threading: Numba's ``workqueue`` layer aborts when two Python threads enter
+parallel code at once and costs ~35 us per parallel region, so fastgrad asks for a
+thread-safe layer (OpenMP first, then TBB) unless the user chose one with
+``NUMBA_THREADING_LAYER``. Numba's threads and the BLAS's threads share the cores:
+see :mod:`fastgrad._threads` for the policy.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import numba
+from numba import njit, prange, types
+from numba.extending import overload
+
+__all__ = ("kernel", "inline", "prange", "like", "PARALLEL_MIN", "BLOCK", "n_blocks", "block_bounds",
+           "numba_version", "threading_layer", "set_numba_threads", "get_numba_threads")
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() not in ("0", "false", "no", "off", "")
+
+
+CACHE = _env_flag("FASTGRAD_CACHE", True)
+PARALLEL = _env_flag("FASTGRAD_PARALLEL", True)
+FASTMATH = {"nsz", "arcp", "contract", "reassoc"} if _env_flag("FASTGRAD_FASTMATH", True) else False
+
+# Below this many elements a kernel takes its serial branch: a parallel region
+# costs a few microseconds even with OpenMP, more than the work it would split.
+# Above it, work is cut into blocks of BLOCK elements handed out by ``prange``.
+PARALLEL_MIN = 32768
+BLOCK = 8192
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
+    numba.config.THREADING_LAYER = "threadsafe"
+
+numba_version = numba.__version__
+
+
+def kernel(func=None, *, parallel: bool = False):
+    """Compile ``func`` in nopython mode with fastgrad's options (see module doc)."""
+    def wrap(f):
+        return njit(cache=CACHE, parallel=parallel and PARALLEL, fastmath=FASTMATH,
+                    error_model="numpy", nogil=True)(f)
+    return wrap(func) if func is not None else wrap
+
+
+def inline(func):
+    """A scalar helper inlined into the kernels that call it (same options as :func:`kernel`)."""
+    return njit(cache=CACHE, fastmath=FASTMATH, error_model="numpy", inline="always")(func)
+
+
+def like(x, c):
+    """``c`` as a scalar of ``x``'s float type, inside compiled code.
+
+    A float64 literal would promote float32 arithmetic to float64 (and ``exp``
+    to its double-precision call); ``like(z, 0.5)`` keeps float32 float32.
+    """
+    return type(x)(c)
+
+
+@overload(like, inline="always")
+def _like_overload(x, c):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x, c: np.float32(c)
+    if isinstance(x, types.Array) and x.dtype == types.float32:
+        return lambda x, c: np.float32(c)
+    return lambda x, c: np.float64(c)
+
+
+@njit(cache=CACHE, inline="always")
+def n_blocks(n):
+    """How many blocks of ``BLOCK`` items a kernel splits ``n`` items into; 1 means serial."""
+    if n < PARALLEL_MIN:
+        return 1
+    return (n + BLOCK - 1) // BLOCK
+
+
+@njit(cache=CACHE, inline="always")
+def block_bounds(b, nb, n):
+    """The half-open range ``[lo, hi)`` of block ``b`` out of ``nb`` over ``n`` items."""
+    if nb == 1:
+        return 0, n
+    lo = b * BLOCK
+    return lo, min(lo + BLOCK, n)
+
+
+def threading_layer() -> str:
+    """The threading layer Numba uses (forces the layer to load if it has not yet)."""
+    try:
+        return numba.threading_layer()
+    except ValueError:
+        _touch_parallel()
+        return numba.threading_layer()
+
+
+def _touch_parallel():
+    from fastgrad.kernels.util import parallel_touch  # compiled lazily, on demand
+    parallel_touch(np.zeros(4))
+
+
+def set_numba_threads(n: int) -> None:
+    numba.set_num_threads(int(n))
+
+
+def get_numba_threads() -> int:
+    return int(numba.get_num_threads())
+
+
+def numba_max_threads() -> int:
+    return int(numba.config.NUMBA_NUM_THREADS)
