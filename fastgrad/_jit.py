@@ -1,4 +1,6 @@
-"""The one module that imports Numba: compile options, threading policy, coercion helpers.
+"""The one module that imports Numba: compile options and threading policy.
+
+Contributors: read CONTRIBUTING.md at the repository root first (house conventions).
 
 Every compiled function in fastgrad is declared with :func:`kernel` (and its
 scalar helpers with :func:`inline`), so the options below are set exactly once:
