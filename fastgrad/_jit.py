@@ -88,23 +88,6 @@ def _like_overload(x, c):
     return lambda x, c: np.float64(c)
 
 
-@njit(cache=CACHE, inline="always")
-def n_blocks(n):
-    """How many blocks of ``BLOCK`` items a kernel splits ``n`` items into; 1 means serial."""
-    if n < PARALLEL_MIN:
-        return 1
-    return (n + BLOCK - 1) // BLOCK
-
-
-@njit(cache=CACHE, inline="always")
-def block_bounds(b, nb, n):
-    """The half-open range ``[lo, hi)`` of block ``b`` out of ``nb`` over ``n`` items."""
-    if nb == 1:
-        return 0, n
-    lo = b * BLOCK
-    return lo, min(lo + BLOCK, n)
-
-
 def threading_layer() -> str:
     """The threading layer Numba uses (forces the layer to load if it has not yet)."""
     try:
@@ -129,3 +112,8 @@ def get_numba_threads() -> int:
 
 def numba_max_threads() -> int:
     return int(numba.config.NUMBA_NUM_THREADS)
+
+
+# The block helpers are compiled functions, so they live under kernels/; they are
+# re-exported here because every kernel file imports its decorators from this module.
+from fastgrad.kernels.util import block_bounds, n_blocks  # noqa: E402
