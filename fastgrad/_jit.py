@@ -57,10 +57,15 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 numba_version = numba.__version__
 
 
-def kernel(func=None, *, parallel: bool = False):
-    """Compile ``func`` in nopython mode with fastgrad's options (see module doc)."""
+def kernel(func=None, *, parallel: bool = False, cache: bool = CACHE):
+    """Compile ``func`` in nopython mode with fastgrad's options (see module doc).
+
+    ``cache=False`` is for kernels that take a compiled function as an argument: Numba
+    keys such a signature on the function object, so an on-disk entry is never found
+    again in a new process and the cache index only grows.
+    """
     def wrap(f):
-        return njit(cache=CACHE, parallel=parallel and PARALLEL, fastmath=FASTMATH,
+        return njit(cache=cache and CACHE, parallel=parallel and PARALLEL, fastmath=FASTMATH,
                     error_model="numpy", nogil=True)(f)
     return wrap(func) if func is not None else wrap
 
