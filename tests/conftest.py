@@ -13,7 +13,7 @@ settings.load_profile("fastgrad")
 TOLERANCES = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
 
 
-@pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
+@pytest.fixture(scope="session", params=[np.float32, np.float64], ids=["float32", "float64"])
 def dtype(request):
     """Each test runs once per supported float dtype."""
     return np.dtype(request.param)

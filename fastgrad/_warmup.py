@@ -1,0 +1,56 @@
+"""Ahead-of-use compilation: run every kernel once on tiny inputs so later calls are fast."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from fastgrad._checks import as_float_dtype
+
+
+def _activations(dtype):
+    from fastgrad import functional as F
+    z = np.linspace(-2, 2, 6, dtype=dtype).reshape(2, 3)
+    return {"activation_forward": lambda: F.relu(z), "activation_backward": lambda: F.relu_backward(z, z),
+            "softmax_forward": lambda: F.softmax(z), "softmax_backward": lambda: F.softmax_backward(z, z)}
+
+
+def _losses(dtype):
+    from fastgrad import functional as F
+    z = np.linspace(-2, 2, 6, dtype=dtype).reshape(2, 3)
+    return {"elementwise_loss": lambda: F.mse(z, z),
+            "softmax_cross_entropy": lambda: F.softmax_cross_entropy(z, np.array([0, 2]))}
+
+
+def _dense(dtype):
+    from fastgrad import functional as F
+    x = np.ones((2, 3), dtype=dtype)
+    W = np.ones((3, 2), dtype=dtype)
+    b = np.zeros(2, dtype=dtype)
+    return {"dense_forward": lambda: F.dense_forward(x, W, b, "relu"),
+            "dense_backward": lambda: F.dense_backward(x, W, x[:, :2], x[:, :2], "relu")}
+
+
+FAMILIES = {"activations": _activations, "losses": _losses, "dense": _dense}
+
+
+def warmup(dtypes=("float32",), families=None) -> dict:
+    """Compile (or load from the on-disk cache) fastgrad's kernels ahead of use.
+
+    ``dtypes``: any of "float32", "float64"; ``families``: names from
+    ``fastgrad.warmup.FAMILIES`` (None: all). Returns {"<family>.<kernel>[<dtype>]": seconds}
+    for the first call of each kernel. Raises ``ValueError`` for an unknown family or dtype.
+    """
+    chosen = tuple(FAMILIES) if families is None else tuple(families)
+    for name in chosen:
+        if name not in FAMILIES:
+            raise ValueError(f"families must be names from {sorted(FAMILIES)}, got {name!r}")
+    times = {}
+    for dt in dtypes:
+        dtype = as_float_dtype(dt, "dtypes")
+        for family in chosen:
+            for kernel, call in FAMILIES[family](dtype).items():
+                start = time.perf_counter()
+                call()
+                times[f"{family}.{kernel}[{dtype.name}]"] = time.perf_counter() - start
+    return times

@@ -1,0 +1,213 @@
+"""Activation functions and their derivatives, written once as scalars and reused.
+
+Each activation is a pair of inlined scalar functions, ``<name>(z, p1, p2)`` and
+``<name>_grad(z, p1, p2)`` (d a / d z). ``forward_range``/``backward_range`` apply one of
+them, chosen by an integer code, to a slice of a flat array: the functional
+kernels, the dense-layer kernels and the compiled training loop all go through
+these two, so every activation's math exists exactly once in compiled code.
+
+Parameters ``p1``/``p2`` carry the activation's options in the array's dtype:
+leaky_relu (alpha, -), elu (alpha, -), softplus (beta, threshold); unused otherwise.
+"""
+import math
+
+import numpy as np
+
+from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, prange
+
+IDENTITY, RELU, LEAKY_RELU, ELU, GELU, GELU_TANH, SIGMOID, TANH, SOFTPLUS, SILU = range(10)
+# Row-wise activations: handled by kernels/softmax.py, dispatched by the dense kernels.
+SOFTMAX, LOG_SOFTMAX = 10, 11
+
+_SQRT_HALF = 0.7071067811865476      # 1 / sqrt(2)
+_INV_SQRT_2PI = 0.3989422804014327   # 1 / sqrt(2 pi)
+_SQRT_2_OVER_PI = 0.7978845608028654
+_GELU_C = 0.044715
+
+
+@inline
+def sigmoid(z):
+    """1 / (1 + exp(-z)), from exp(-|z|) so that it never overflows."""
+    one = like(z, 1.0)
+    e = np.exp(-np.abs(z))
+    r = one / (one + e)
+    return r if z >= 0 else e * r
+
+
+@inline
+def sigmoid_grad(z):
+    s = sigmoid(z)
+    return s * (like(z, 1.0) - s)
+
+
+@inline
+def tanh(z):
+    return np.tanh(z)
+
+
+@inline
+def tanh_grad(z):
+    t = np.tanh(z)
+    return like(z, 1.0) - t * t
+
+
+@inline
+def gelu(z):
+    """z * Phi(z), Phi the standard normal CDF."""
+    half = like(z, 0.5)
+    return half * z * (like(z, 1.0) + math.erf(z * like(z, _SQRT_HALF)))
+
+
+@inline
+def gelu_grad(z):
+    half = like(z, 0.5)
+    cdf = half * (like(z, 1.0) + math.erf(z * like(z, _SQRT_HALF)))
+    return cdf + z * like(z, _INV_SQRT_2PI) * np.exp(-half * z * z)
+
+
+@inline
+def gelu_tanh(z):
+    """0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))."""
+    u = like(z, _SQRT_2_OVER_PI) * (z + like(z, _GELU_C) * z * z * z)
+    return like(z, 0.5) * z * (like(z, 1.0) + np.tanh(u))
+
+
+@inline
+def gelu_tanh_grad(z):
+    one = like(z, 1.0)
+    u = like(z, _SQRT_2_OVER_PI) * (z + like(z, _GELU_C) * z * z * z)
+    t = np.tanh(u)
+    du = like(z, _SQRT_2_OVER_PI) * (one + like(z, 3.0 * _GELU_C) * z * z)
+    return like(z, 0.5) * (one + t) + like(z, 0.5) * z * (one - t * t) * du
+
+
+@inline
+def softplus(z, beta, threshold):
+    """log(1 + exp(beta z)) / beta, and z itself where beta z > threshold (PyTorch's rule)."""
+    bz = beta * z
+    return z if bz > threshold else np.log1p(np.exp(bz)) / beta
+
+
+@inline
+def softplus_grad(z, beta, threshold):
+    bz = beta * z
+    return like(z, 1.0) if bz > threshold else sigmoid(bz)
+
+
+@inline
+def silu(z):
+    return z * sigmoid(z)
+
+
+@inline
+def silu_grad(z):
+    s = sigmoid(z)
+    return s * (like(z, 1.0) + z * (like(z, 1.0) - s))
+
+
+@inline
+def elu(z, alpha):
+    return z if z > 0 else alpha * np.expm1(z)
+
+
+@inline
+def elu_grad(z, alpha):
+    return like(z, 1.0) if z > 0 else alpha * np.exp(z)
+
+
+@inline
+def forward_range(code, z, a, p1, p2, lo, hi):
+    """a[i] = act(z[i]) for i in [lo, hi); z and a are flat (they may be the same array)."""
+    zero = like(z, 0.0)
+    if code == IDENTITY:
+        for i in range(lo, hi):
+            a[i] = z[i]
+    elif code == RELU:
+        for i in range(lo, hi):
+            a[i] = z[i] if z[i] > zero else zero
+    elif code == LEAKY_RELU:
+        for i in range(lo, hi):
+            a[i] = z[i] if z[i] > zero else p1 * z[i]
+    elif code == ELU:
+        for i in range(lo, hi):
+            a[i] = elu(z[i], p1)
+    elif code == GELU:
+        for i in range(lo, hi):
+            a[i] = gelu(z[i])
+    elif code == GELU_TANH:
+        for i in range(lo, hi):
+            a[i] = gelu_tanh(z[i])
+    elif code == SIGMOID:
+        for i in range(lo, hi):
+            a[i] = sigmoid(z[i])
+    elif code == TANH:
+        for i in range(lo, hi):
+            a[i] = tanh(z[i])
+    elif code == SOFTPLUS:
+        for i in range(lo, hi):
+            a[i] = softplus(z[i], p1, p2)
+    elif code == SILU:
+        for i in range(lo, hi):
+            a[i] = silu(z[i])
+
+
+@inline
+def backward_range(code, z, grad_a, grad_z, p1, p2, lo, hi):
+    """grad_z[i] = grad_a[i] * act'(z[i]) for i in [lo, hi); grad_z may alias grad_a."""
+    zero = like(z, 0.0)
+    if code == IDENTITY:
+        for i in range(lo, hi):
+            grad_z[i] = grad_a[i]
+    elif code == RELU:
+        for i in range(lo, hi):
+            grad_z[i] = grad_a[i] if z[i] > zero else zero
+    elif code == LEAKY_RELU:
+        for i in range(lo, hi):
+            grad_z[i] = grad_a[i] if z[i] > zero else p1 * grad_a[i]
+    elif code == ELU:
+        for i in range(lo, hi):
+            grad_z[i] = grad_a[i] * elu_grad(z[i], p1)
+    elif code == GELU:
+        for i in range(lo, hi):
+            grad_z[i] = grad_a[i] * gelu_grad(z[i])
+    elif code == GELU_TANH:
+        for i in range(lo, hi):
+            grad_z[i] = grad_a[i] * gelu_tanh_grad(z[i])
+    elif code == SIGMOID:
+        for i in range(lo, hi):
+            grad_z[i] = grad_a[i] * sigmoid_grad(z[i])
+    elif code == TANH:
+        for i in range(lo, hi):
+            grad_z[i] = grad_a[i] * tanh_grad(z[i])
+    elif code == SOFTPLUS:
+        for i in range(lo, hi):
+            grad_z[i] = grad_a[i] * softplus_grad(z[i], p1, p2)
+    elif code == SILU:
+        for i in range(lo, hi):
+            grad_z[i] = grad_a[i] * silu_grad(z[i])
+
+
+@kernel(parallel=True)
+def activation_forward(code, z, a, p1, p2):
+    """a = act(z) elementwise over flat arrays z, a (same length and dtype)."""
+    n = z.size
+    nb = n_blocks(n)
+    if nb == 1:
+        forward_range(code, z, a, p1, p2, 0, n)
+    else:
+        for b in prange(nb):
+            lo, hi = block_bounds(b, nb, n)
+            forward_range(code, z, a, p1, p2, lo, hi)
+
+
+@kernel(parallel=True)
+def activation_backward(code, z, grad_a, grad_z, p1, p2):
+    """grad_z = grad_a * act'(z) elementwise over flat arrays."""
+    n = z.size
+    nb = n_blocks(n)
+    if nb == 1:
+        backward_range(code, z, grad_a, grad_z, p1, p2, 0, n)
+    else:
+        for b in prange(nb):
+            lo, hi = block_bounds(b, nb, n)
+            backward_range(code, z, grad_a, grad_z, p1, p2, lo, hi)

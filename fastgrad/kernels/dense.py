@@ -1,0 +1,92 @@
+"""Dense layer forward and backward: BLAS matrix products plus one fused elementwise pass.
+
+Shapes: x (n, n_in), W (n_in, n_out), b (n_out,), z and a (n, n_out); all C-contiguous,
+one float dtype. The matrix products are ``np.dot`` (BLAS, which threads itself); the
+bias add, activation and activation derivative run in Numba's parallel blocks.
+Both run one after the other, never nested, so the two thread pools do not compete.
+"""
+import numpy as np
+
+from fastgrad._jit import inline, kernel, prange
+from fastgrad.kernels.activations import IDENTITY, LOG_SOFTMAX, SOFTMAX, backward_range, forward_range
+from fastgrad.kernels.softmax import softmax_backward, softmax_forward
+from fastgrad.kernels.util import row_blocks
+
+
+@inline
+def _bias_act_rows(z, b, a, code, p1, p2, lo, hi):
+    n_out = z.shape[1]
+    zf = z.reshape(-1)
+    af = a.reshape(-1)
+    for r in range(lo, hi):
+        for j in range(n_out):
+            z[r, j] += b[j]
+        forward_range(code, zf, af, p1, p2, r * n_out, (r + 1) * n_out)
+
+
+@kernel(parallel=True)
+def bias_activation(z, b, a, code, p1, p2):
+    """z += b (row-wise) then a = act(z), in one pass over z."""
+    n, n_out = z.shape
+    per, nb = row_blocks(n, n_out)
+    if nb == 1:
+        _bias_act_rows(z, b, a, code, p1, p2, 0, n)
+    else:
+        for blk in prange(nb):
+            _bias_act_rows(z, b, a, code, p1, p2, blk * per, min(n, (blk + 1) * per))
+
+
+@kernel(parallel=True)
+def activation_delta(z, grad_a, delta, code, p1, p2):
+    """delta = grad_a * act'(z) over 2-D arrays (row blocks)."""
+    n, n_out = z.shape
+    zf = z.reshape(-1)
+    gf = grad_a.reshape(-1)
+    df = delta.reshape(-1)
+    per, nb = row_blocks(n, n_out)
+    if nb == 1:
+        backward_range(code, zf, gf, df, p1, p2, 0, n * n_out)
+    else:
+        for blk in prange(nb):
+            lo = blk * per * n_out
+            hi = min(n, (blk + 1) * per) * n_out
+            backward_range(code, zf, gf, df, p1, p2, lo, hi)
+
+
+@inline
+def column_sums(delta, out):
+    """out[j] = sum_r delta[r, j] (the bias gradient)."""
+    n, n_out = delta.shape
+    for j in range(n_out):
+        out[j] = 0
+    for r in range(n):
+        for j in range(n_out):
+            out[j] += delta[r, j]
+
+
+@kernel
+def dense_forward(x, W, b, z, a, code, p1, p2):
+    """z = x @ W + b and a = act(z), written into z and a (a may be z for identity)."""
+    np.dot(x, W, z)
+    if code == SOFTMAX or code == LOG_SOFTMAX:
+        bias_activation(z, b, z, IDENTITY, p1, p2)
+        softmax_forward(z, a, code == LOG_SOFTMAX)
+    else:
+        bias_activation(z, b, a, code, p1, p2)
+
+
+@kernel
+def dense_backward(x, W, z, grad_a, code, p1, p2, delta, grad_x, grad_W, grad_b, need_grad_x):
+    """Backward of a = act(x @ W + b).
+
+    delta = grad_a * act'(z); grad_W = x^T delta; grad_b = sum_r delta; grad_x = delta W^T
+    (skipped when ``need_grad_x`` is false, as for a network's first layer).
+    """
+    if code == SOFTMAX or code == LOG_SOFTMAX:
+        softmax_backward(z, grad_a, delta, code == LOG_SOFTMAX)
+    else:
+        activation_delta(z, grad_a, delta, code, p1, p2)
+    np.dot(x.T, delta, grad_W)
+    column_sums(delta, grad_b)
+    if need_grad_x:
+        np.dot(delta, W.T, grad_x)

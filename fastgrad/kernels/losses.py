@@ -1,0 +1,125 @@
+"""Losses fused with their gradients: one pass computes the loss sum and d loss / d input.
+
+Every kernel takes ``scale`` (1/N for ``reduction="mean"``, 1 for ``"sum"``), writes
+``grad = scale * d loss_i / d input`` and returns ``scale * sum_i loss_i`` as float64
+(accumulated in float64 whatever the array dtype).
+"""
+import numpy as np
+
+from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, prange
+from fastgrad.kernels.activations import sigmoid
+from fastgrad.kernels.softmax import log_softmax_at, softmax_row
+from fastgrad.kernels.util import row_blocks
+
+MSE, MAE, HUBER, BCE, BCE_LOGITS = range(5)
+
+
+@inline
+def _bce_logits_term(x, t):
+    """max(x, 0) - x t + log(1 + exp(-|x|)), finite for x = +-inf when the limit is."""
+    zero = like(x, 0.0)
+    one = like(x, 1.0)
+    if x >= zero:
+        lin = zero if t == one else (one - t) * x
+    else:
+        lin = zero if t == zero else -t * x
+    return lin + np.log1p(np.exp(-np.abs(x)))
+
+
+@inline
+def loss_range(code, pred, target, grad, scale, p1, lo, hi):
+    """Loss sum over [lo, hi) of flat arrays; writes grad there. p1: huber's delta or bce's eps."""
+    acc = 0.0
+    one = like(scale, 1.0)
+    two = like(scale, 2.0)
+    half = like(scale, 0.5)
+    if code == MSE:
+        for i in range(lo, hi):
+            d = pred[i] - target[i]
+            acc += d * d
+            grad[i] = two * scale * d
+    elif code == MAE:
+        for i in range(lo, hi):
+            d = pred[i] - target[i]
+            acc += np.abs(d)
+            grad[i] = scale * np.sign(d)
+    elif code == HUBER:
+        for i in range(lo, hi):
+            d = pred[i] - target[i]
+            ad = np.abs(d)
+            if ad < p1:
+                acc += half * d * d
+                grad[i] = scale * d
+            else:
+                acc += p1 * (ad - half * p1)
+                grad[i] = scale * p1 * np.sign(d)
+    elif code == BCE:
+        for i in range(lo, hi):
+            p = pred[i]
+            t = target[i]
+            acc -= t * np.log(max(p, p1)) + (one - t) * np.log(max(one - p, p1))
+            grad[i] = scale * (p - t) / max(p * (one - p), p1)
+    elif code == BCE_LOGITS:
+        for i in range(lo, hi):
+            x = pred[i]
+            acc += _bce_logits_term(x, target[i])
+            grad[i] = scale * (sigmoid(x) - target[i])
+    return acc
+
+
+@kernel(parallel=True)
+def elementwise_loss(code, pred, target, grad, scale, p1):
+    """scale * sum_i loss(pred_i, target_i) over flat arrays; grad written in place."""
+    n = pred.size
+    nb = n_blocks(n)
+    if nb == 1:
+        return loss_range(code, pred, target, grad, scale, p1, 0, n) * scale
+    partial = np.zeros(nb)
+    for b in prange(nb):
+        lo, hi = block_bounds(b, nb, n)
+        partial[b] = loss_range(code, pred, target, grad, scale, p1, lo, hi)
+    return partial.sum() * scale
+
+
+@inline
+def target_prob(labels, probs, use_labels, r, j, k, smoothing):
+    """q[r, j]: the (label-smoothed) target distribution, from labels or from probabilities."""
+    one = like(smoothing, 1.0)
+    if use_labels:
+        hit = one if labels[r] == j else like(smoothing, 0.0)
+        return (one - smoothing) * hit + smoothing / k
+    return (one - smoothing) * probs[r, j] + smoothing / k
+
+
+@inline
+def ce_rows(z, labels, probs, use_labels, grad, scale, smoothing, lo, hi):
+    """Cross-entropy loss sum of rows [lo, hi); grad rows = scale * (softmax - q)."""
+    k = z.shape[1]
+    acc = 0.0
+    for r in range(lo, hi):
+        m, s = softmax_row(z, grad, r)
+        log_s = np.log(s)
+        for j in range(k):
+            q = target_prob(labels, probs, use_labels, r, j, k, smoothing)
+            if q != 0:
+                acc -= q * log_softmax_at(z, r, j, m, log_s)
+            grad[r, j] = scale * (grad[r, j] - q)
+    return acc
+
+
+@kernel(parallel=True)
+def softmax_cross_entropy(z, labels, probs, use_labels, grad, scale, smoothing):
+    """Fused softmax + cross-entropy over 2-D logits z (n, k).
+
+    loss = -scale * sum_r sum_j q_rj log softmax(z_r)_j with q from int64 ``labels``
+    (n,) when ``use_labels`` else from ``probs`` (n, k); grad = scale * (softmax(z) - q).
+    """
+    n, k = z.shape
+    per, nb = row_blocks(n, k)
+    if nb == 1:
+        return ce_rows(z, labels, probs, use_labels, grad, scale, smoothing, 0, n) * scale
+    partial = np.zeros(nb)
+    for b in prange(nb):
+        partial[b] = ce_rows(z, labels, probs, use_labels, grad, scale, smoothing,
+                             b * per, min(n, (b + 1) * per))
+    return partial.sum() * scale

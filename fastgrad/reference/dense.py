@@ -1,0 +1,33 @@
+"""The dense layer in plain NumPy: y = act(x @ W + b) and its backward pass."""
+import numpy as np
+
+from fastgrad.reference import activations as _act
+
+
+def _activation(name, options):
+    forward = {"identity": _act.identity, "relu": _act.relu, "leaky_relu": _act.leaky_relu,
+               "elu": _act.elu, "gelu": _act.gelu, "sigmoid": _act.sigmoid, "tanh": _act.tanh,
+               "softplus": _act.softplus, "silu": _act.silu, "softmax": _act.softmax,
+               "log_softmax": _act.log_softmax}[name]
+    backward = {"identity": _act.identity_backward, "relu": _act.relu_backward,
+                "leaky_relu": _act.leaky_relu_backward, "elu": _act.elu_backward,
+                "gelu": _act.gelu_backward, "sigmoid": _act.sigmoid_backward,
+                "tanh": _act.tanh_backward, "softplus": _act.softplus_backward,
+                "silu": _act.silu_backward, "softmax": _act.softmax_backward,
+                "log_softmax": _act.log_softmax_backward}[name]
+    return (lambda z: forward(z, **options)), (lambda z, g: backward(z, g, **options))
+
+
+def dense_forward(x, W, b, activation="identity", return_preactivation=False, **options):
+    """y = act(z), z = x @ W + b; x (n, n_in), W (n_in, n_out), b (n_out,)."""
+    forward, _ = _activation(activation, options)
+    z = x @ W + b
+    y = forward(z)
+    return (y, z) if return_preactivation else y
+
+
+def dense_backward(x, W, z, grad_y, activation="identity", **options):
+    """(grad_x, grad_W, grad_b) with delta = grad_y * act'(z): x^T delta, sum_rows delta, delta W^T."""
+    _, backward = _activation(activation, options)
+    delta = backward(z, grad_y)
+    return delta @ W.T, x.T @ delta, delta.sum(axis=0)

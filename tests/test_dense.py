@@ -1,0 +1,81 @@
+"""The dense layer: kernels vs references, backward vs finite differences."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import fastgrad.functional as F
+import fastgrad.reference as R
+from cases import ACTIVATION_CASES, case_id, random_z
+from conftest import assert_close, central_diff
+
+CASES = pytest.mark.parametrize("case", ACTIVATION_CASES, ids=[case_id(c) for c in ACTIVATION_CASES])
+
+
+def _layer(rng, n, n_in, n_out, dtype):
+    x = rng.standard_normal((n, n_in)).astype(dtype)
+    W = (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype)
+    return x, W, b
+
+
+@CASES
+@given(n=st.integers(1, 40), n_in=st.integers(1, 30), n_out=st.integers(1, 30), seed=st.integers(0, 2**31 - 1))
+def test_matches_reference(case, dtype, n, n_in, n_out, seed):
+    name, options = case
+    rng = np.random.default_rng(seed)
+    x, W, b = _layer(rng, n, n_in, n_out, dtype)
+    y, z = F.dense_forward(x, W, b, name, return_preactivation=True, **options)
+    ry, rz = R.dense_forward(x, W, b, name, return_preactivation=True, **options)
+    assert y.dtype == dtype and y.shape == (n, n_out)
+    assert_close(z, rz, dtype)
+    assert_close(y, ry, dtype)
+    g = rng.standard_normal((n, n_out)).astype(dtype)
+    for got, want in zip(F.dense_backward(x, W, z, g, name, **options),
+                         R.dense_backward(x, W, z, g, name, **options)):
+        assert got.dtype == dtype
+        assert_close(got, want, dtype)
+
+
+@pytest.mark.parametrize("n,n_in,n_out", [(256, 784, 256), (64, 300, 700)], ids=str)
+@pytest.mark.parametrize("activation", ["relu", "tanh", "softmax"])
+def test_large_layers_parallel_path(n, n_in, n_out, activation, dtype):
+    rng = np.random.default_rng(0)
+    x, W, b = _layer(rng, n, n_in, n_out, dtype)
+    y, z = F.dense_forward(x, W, b, activation, return_preactivation=True)
+    assert_close(y, R.dense_forward(x, W, b, activation), dtype, rtol=1e-4 if dtype == np.float32 else None)
+    g = rng.standard_normal(z.shape).astype(dtype)
+    for got, want in zip(F.dense_backward(x, W, z, g, activation), R.dense_backward(x, W, z, g, activation)):
+        assert_close(got, want, dtype, rtol=1e-4 if dtype == np.float32 else None)
+
+
+@CASES
+@pytest.mark.parametrize("module", [F, R], ids=["kernel", "reference"])
+def test_backward_matches_finite_differences(case, module):
+    name, options = case
+    rng = np.random.default_rng(11)
+    x, W, b = _layer(rng, 3, 4, 5, np.float64)
+    x = random_z(rng, (3, 4), np.float64)
+    G = rng.standard_normal((3, 5))
+    W = W + 0.0
+    # keep pre-activations away from kinks
+    z = x @ W + b
+    b = np.where(np.abs(z).min(0) < 1e-2, b + 0.05, b)
+
+    def loss(x_, W_, b_):
+        return float(np.sum(module.dense_forward(x_, W_, b_, name, **options) * G))
+
+    _, z = module.dense_forward(x, W, b, name, return_preactivation=True, **options)
+    grad_x, grad_W, grad_b = module.dense_backward(x, W, z, G, name, **options)
+    for analytic, fd in [(grad_x, central_diff(lambda v: loss(v, W, b), x)),
+                         (grad_W, central_diff(lambda v: loss(x, v, b), W)),
+                         (grad_b, central_diff(lambda v: loss(x, W, v), b))]:
+        assert np.max(np.abs(fd - analytic)) / np.max(np.abs(analytic)) < 1e-6
+
+
+def test_identity_forward_is_affine():
+    x = np.array([[1.0, 2.0]])
+    W = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 1.0]])
+    b = np.array([0.5, -0.5, 0.0])
+    np.testing.assert_array_equal(F.dense_forward(x, W, b), [[1.5, 1.5, 4.0]])
+    y, z = F.dense_forward(x, W, b, return_preactivation=True)
+    assert y is not z
