@@ -1,0 +1,203 @@
+"""Gradient clipping and statistics on flat buffers, callable from Python and compiled code.
+
+Norms accumulate in float64 per block of ``BLOCK`` items and the block partials are
+summed in order, so a result does not depend on the number of threads.
+``norm_type`` is a float > 0 or ``inf``.
+"""
+import math
+
+import numpy as np
+
+from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, prange
+
+N_STATS = 5  # sum of squares, max |g|, sum |g|, count of zeros, count of non-finite
+
+
+@inline
+def _power_sum_range(g, norm_type):
+    acc = 0.0
+    if norm_type == 2.0:
+        for i in range(g.size):
+            x = np.float64(g[i])
+            acc += x * x
+    elif norm_type == 1.0:
+        for i in range(g.size):
+            acc += abs(np.float64(g[i]))
+    elif math.isinf(norm_type):
+        for i in range(g.size):
+            acc = max(acc, abs(np.float64(g[i])))
+        # max() drops NaN; a NaN anywhere must make the norm NaN, as in PyTorch
+        for i in range(g.size):
+            if g[i] != g[i]:
+                return np.nan
+    else:
+        for i in range(g.size):
+            acc += abs(np.float64(g[i])) ** norm_type
+    return acc
+
+
+@kernel(parallel=True)
+def power_sum(grads, norm_type):
+    """``sum |g|^p`` over the 1-D array ``grads`` (``max |g|`` for ``p = inf``), in float64."""
+    n = grads.size
+    nb = n_blocks(n)
+    if nb == 1:
+        return _power_sum_range(grads, norm_type)
+    partial = np.empty(nb)
+    for b in prange(nb):
+        lo, hi = block_bounds(b, nb, n)
+        partial[b] = _power_sum_range(grads[lo:hi], norm_type)
+    if math.isinf(norm_type):
+        return np.nan if np.isnan(partial).any() else partial.max()
+    return partial.sum()
+
+
+@kernel
+def finish_norm(acc, norm_type):
+    """The norm from a :func:`power_sum` (summed over arrays): ``acc^(1/p)``; ``acc`` for inf."""
+    if math.isinf(norm_type):
+        return acc
+    if norm_type == 2.0:
+        return math.sqrt(acc)
+    if norm_type == 1.0:
+        return acc
+    return acc ** (1.0 / norm_type)
+
+
+@kernel
+def grad_norm(grads, norm_type):
+    """The ``norm_type``-norm of the 1-D array ``grads`` (float64)."""
+    return finish_norm(power_sum(grads, norm_type), norm_type)
+
+
+@kernel
+def clip_coef(total_norm, max_norm):
+    """PyTorch's factor ``min(1, max_norm / (total_norm + 1e-6))``; NaN stays NaN."""
+    coef = max_norm / (total_norm + 1e-6)
+    return coef if not coef > 1.0 else 1.0
+
+
+@inline
+def _scale_range(g, f):
+    for i in range(g.size):
+        g[i] *= f
+
+
+@kernel(parallel=True)
+def scale_inplace(grads, factor):
+    """``grads *= factor`` in place; ``factor`` is cast to the dtype of ``grads``."""
+    f = like(grads, factor)
+    n = grads.size
+    nb = n_blocks(n)
+    if nb == 1:
+        _scale_range(grads, f)
+    else:
+        for b in prange(nb):
+            lo, hi = block_bounds(b, nb, n)
+            _scale_range(grads[lo:hi], f)
+
+
+@kernel
+def clip_grad_norm(grads, max_norm, norm_type):
+    """Scale ``grads`` in place so that its norm is at most ``max_norm``; returns the norm before.
+
+    ``g *= min(1, max_norm / (norm + 1e-6))`` (a factor of 1 skips the pass: same result).
+    """
+    total = grad_norm(grads, norm_type)
+    coef = clip_coef(total, max_norm)
+    if coef != 1.0:
+        scale_inplace(grads, coef)
+    return total
+
+
+@inline
+def _clip_value_range(g, c):
+    for i in range(g.size):
+        x = g[i]
+        if x > c:
+            g[i] = c
+        elif x < -c:
+            g[i] = -c
+
+
+@kernel(parallel=True)
+def clip_grad_value(grads, clip_value):
+    """Clamp ``grads`` in place to ``[-clip_value, clip_value]``; NaN stays NaN."""
+    c = like(grads, clip_value)
+    n = grads.size
+    nb = n_blocks(n)
+    if nb == 1:
+        _clip_value_range(grads, c)
+    else:
+        for b in prange(nb):
+            lo, hi = block_bounds(b, nb, n)
+            _clip_value_range(grads[lo:hi], c)
+
+
+@inline
+def _stats_range(g, out):
+    sum_sq = 0.0
+    max_abs = 0.0
+    sum_abs = 0.0
+    n_zero = 0
+    n_nonfinite = 0
+    for i in range(g.size):
+        x = np.float64(g[i])
+        if math.isfinite(x):
+            a = abs(x)
+            sum_sq += a * a
+            sum_abs += a
+            max_abs = max(max_abs, a)
+            n_zero += x == 0.0
+        else:
+            n_nonfinite += 1
+    out[0] = sum_sq
+    out[1] = max_abs
+    out[2] = sum_abs
+    out[3] = n_zero
+    out[4] = n_nonfinite
+
+
+@kernel(parallel=True)
+def grad_stats_sums(grads, out):
+    """Write into ``out`` (float64, ``N_STATS``) the sums over the finite entries of ``grads``:
+    ``[sum g^2, max |g|, sum |g|, count of zeros, count of non-finite]``.
+    """
+    n = grads.size
+    nb = n_blocks(n)
+    if nb == 1:
+        _stats_range(grads, out)
+        return
+    partial = np.empty((nb, N_STATS))
+    for b in prange(nb):
+        lo, hi = block_bounds(b, nb, n)
+        _stats_range(grads[lo:hi], partial[b])
+    out[:] = 0.0
+    for b in range(nb):
+        out[0] += partial[b, 0]
+        out[1] = max(out[1], partial[b, 1])
+        out[2] += partial[b, 2]
+        out[3] += partial[b, 3]
+        out[4] += partial[b, 4]
+
+
+@inline
+def _count_nonfinite_range(g):
+    count = 0
+    for i in range(g.size):
+        count += not math.isfinite(g[i])
+    return count
+
+
+@kernel(parallel=True)
+def count_nonfinite(grads):
+    """How many entries of ``grads`` are NaN or +-inf."""
+    n = grads.size
+    nb = n_blocks(n)
+    if nb == 1:
+        return _count_nonfinite_range(grads)
+    count = 0
+    for b in prange(nb):
+        lo, hi = block_bounds(b, nb, n)
+        count += _count_nonfinite_range(grads[lo:hi])
+    return count

@@ -1,0 +1,192 @@
+"""Learning-rate schedules: PyTorch's ``lr_scheduler`` semantics on fastgrad optimizers.
+
+A schedule changes ``optimizer.lr``; the optimizer's kernel reads it at every step.
+As in PyTorch, constructing a schedule counts as its step 0 (``last_epoch = 0``,
+``lr = base_lr``, the optimizer's lr at construction), and each ``step()`` advances
+``last_epoch`` by one and sets ``lr``. ``get_last_lr()`` returns ``[lr]``, a list as in
+PyTorch (fastgrad optimizers have one parameter group).
+
+The step-indexed schedules are closed forms of ``last_epoch`` (:meth:`lr_at`), which
+PyTorch's chainable forms equal up to round-off; a model's compiled epoch loop can
+thus take a whole epoch of per-batch rates at once, ``[s.lr_at(t) for t in ...]``.
+Unlike PyTorch's chainable form, an lr set by hand is overwritten at the next step.
+"""
+from __future__ import annotations
+
+import math
+
+from fastgrad._checks import as_int, as_scalar, check_choice
+
+__all__ = ("StepLR", "ExponentialLR", "CosineAnnealingLR", "LinearWarmupCosine", "ReduceLROnPlateau")
+
+
+def _check_optimizer(optimizer):
+    if not hasattr(optimizer, "lr"):
+        raise TypeError(f"optimizer must have an lr attribute (a fastgrad optimizer), "
+                        f"got {type(optimizer).__name__}")
+    return optimizer
+
+
+class _Schedule:
+    """Base: ``base_lr``, ``last_epoch``, ``step()``, ``get_last_lr()``, ``state_dict()``."""
+
+    def __init__(self, optimizer):
+        self.optimizer = _check_optimizer(optimizer)
+        self.base_lr = float(optimizer.lr)
+        self.last_epoch = -1
+        self.step()
+
+    def lr_at(self, t: int) -> float:
+        """The learning rate at step ``t`` (``t = 0`` is construction)."""
+        raise NotImplementedError
+
+    def step(self) -> None:
+        """Advance one step and set ``optimizer.lr``."""
+        self.last_epoch += 1
+        self.optimizer.lr = self.lr_at(self.last_epoch)
+        self._last_lr = [self.optimizer.lr]
+
+    def get_last_lr(self) -> list:
+        """``[lr]`` as set by the last step (PyTorch returns one entry per parameter group)."""
+        return self._last_lr
+
+    def state_dict(self) -> dict:
+        return {"base_lr": self.base_lr, "last_epoch": self.last_epoch}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore ``base_lr`` and ``last_epoch`` and set the optimizer's lr to match."""
+        self.base_lr = as_scalar(state_dict["base_lr"], "base_lr", low=0.0)
+        self.last_epoch = as_int(state_dict["last_epoch"], "last_epoch", low=0)
+        self.optimizer.lr = self.lr_at(self.last_epoch)
+        self._last_lr = [self.optimizer.lr]
+
+
+class StepLR(_Schedule):
+    """``lr = base_lr * gamma ** (t // step_size)``. ``ValueError`` for step_size < 1, gamma <= 0."""
+
+    def __init__(self, optimizer, step_size, gamma=0.1):
+        self.step_size = as_int(step_size, "step_size", low=1)
+        self.gamma = as_scalar(gamma, "gamma", low=0.0, low_open=True)
+        super().__init__(optimizer)
+
+    def lr_at(self, t):
+        return self.base_lr * self.gamma ** (t // self.step_size)
+
+
+class ExponentialLR(_Schedule):
+    """``lr = base_lr * gamma ** t``. ``ValueError`` for gamma <= 0."""
+
+    def __init__(self, optimizer, gamma):
+        self.gamma = as_scalar(gamma, "gamma", low=0.0, low_open=True)
+        super().__init__(optimizer)
+
+    def lr_at(self, t):
+        return self.base_lr * self.gamma ** t
+
+
+class CosineAnnealingLR(_Schedule):
+    """``lr = eta_min + (base_lr - eta_min) (1 + cos(pi t / T_max)) / 2`` (periodic past T_max, as
+    in PyTorch). ``ValueError`` for T_max < 1, eta_min < 0.
+    """
+
+    def __init__(self, optimizer, T_max, eta_min=0.0):
+        self.T_max = as_int(T_max, "T_max", low=1)
+        self.eta_min = as_scalar(eta_min, "eta_min", low=0.0)
+        super().__init__(optimizer)
+
+    def lr_at(self, t):
+        return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
+
+
+class LinearWarmupCosine(_Schedule):
+    """Linear warm-up then cosine decay to ``min_lr``.
+
+    ``lr = base_lr t / warmup_steps`` for ``t < warmup_steps``; then
+    ``min_lr + (base_lr - min_lr) (1 + cos(pi (t - warmup_steps) / (total_steps - warmup_steps))) / 2``
+    up to ``total_steps``; ``min_lr`` after. ``ValueError`` unless
+    ``0 <= warmup_steps < total_steps`` and ``min_lr >= 0``.
+    """
+
+    def __init__(self, optimizer, warmup_steps, total_steps, min_lr=0.0):
+        self.warmup_steps = as_int(warmup_steps, "warmup_steps", low=0)
+        self.total_steps = as_int(total_steps, "total_steps", low=self.warmup_steps + 1)
+        self.min_lr = as_scalar(min_lr, "min_lr", low=0.0)
+        super().__init__(optimizer)
+
+    def lr_at(self, t):
+        if t < self.warmup_steps:
+            return self.base_lr * t / self.warmup_steps
+        if t > self.total_steps:
+            return self.min_lr
+        frac = (t - self.warmup_steps) / (self.total_steps - self.warmup_steps)
+        return self.min_lr + (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * frac)) / 2
+
+
+class ReduceLROnPlateau:
+    """Multiply lr by ``factor`` when a metric has stopped improving for more than ``patience`` steps.
+
+    ``step(metric)``: improvement means ``metric < best (1 - threshold)`` (mode "min",
+    threshold_mode "rel"), ``< best - threshold`` ("abs"), ``> best (1 + threshold)`` /
+    ``> best + threshold`` in mode "max". After ``patience`` + 1 bad steps in a row,
+    ``lr = max(lr factor, min_lr)`` -- applied only if it lowers lr by more than ``eps`` --
+    then ``cooldown`` steps during which bad steps are not counted. As PyTorch's.
+    ``ValueError`` for factor outside [0, 1), negative patience/cooldown/threshold/min_lr/eps,
+    or an unknown mode.
+    """
+
+    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
+                 cooldown=0, min_lr=0.0, eps=1e-8):
+        self.optimizer = _check_optimizer(optimizer)
+        self.mode = check_choice(mode, "mode", ("min", "max"))
+        self.threshold_mode = check_choice(threshold_mode, "threshold_mode", ("rel", "abs"))
+        self.factor = as_scalar(factor, "factor", low=0.0, high=1.0, high_open=True)
+        self.patience = as_int(patience, "patience", low=0)
+        self.threshold = as_scalar(threshold, "threshold", low=0.0)
+        self.cooldown = as_int(cooldown, "cooldown", low=0)
+        self.min_lr = as_scalar(min_lr, "min_lr", low=0.0)
+        self.eps = as_scalar(eps, "eps", low=0.0)
+        self.last_epoch = 0
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+        self._last_lr = [self.optimizer.lr]
+
+    def is_better(self, a: float, best: float) -> bool:
+        """Whether metric ``a`` improves on ``best`` under the mode and threshold."""
+        if self.mode == "min":
+            return a < (best * (1 - self.threshold) if self.threshold_mode == "rel" else best - self.threshold)
+        return a > (best * (1 + self.threshold) if self.threshold_mode == "rel" else best + self.threshold)
+
+    def step(self, metric) -> None:
+        """Record ``metric`` for one step (usually an epoch) and lower lr on a plateau."""
+        current = float(metric)
+        self.last_epoch += 1
+        if self.is_better(current, self.best):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            old_lr = float(self.optimizer.lr)
+            new_lr = max(old_lr * self.factor, self.min_lr)
+            if old_lr - new_lr > self.eps:
+                self.optimizer.lr = new_lr
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+        self._last_lr = [self.optimizer.lr]
+
+    def get_last_lr(self) -> list:
+        """``[lr]`` after the last step."""
+        return self._last_lr
+
+    _STATE = ("last_epoch", "best", "num_bad_epochs", "cooldown_counter")
+
+    def state_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self._STATE}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        for name in self._STATE:
+            setattr(self, name, state_dict[name])

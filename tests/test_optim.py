@@ -1,0 +1,348 @@
+"""Optimizers: kernels vs the NumPy references, hand-computed steps, the public classes, bad input.
+
+The table ``CASES`` holds every option combination of the issue; it also drives
+tests/test_optim_torch.py (trajectories against torch.optim).
+"""
+import inspect
+import itertools
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from conftest import assert_close
+from fastgrad.kernels import grad_utils as KG
+from fastgrad.kernels import optim as K
+from fastgrad.optim import SGD, Adagrad, Adam, AdamW, RMSprop
+from fastgrad.reference import grad_utils as RG
+from fastgrad.reference import optim as R
+
+def _grid(**axes):
+    keys = list(axes)
+    return [dict(zip(keys, values)) for values in itertools.product(*axes.values())]
+
+
+def _sgd_cases():
+    cases = []
+    for kw in _grid(momentum=[0.0, 0.9], dampening=[0.0, 0.3], nesterov=[False, True],
+                    weight_decay=[0.0, 0.05], maximize=[False, True]):
+        if kw["nesterov"] and (kw["momentum"] == 0 or kw["dampening"] != 0):
+            continue
+        cases.append(dict(kw, lr=0.05))
+    return cases
+
+
+CASES = (
+    [(SGD, kw) for kw in _sgd_cases()]
+    + [(RMSprop, dict(kw, lr=0.01)) for kw in _grid(momentum=[0.0, 0.5], centered=[False, True],
+                                                    weight_decay=[0.0, 0.05], maximize=[False, True])]
+    + [(Adagrad, dict(kw, lr=0.1)) for kw in _grid(lr_decay=[0.0, 0.1], initial_accumulator_value=[0.0, 0.5],
+                                                   weight_decay=[0.0, 0.05], maximize=[False, True])]
+    + [(Adam, dict(kw, lr=0.01)) for kw in _grid(amsgrad=[False, True], weight_decay=[0.0, 0.05],
+                                                 maximize=[False, True])]
+    + [(AdamW, dict(kw, lr=0.01)) for kw in _grid(amsgrad=[False, True], weight_decay=[0.0, 0.05],
+                                                  maximize=[False, True])]
+)
+
+
+def case_id(case):
+    cls, kw = case
+    return cls.__name__ + "-" + ",".join(f"{k}={v}" for k, v in kw.items() if k != "lr")
+
+
+def _problem(n, dtype, seed=0, steps=100):
+    """Parameters and a sequence of gradients of a noisy quadratic, reproducible."""
+    rng = np.random.default_rng(seed)
+    params = rng.standard_normal(n).astype(dtype)
+    grads = [(0.5 * rng.standard_normal(n) + 0.1 * k / steps).astype(dtype) for k in range(steps)]
+    return params, grads
+
+
+# -- kernels vs references ---------------------------------------------------------------------
+
+def test_every_kernel_has_a_reference_twin():
+    for kern, ref in ((K, R), (KG, RG)):
+        compiled = {name for name, obj in vars(kern).items()
+                    if hasattr(obj, "py_func") and not name.startswith("_")
+                    and obj.py_func.__module__ == kern.__name__}
+        assert compiled, kern
+        for name in compiled:
+            assert hasattr(ref, name), f"{ref.__name__} lacks {name}"
+            assert (inspect.signature(getattr(kern, name).py_func).parameters.keys()
+                    == inspect.signature(getattr(ref, name)).parameters.keys())
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+def test_kernel_trajectory_matches_reference_float64(case):
+    cls, kw = case
+    code, hyper, _ = cls(**kw).kernel_spec()
+    params, grads = _problem(257, np.float64)
+    p_ref = params.copy()
+    state = K.new_state(code, hyper, params.size, params.dtype)
+    s_ref = state.copy()
+    for t, g in enumerate(grads, start=1):
+        K.optimizer_step(code, params, g, state, hyper, t)
+        R.optimizer_step(code, p_ref, g, s_ref, hyper, t)
+    assert_close(params, p_ref, rtol=1e-12)
+    assert_close(state, s_ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [SGD, RMSprop, Adagrad, Adam, AdamW])
+@pytest.mark.parametrize("n", [1, 33, 40_000])
+def test_kernel_step_matches_reference_each_dtype(cls, n, dtype):
+    """Step by step from identical inputs, on the serial and the parallel path."""
+    kw = {SGD: dict(momentum=0.9, nesterov=True, weight_decay=0.01), RMSprop: dict(momentum=0.5, centered=True),
+          Adagrad: dict(lr_decay=0.1), Adam: dict(amsgrad=True, weight_decay=0.01), AdamW: {}}[cls]
+    code, hyper, _ = cls(**kw).kernel_spec()
+    params, grads = _problem(n, dtype, steps=5)
+    state = K.new_state(code, hyper, n, dtype)
+    for t, g in enumerate(grads, start=1):
+        p_ref, s_ref = params.copy(), state.copy()
+        K.optimizer_step(code, params, g, state, hyper, t)
+        R.optimizer_step(code, p_ref, g, s_ref, hyper, t)
+        assert params.dtype == dtype and state.dtype == dtype
+        assert_close(params, p_ref, dtype)
+        assert_close(state, s_ref, dtype)
+
+
+def test_slot_counts_follow_the_options():
+    for cls, kw in CASES:
+        opt = cls(**kw)
+        code, hyper, n_slots = opt.kernel_spec()
+        if cls is SGD:
+            expected = int(kw["momentum"] != 0)
+        elif cls is RMSprop:
+            expected = 1 + kw["centered"] + (kw["momentum"] > 0)
+        else:
+            expected = 1 if cls is Adagrad else 2 + kw["amsgrad"]
+        assert n_slots == expected == len(opt.slot_names)
+
+
+# -- one step computed by hand (as scikit-learn's test_stochastic_optimizers) --------------------
+
+P0 = np.array([1.0, -2.0])
+G0 = np.array([0.5, 0.25])
+
+
+def _one_step(opt, state_rows=None, step_count=0):
+    params = P0.copy()
+    if state_rows is not None:
+        opt.state = [np.array(state_rows, dtype=float)]
+        opt.step_count = step_count
+    opt.step(params, G0.copy())
+    return params
+
+
+def test_sgd_hand_step():
+    # first step: buf = g + wd p; nesterov: p - lr (g + mu buf)
+    g = G0 + 0.1 * P0
+    np.testing.assert_allclose(_one_step(SGD(lr=0.5, momentum=0.9, nesterov=True, weight_decay=0.1)),
+                               P0 - 0.5 * (g + 0.9 * g), rtol=1e-15)
+    # later step from a known buffer: buf = 0.9 * b + (1 - 0.2) g
+    b = np.array([[1.0, 2.0]])
+    np.testing.assert_allclose(_one_step(SGD(lr=0.5, momentum=0.9, dampening=0.2), b, 3),
+                               P0 - 0.5 * (0.9 * b[0] + 0.8 * G0), rtol=1e-15)
+
+
+def test_rmsprop_hand_step():
+    v0, ga0, b0 = np.array([0.1, 0.2]), np.array([0.05, -0.1]), np.array([0.3, 0.0])
+    v = 0.9 * v0 + 0.1 * G0 ** 2
+    ga = 0.9 * ga0 + 0.1 * G0
+    buf = 0.5 * b0 + G0 / (np.sqrt(v - ga ** 2) + 1e-8)
+    got = _one_step(RMSprop(lr=0.01, alpha=0.9, momentum=0.5, centered=True), [v0, ga0, b0], 4)
+    np.testing.assert_allclose(got, P0 - 0.01 * buf, rtol=1e-14)
+
+
+def test_adagrad_hand_step():
+    s0 = np.array([1.0, 4.0])
+    clr = 0.1 / (1 + 2 * 0.5)  # third step
+    s = s0 + G0 ** 2
+    got = _one_step(Adagrad(lr=0.1, lr_decay=0.5), [s0], 2)
+    np.testing.assert_allclose(got, P0 - clr * G0 / (np.sqrt(s) + 1e-10), rtol=1e-15)
+    np.testing.assert_allclose(_one_step(Adagrad(lr=0.1, initial_accumulator_value=3.0)),
+                               P0 - 0.1 * G0 / (np.sqrt(3.0 + G0 ** 2) + 1e-10), rtol=1e-15)
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_hand_step(amsgrad):
+    m0, v0, vmax0 = np.array([0.1, -0.1]), np.array([0.01, 0.2]), np.array([0.02, 0.1])
+    t, b1, b2, lr, wd = 3, 0.9, 0.999, 0.01, 0.1
+    g = G0 + wd * P0
+    m = b1 * m0 + (1 - b1) * g
+    v = b2 * v0 + (1 - b2) * g ** 2
+    v_hat = np.maximum(vmax0, v) if amsgrad else v
+    expected = P0 - lr / (1 - b1 ** t) * m / (np.sqrt(v_hat) / np.sqrt(1 - b2 ** t) + 1e-8)
+    rows = [m0, v0, vmax0] if amsgrad else [m0, v0]
+    got = _one_step(Adam(lr=lr, weight_decay=wd, amsgrad=amsgrad), rows, t - 1)
+    np.testing.assert_allclose(got, expected, rtol=1e-14)
+
+
+def test_adamw_hand_step():
+    lr, wd = 0.01, 0.1
+    m = 0.1 * G0
+    v = 0.001 * G0 ** 2
+    expected = P0 * (1 - lr * wd) - lr / 0.1 * m / (np.sqrt(v) / np.sqrt(0.001) + 1e-8)
+    np.testing.assert_allclose(_one_step(AdamW(lr=lr, weight_decay=wd)), expected, rtol=1e-14)
+    # first Adam step is lr * sign(g) up to eps
+    np.testing.assert_allclose(_one_step(Adam(lr=lr)), P0 - lr * np.sign(G0), rtol=1e-7)
+
+
+# -- the public classes ------------------------------------------------------------------------
+
+def test_step_on_list_equals_step_on_flat_buffer(dtype):
+    rng = np.random.default_rng(1)
+    flat = rng.standard_normal(12).astype(dtype)
+    views = [flat[:6].reshape(2, 3), flat[6:]]
+    flat2 = flat.copy()
+    a, b = Adam(lr=0.1, amsgrad=True), Adam(lr=0.1, amsgrad=True)
+    for _ in range(5):
+        g = rng.standard_normal(12).astype(dtype)
+        a.step(views, [g[:6].reshape(2, 3), g[6:]])
+        b.step(flat2, g)
+    np.testing.assert_array_equal(flat, flat2)
+    assert [s.shape for s in a.state] == [(3, 6), (3, 6)] and a.step_count == 5
+
+
+def test_state_dict_round_trip_is_exact():
+    params, grads = _problem(50, np.float64, steps=10)
+    a = RMSprop(lr=0.01, momentum=0.5, centered=True)
+    for g in grads[:5]:
+        a.step(params, g)
+    saved = a.state_dict()
+    p_saved = params.copy()
+    for g in grads[5:]:
+        a.step(params, g)
+    b = RMSprop(lr=0.5)
+    b.load_state_dict(saved)
+    assert b.hyperparameters() == a.hyperparameters() and b.step_count == 5
+    for g in grads[5:]:
+        b.step(p_saved, g)
+    np.testing.assert_array_equal(p_saved, params)
+    assert saved["state"][0] is not a.state[0]
+
+
+def test_lr_is_read_every_step():
+    opt = SGD(lr=0.1)
+    p = np.zeros(3)
+    opt.step(p, np.ones(3))
+    opt.lr = 0.01
+    opt.step(p, np.ones(3))
+    np.testing.assert_allclose(p, -0.11)
+
+
+def test_steps_after_the_first_allocate_nothing():
+    params, grads = _problem(100_000, np.float32, steps=4)
+    for cls in (SGD, RMSprop, Adagrad, Adam, AdamW):
+        opt = cls(**({"momentum": 0.9} if cls is SGD else {}))
+        opt.step(params, grads[0])
+        tracemalloc.start()
+        for g in grads[1:]:
+            opt.step(params, g)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak < 16_384, (cls.__name__, peak)  # one buffer is 400 kB
+
+
+def test_kernel_spec_drives_a_compiled_loop_like_step():
+    """The protocol of fastgrad.optim's docstring gives the same result as ``step``."""
+    params, grads = _problem(64, np.float64, steps=6)
+    a, b = Adam(lr=0.01, amsgrad=True), Adam(lr=0.01, amsgrad=True)
+    p_b = params.copy()
+    code, hyper, n_slots = a.kernel_spec()
+    state = a._ensure_state([params], hyper)[0]
+    assert state.shape == (n_slots, 64)
+    for k, g in enumerate(grads, start=1):
+        K.optimizer_step(code, params, g, state, hyper, a.step_count + k)
+        b.step(p_b, g)
+    a.step_count += len(grads)
+    np.testing.assert_array_equal(params, p_b)
+    np.testing.assert_array_equal(a.state_dict()["state"][0], b.state[0])
+
+
+def test_skip_nonfinite():
+    g = np.array([1.0, np.nan])
+    p = np.zeros(2)
+    opt = Adam(lr=0.1, skip_nonfinite=True)
+    opt.step(p, g)
+    assert opt.step_count == 0 and opt.n_skipped == 1 and opt.state is None
+    np.testing.assert_array_equal(p, 0.0)
+    opt.step(p, np.ones(2))
+    assert opt.step_count == 1
+    plain = Adam(lr=0.1)  # default: the math is applied, NaN included
+    plain.step(p, g)
+    assert np.isnan(p[1]) and np.isfinite(p[0])
+
+
+def test_repr_shows_hyperparameters():
+    assert repr(SGD(lr=0.1, momentum=0.9)) == ("SGD(lr=0.1, momentum=0.9, dampening=0.0, nesterov=False, "
+                                               "weight_decay=0.0, maximize=False)")
+    assert "betas=(0.9, 0.999)" in repr(AdamW()) and "weight_decay=0.01" in repr(AdamW())
+
+
+def test_defaults_are_pytorchs():
+    assert SGD().hyperparameters() == dict(lr=1e-3, momentum=0.0, dampening=0.0, nesterov=False,
+                                           weight_decay=0.0, maximize=False)
+    assert RMSprop().hyperparameters() == dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                                               centered=False, maximize=False)
+    assert Adagrad().hyperparameters() == dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                                               initial_accumulator_value=0.0, eps=1e-10, maximize=False)
+    assert Adam().hyperparameters() == dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                                            amsgrad=False, maximize=False)
+    assert AdamW().hyperparameters()["weight_decay"] == 1e-2
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cls, kw, name", [
+    (SGD, dict(lr=-0.1), "lr"), (SGD, dict(momentum=-0.1), "momentum"),
+    (SGD, dict(nesterov=True), "nesterov"), (SGD, dict(nesterov=True, momentum=0.9, dampening=0.1), "nesterov"),
+    (SGD, dict(weight_decay=-1), "weight_decay"), (RMSprop, dict(eps=0.0), "eps"),
+    (RMSprop, dict(alpha=1.5), "alpha"), (Adagrad, dict(lr_decay=-1), "lr_decay"),
+    (Adagrad, dict(eps=-1e-10), "eps"), (Adam, dict(betas=(1.0, 0.999)), "betas[0]"),
+    (Adam, dict(betas=(0.9, -0.1)), "betas[1]"), (AdamW, dict(eps=0), "eps"),
+    (Adam, dict(betas=0.9), "betas"), (Adam, dict(lr=float("nan")), "lr"),
+])
+def test_bad_hyperparameters_name_the_argument(cls, kw, name):
+    with pytest.raises(ValueError, match=rf"^{name.replace('[', '.').replace(']', '.')}"):
+        cls(**kw)
+
+
+def test_negative_lr_set_later_is_rejected():
+    opt = Adam()
+    with pytest.raises(ValueError, match="^lr"):
+        opt.lr = -1.0
+
+
+@pytest.mark.parametrize("params, grads, name", [
+    (np.zeros(3), np.zeros(4), "grads"),
+    (np.zeros(3, dtype=np.int64), np.zeros(3), "params"),
+    ([np.zeros(3)], [np.zeros(3), np.zeros(3)], "grads"),
+    ([np.zeros((2, 2))], [np.zeros(4)], "grads"),
+    (np.zeros(3), [np.zeros(3)], "grads"),
+    (np.zeros((4, 4))[:, 0], np.zeros(4), "params"),
+])
+def test_mismatched_or_unsuitable_arrays(params, grads, name):
+    with pytest.raises(ValueError, match=rf"^{name}"):
+        Adam().step(params, grads)
+
+
+def test_read_only_params():
+    p = np.zeros(3)
+    p.flags.writeable = False
+    with pytest.raises(ValueError, match="^params.*writeable"):
+        SGD().step(p, np.zeros(3))
+
+
+def test_params_that_do_not_match_the_saved_state():
+    opt = Adam()
+    opt.step(np.zeros(3), np.ones(3))
+    with pytest.raises(ValueError, match="saved state"):
+        opt.step(np.zeros(4), np.ones(4))
+    with pytest.raises(ValueError, match="saved state"):
+        opt.step(np.zeros(3, dtype=np.float32), np.ones(3))
+    opt.amsgrad = True  # now needs 3 slots
+    with pytest.raises(ValueError, match="saved state"):
+        opt.step(np.zeros(3), np.ones(3))
+    bad = Adam().state_dict() | {"state": [np.zeros((5, 3))]}
+    with pytest.raises(ValueError, match="state_dict"):
+        Adam().load_state_dict(bad)
