@@ -1,0 +1,89 @@
+"""Package-level promises: lazy compilation, the reference twins, warmup, thread policy."""
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import fastgrad
+import fastgrad.functional as F
+import fastgrad.reference as R
+
+
+def test_every_public_function_has_a_reference_twin():
+    public = {name for name in F.__all__ if callable(getattr(F, name)) and not name.isupper()}
+    public.discard("activation_spec")
+    assert public == set(R.__all__)
+
+
+def test_kernel_files_have_reference_files():
+    import pathlib
+    kernels = {p.stem for p in pathlib.Path(fastgrad.__file__).parent.joinpath("kernels").glob("*.py")}
+    references = {p.stem for p in pathlib.Path(fastgrad.__file__).parent.joinpath("reference").glob("*.py")}
+    # softmax's twins are in reference.activations; util holds block helpers only;
+    # testfunctions' NumPy twins are the public fastgrad.testfunctions
+    missing = kernels - references - {"__init__", "util", "softmax", "testfunctions"}
+    assert not missing, f"kernel files without a reference twin: {sorted(missing)}"
+
+
+def test_import_compiles_nothing_and_is_fast():
+    code = ("import time; t = time.perf_counter(); import fastgrad; dt = time.perf_counter() - t; "
+            "from fastgrad.kernels import activations as a; "
+            "print(dt, len(a.activation_forward.signatures))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert int(out[1]) == 0, "import fastgrad compiled a kernel"
+    # measured ~0.4-0.7 s here; a generous bound so that a busy CI machine does not flake
+    assert float(out[0]) < 3.0
+
+
+def test_warmup_reports_each_kernel():
+    times = fastgrad.warmup(dtypes=("float32", "float64"), families=["activations", "dense"])
+    assert "dense.dense_forward[float64]" in times and "activations.softmax_backward[float32]" in times
+    assert all(t >= 0 for t in times.values())
+    with pytest.raises(ValueError, match="families"):
+        fastgrad.warmup(families=["nope"])
+    with pytest.raises(ValueError, match="dtypes"):
+        fastgrad.warmup(dtypes=("int32",))
+
+
+def test_threading_layer_is_thread_safe():
+    assert fastgrad.thread_info()["numba_threading_layer"] in ("omp", "tbb")
+
+
+def test_concurrent_calls_from_python_threads_agree():
+    """Parallel kernels entered from several Python threads at once (workqueue would abort)."""
+    z = np.random.default_rng(0).standard_normal((400, 300))
+    expected = fastgrad.reference.tanh(z)
+    errors, results = [], []
+
+    def work():
+        try:
+            for _ in range(20):
+                results.append(np.max(np.abs(F.tanh(z) - expected)))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 80 and max(results) < 1e-12
+
+
+def test_set_num_threads_limits_numba_and_blas():
+    before = fastgrad.get_num_threads()
+    try:
+        fastgrad.set_num_threads(1)
+        assert fastgrad.get_num_threads() == {"numba": 1, "blas": 1}
+        z = np.linspace(-3, 3, 100000)
+        np.testing.assert_allclose(F.sigmoid(z), R.sigmoid(z), rtol=1e-12)
+    finally:
+        fastgrad.set_num_threads(before["numba"])
+    assert fastgrad.get_num_threads()["numba"] == before["numba"]
+    with pytest.raises(ValueError, match="n must be in"):
+        fastgrad.set_num_threads(0)
+    with pytest.raises(TypeError):
+        fastgrad.set_num_threads(1.5)
+    assert "numba" in fastgrad.describe_threads()
