@@ -13,7 +13,7 @@ import numpy as np
 import scipy.linalg
 
 from fastgrad._checks import as_float_array, as_int, as_scalar, check_choice
-from fastgrad import diff
+from fastgrad import _diff_checks as chk, diff
 
 __all__ = ("Curvature", "curvature", "newton_step", "taylor", "SingularHessianError")
 
@@ -133,7 +133,7 @@ def taylor(f, x0, dx, order=2, h=None):
     dx = as_float_array(dx, "dx", ndim=1)
     if dx.shape != x0.shape:
         raise ValueError(f"dx must have x0's shape {x0.shape}, got {dx.shape}")
-    value = diff._scalar_output(f(x0))
+    value = chk.scalar_output(f(x0))
     if order >= 1:
         value += float(diff.gradient(f, x0, h=h).astype(np.float64) @ dx)
     if order == 2:

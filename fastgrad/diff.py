@@ -24,87 +24,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastgrad import _diff_checks as chk
 from fastgrad import _stencils as st
-from fastgrad._checks import as_float_array, as_int, as_scalar, check_choice
-from fastgrad._jit import get_numba_threads
-from fastgrad.kernels import finite_diff as _compiled
-from fastgrad.reference import finite_diff as _python
+from fastgrad._checks import as_float_array, as_int, as_scalar
+from fastgrad._diff_checks import is_compiled
 from fastgrad._gradcheck import GradCheck, compare_gradients
 
 __all__ = ("derivative", "gradient", "jacobian", "hessian", "hessian_from_gradient", "hvp",
-           "hvp_from_gradient", "check_grad", "GradCheck")
-
-_PARALLEL_WORK = 200_000
-
-
-def is_compiled(f) -> bool:
-    """True for a Numba dispatcher (``numba.njit`` function), by duck typing."""
-    return callable(f) and hasattr(f, "py_func") and hasattr(f, "signatures")
-
-
-def _ops(f):
-    """The compiled kernels for a compiled ``f``, else their Python twins."""
-    return _compiled if is_compiled(f) else _python
-
-
-def _n_blocks(items: int, work_per_item: int) -> int:
-    """Blocks for a parallel evaluation: 1 (serial) when the work is too small to split."""
-    threads = get_numba_threads()
-    if threads < 2 or items < 2 or items * work_per_item < _PARALLEL_WORK:
-        return 1
-    return min(items, 8 * threads)
-
-
-def _check_f(f, name="f"):
-    if not callable(f):
-        raise TypeError(f"{name} must be callable, got {type(f).__name__}")
-
-
-def _point(x, name="x") -> np.ndarray:
-    x = as_float_array(x, name, ndim=1)
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} must be finite, got non-finite entries at {np.flatnonzero(~np.isfinite(x))[:5]}")
-    return x
-
-
-def _scalar_output(value, name="f") -> float:
-    arr = np.asarray(value)
-    if arr.ndim != 0 or arr.dtype.kind not in "fiub":
-        raise ValueError(f"{name} must return a real scalar, got {type(value).__name__} "
-                         f"of shape {arr.shape} and dtype {arr.dtype}")
-    return float(arr)
-
-
-def _vector_output(value, name, size=None) -> np.ndarray:
-    arr = np.asarray(value)
-    if arr.ndim > 1 or arr.dtype.kind not in "fiub" or (size is not None and arr.shape != (size,)):
-        want = f"shape ({size},)" if size is not None else "a scalar or a 1-D array"
-        raise ValueError(f"{name} must return real values of {want}, got {type(value).__name__} "
-                         f"of shape {arr.shape} and dtype {arr.dtype}")
-    return arr.astype(np.float64).reshape(-1)
-
-
-def _steps(x: np.ndarray, h, exponent: float) -> np.ndarray:
-    """Per-coordinate steps (float64, ``x``'s shape): the default rule, or ``h`` checked."""
-    if h is None:
-        return st.default_step(x, exponent).reshape(x.shape)
-    if np.ndim(h) == 0:
-        return np.full(x.shape, as_scalar(h, "h", low=0.0, low_open=True))
-    arr = as_float_array(h, "h", dtype=np.float64)
-    if arr.shape != x.shape:
-        raise ValueError(f"h must be a scalar or have x's shape {x.shape}, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError("h must be finite and > 0 in every entry")
-    return arr
-
-
-def _options(method, accuracy):
-    check_choice(method, "method", st.METHODS)
-    accuracy = as_int(accuracy, "accuracy")
-    if accuracy not in st.ACCURACIES:
-        raise ValueError(f"accuracy must be 2 or 4, got {accuracy}")
-    return accuracy
-
+           "hvp_from_gradient", "check_grad", "GradCheck", "is_compiled")
 
 def derivative(f, x, order=1, h=None, method="central", accuracy=2):
     """First or second derivative of a scalar function ``f: R -> R`` at ``x`` (a scalar or any array).
@@ -116,22 +43,22 @@ def derivative(f, x, order=1, h=None, method="central", accuracy=2):
     scalar ``x``, else an array of ``x``'s shape and dtype. Raises ``ValueError`` for bad options,
     non-finite ``x``, ``h <= 0`` or an ``f`` that does not return a real scalar.
     """
-    _check_f(f)
+    chk.check_f(f)
     order = as_int(order, "order")
     if order not in (1, 2):
         raise ValueError(f"order must be 1 or 2, got {order}")
-    accuracy = _options(method, accuracy)
+    accuracy = chk.options(method, accuracy)
     scalar_input = np.ndim(x) == 0
     xs = as_float_array(x, "x").reshape(np.shape(x))
     if not np.all(np.isfinite(xs)):
         raise ValueError("x must be finite")
     flat = xs.reshape(-1)
-    hh = _steps(xs, h, st.step_exponent(order, accuracy)).reshape(-1)
-    _scalar_output(f(flat[0]))
+    hh = chk.steps(xs, h, st.step_exponent(order, accuracy)).reshape(-1)
+    chk.scalar_output(f(flat[0]))
     offsets, weights = st.stencil(order, method, accuracy)
     points = np.ascontiguousarray(np.stack([flat + (o * hh).astype(flat.dtype) for o in offsets]).reshape(-1))
     values = np.empty(points.size, dtype=np.float64)
-    _ops(f).scalar_values(f, points, values, _n_blocks(points.size, 1000))
+    chk.ops(f).scalar_values(f, points, values, chk.eval_blocks(points.size, 1000))
     values = values.reshape(len(offsets), flat.size)
     zero = [k for k, o in enumerate(offsets) if o == 0.0]
     f0 = values[zero[0]] if zero else None
@@ -149,15 +76,15 @@ def gradient(f, x, h=None, method="central", accuracy=2):
     evaluations plus one at ``x``. Raises ``ValueError`` for non-1-D or non-finite ``x``, ``h <= 0``,
     bad options, or an ``f`` that does not return a real scalar.
     """
-    _check_f(f)
-    accuracy = _options(method, accuracy)
-    x = _point(x)
-    f0 = _scalar_output(f(x))
+    chk.check_f(f)
+    accuracy = chk.options(method, accuracy)
+    x = chk.point(x)
+    f0 = chk.scalar_output(f(x))
     offsets, weights = st.stencil(1, method, accuracy)
-    hh = _steps(x, h, st.step_exponent(1, accuracy))
+    hh = chk.steps(x, h, st.step_exponent(1, accuracy))
     steps = st.stepped(x, offsets, hh)
     values = np.empty(steps.shape, dtype=np.float64)
-    _ops(f).partial_values(f, x, steps, values, _n_blocks(x.size, steps.shape[0] * x.size))
+    chk.ops(f).partial_values(f, x, steps, values, chk.eval_blocks(x.size, steps.shape[0] * x.size))
     return st.combine(values, f0, offsets, weights, hh, 1).astype(x.dtype)
 
 
@@ -167,31 +94,31 @@ def jacobian(f, x, h=None, method="central", accuracy=2):
     Same stencils and steps as :func:`gradient`; a scalar-valued ``f`` gives ``(1, n)``.
     Raises ``ValueError`` as :func:`gradient`, or when ``f`` returns more than a 1-D array.
     """
-    _check_f(f)
-    accuracy = _options(method, accuracy)
-    x = _point(x)
-    f0 = _vector_output(f(x), "f")
+    chk.check_f(f)
+    accuracy = chk.options(method, accuracy)
+    x = chk.point(x)
+    f0 = chk.vector_output(f(x), "f")
     offsets, weights = st.stencil(1, method, accuracy)
-    hh = _steps(x, h, st.step_exponent(1, accuracy))
+    hh = chk.steps(x, h, st.step_exponent(1, accuracy))
     steps = st.stepped(x, offsets, hh)
     values = np.empty(steps.shape + (f0.size,), dtype=np.float64)
-    _ops(f).partial_vectors(f, x, steps, values, _n_blocks(x.size, steps.shape[0] * x.size))
+    chk.ops(f).partial_vectors(f, x, steps, values, chk.eval_blocks(x.size, steps.shape[0] * x.size))
     return np.ascontiguousarray(st.combine(values, f0, offsets, weights, hh[:, None], 1).T).astype(x.dtype)
 
 
 def _hessian_at(f, x, f0, hh, rows, cols):
     """Central-difference Hessian with steps ``hh``: 3-point diagonal, 4-point cross off-diagonal."""
-    ops = _ops(f)
+    ops = chk.ops(f)
     n = x.size
     plus = x + hh.astype(x.dtype)
     minus = x - hh.astype(x.dtype)
     edge = np.empty((2, n), dtype=np.float64)
-    ops.partial_values(f, x, np.stack([minus, plus]), edge, _n_blocks(n, 2 * n))
+    ops.partial_values(f, x, np.stack([minus, plus]), edge, chk.eval_blocks(n, 2 * n))
     H = np.empty((n, n), dtype=np.float64)
     H[np.arange(n), np.arange(n)] = st.combine(edge, f0, (-1.0, 0.0, 1.0), (1.0, -2.0, 1.0), hh, 2)
     if rows.size:
         corners = np.empty((rows.size, 4), dtype=np.float64)
-        ops.pair_values(f, x, plus, minus, rows, cols, corners, _n_blocks(rows.size, 4 * n))
+        ops.pair_values(f, x, plus, minus, rows, cols, corners, chk.eval_blocks(rows.size, 4 * n))
         off = st.cross(corners, hh[rows], hh[cols])
         H[rows, cols] = off
         H[cols, rows] = off
@@ -217,13 +144,13 @@ def hessian(f, x, h=None, richardson=False):
     Raises ``ValueError`` for non-1-D or non-finite ``x``, ``h <= 0``, or an ``f`` that does not
     return a real scalar.
     """
-    _check_f(f)
-    x = _point(x)
-    f0 = _scalar_output(f(x))
+    chk.check_f(f)
+    x = chk.point(x)
+    f0 = chk.scalar_output(f(x))
     rows, cols = np.triu_indices(x.size, 1)
     if not richardson:
-        return _hessian_at(f, x, f0, _steps(x, h, 0.25), rows, cols).astype(x.dtype)
-    hh = st.richardson_step(x) if h is None else _steps(x, h, 0.0)
+        return _hessian_at(f, x, f0, chk.steps(x, h, 0.25), rows, cols).astype(x.dtype)
+    hh = st.richardson_step(x) if h is None else chk.steps(x, h, 0.0)
     levels = [_hessian_at(f, x, f0, hh / k, rows, cols) for k in (1.0, 2.0, 4.0)]
     return st.richardson_combine(*levels).astype(x.dtype)
 
@@ -235,13 +162,13 @@ def hessian_from_gradient(grad, x, h=None):
     ``2n`` gradient calls (in parallel for a compiled ``grad``); default ``h_i = eps**(1/3) max(1, |x_i|)``,
     error ``O(h^2)``. Raises ``ValueError`` as :func:`gradient`, or when ``grad`` does not return shape ``(n,)``.
     """
-    _check_f(grad, "grad")
-    x = _point(x)
-    _vector_output(grad(x), "grad", x.size)
-    hh = _steps(x, h, st.step_exponent(1, 2))
+    chk.check_f(grad, "grad")
+    x = chk.point(x)
+    chk.vector_output(grad(x), "grad", x.size)
+    hh = chk.steps(x, h, st.step_exponent(1, 2))
     steps = st.stepped(x, (-1.0, 1.0), hh)
     values = np.empty((2, x.size, x.size), dtype=np.float64)
-    _ops(grad).partial_vectors(grad, x, steps, values, _n_blocks(x.size, 2 * x.size))
+    chk.ops(grad).partial_vectors(grad, x, steps, values, chk.eval_blocks(x.size, 2 * x.size))
     J = st.combine(values, None, (-1.0, 1.0), (-0.5, 0.5), hh[:, None], 1)
     return ((J + J.T) / 2.0).astype(x.dtype)
 
@@ -261,7 +188,7 @@ def _along(x, vmax, h, exponent):
         size = np.finfo(x.dtype).eps ** exponent * max(1.0, float(np.max(np.abs(x))))
         size = float(np.exp2(np.round(np.log2(size))))
     else:
-        size = float(np.max(_steps(x, h, exponent)))
+        size = float(np.max(chk.steps(x, h, exponent)))
     return size / vmax
 
 
@@ -273,20 +200,20 @@ def hvp(f, x, v, h=None):
     ``t max|v| = eps**(1/4) max(1, max|x|)``; an explicit ``h`` sets ``h_i`` and ``t max|v| = max h_i``.
     Raises ``ValueError`` for mismatched or non-finite ``v`` and as :func:`hessian`.
     """
-    _check_f(f)
-    x = _point(x)
+    chk.check_f(f)
+    x = chk.point(x)
     v, vmax = _direction(x, v)
-    _scalar_output(f(x))
+    chk.scalar_output(f(x))
     if vmax == 0.0:
         return np.zeros_like(x)
-    hh = _steps(x, h, 0.25)
+    hh = chk.steps(x, h, 0.25)
     t = _along(x, vmax, h, 0.25)
-    ops = _ops(f)
+    ops = chk.ops(f)
     sides = []
     for sign in (1.0, -1.0):
         base = x + (sign * t * v).astype(x.dtype)
         values = np.empty((2, x.size), dtype=np.float64)
-        ops.partial_values(f, base, st.stepped(base, (-1.0, 1.0), hh), values, _n_blocks(x.size, 2 * x.size))
+        ops.partial_values(f, base, st.stepped(base, (-1.0, 1.0), hh), values, chk.eval_blocks(x.size, 2 * x.size))
         sides.append(values)
     (pm, pp), (mm, mp) = sides
     return (((pp - pm) - (mp - mm)) / (4.0 * t * hh)).astype(x.dtype)
@@ -299,15 +226,15 @@ def hvp_from_gradient(grad, x, v, h=None):
     scalar ``h`` sets ``t max|v| = h``. Raises ``ValueError`` for mismatched or non-finite ``v``,
     or when ``grad`` does not return shape ``(n,)``.
     """
-    _check_f(grad, "grad")
-    x = _point(x)
+    chk.check_f(grad, "grad")
+    x = chk.point(x)
     v, vmax = _direction(x, v)
     if vmax == 0.0:
-        _vector_output(grad(x), "grad", x.size)
+        chk.vector_output(grad(x), "grad", x.size)
         return np.zeros_like(x)
     t = _along(x, vmax, h, 1.0 / 3.0)
-    gp = _vector_output(grad(x + (t * v).astype(x.dtype)), "grad", x.size)
-    gm = _vector_output(grad(x - (t * v).astype(x.dtype)), "grad", x.size)
+    gp = chk.vector_output(grad(x + (t * v).astype(x.dtype)), "grad", x.size)
+    gm = chk.vector_output(grad(x - (t * v).astype(x.dtype)), "grad", x.size)
     return ((gp - gm) / (2.0 * t)).astype(x.dtype)
 
 
@@ -318,10 +245,10 @@ def check_grad(f, grad, x, h=None, rtol=1e-5, atol=1e-8) -> GradCheck:
     :class:`GradCheck` for the fields. Raises ``ValueError`` as :func:`gradient`, or when ``grad``
     does not return shape ``(n,)``.
     """
-    _check_f(grad, "grad")
-    x = _point(x)
+    chk.check_f(grad, "grad")
+    x = chk.point(x)
     rtol = as_scalar(rtol, "rtol", low=0.0)
     atol = as_scalar(atol, "atol", low=0.0)
-    analytic = _vector_output(grad(x), "grad", x.size)
+    analytic = chk.vector_output(grad(x), "grad", x.size)
     numeric = gradient(f, x, h=h, accuracy=4).astype(np.float64)
     return compare_gradients(analytic, numeric, rtol, atol)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastgrad import analysis, diff
+from fastgrad import _diff_checks as chk, analysis, diff
 from fastgrad._checks import as_float_array, as_int, as_scalar, check_choice
 from fastgrad.optim import SGD, Adagrad, Adam, AdamW, RMSprop
 
@@ -74,7 +74,7 @@ def minimize(f, x0, grad=None, method="adam", lr=None, max_iter=1000, tol=1e-8, 
         raise TypeError(f"callback must be callable, got {type(callback).__name__}")
     gradient = _gradient_function(f, grad, x.size)
 
-    fx = diff._scalar_output(f(x))
+    fx = chk.scalar_output(f(x))
     xs, fs = [x.copy()], [fx]
     if method == "newton":
         step = _newton_stepper(f, grad, lr, options)
@@ -84,7 +84,7 @@ def minimize(f, x0, grad=None, method="adam", lr=None, max_iter=1000, tol=1e-8, 
 
         def step(x, g, fx):
             optimizer.step(x, g)
-            return x, diff._scalar_output(f(x)), ""
+            return x, chk.scalar_output(f(x)), ""
 
     g = gradient(x)
     message = f"reached max_iter={max_iter}"
@@ -121,7 +121,7 @@ def _gradient_function(f, grad, n):
         return lambda x: diff.gradient(f, x).astype(np.float64)
     if not callable(grad):
         raise TypeError(f"grad must be callable or None, got {type(grad).__name__}")
-    return lambda x: diff._vector_output(grad(x), "grad", n)
+    return lambda x: chk.vector_output(grad(x), "grad", n)
 
 
 def _newton_stepper(f, grad, lr, options):

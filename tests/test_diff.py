@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, strategies as hst
 
 from fastgrad import diff, testfunctions as T
-from fastgrad import _stencils as st
+from fastgrad import _diff_checks as chk, _stencils as st
 from fastgrad.reference import diff as R
 
 
@@ -165,7 +165,7 @@ def test_compiled_and_python_paths_agree(n):
 def test_parallel_blocks_match_serial(monkeypatch):
     x = np.random.default_rng(5).uniform(-2, 2, 150)
     serial_free = diff.hessian(ros_loop, x)
-    monkeypatch.setattr(diff, "_PARALLEL_WORK", 10 ** 12)  # force the serial branch
+    monkeypatch.setattr(chk, "PARALLEL_WORK", 10 ** 12)  # force the serial branch
     np.testing.assert_array_equal(diff.hessian(ros_loop, x), serial_free)
     np.testing.assert_array_equal(diff.hessian_from_gradient(T.rosenbrock_grad_jit, x),
                                   diff.hessian_from_gradient(T.rosenbrock_grad_jit, x))
@@ -245,3 +245,31 @@ def test_zero_direction_and_explicit_steps():
     np.testing.assert_allclose(diff.gradient(f, x, h=1e-5), 4 * x ** 3, rtol=1e-8)
     np.testing.assert_allclose(diff.gradient(f, x, h=np.array([1e-5, 2e-5])), 4 * x ** 3, rtol=1e-8)
     np.testing.assert_allclose(diff.hessian(f, x, h=0.05, richardson=True), np.diag(12 * x ** 2), rtol=1e-11, atol=1e-11)
+
+
+# --- kernels against their twins -----------------------------------------------------------
+
+def _public_functions(module):
+    return {name for name, obj in vars(module).items()
+            if callable(obj) and not name.startswith("_") and getattr(obj, "__module__", None) == module.__name__}
+
+
+def test_kernel_and_reference_names_match():
+    from fastgrad.kernels import finite_diff as K, testfunctions as KT
+    from fastgrad.reference import finite_diff as RF
+    assert _public_functions(K) == _public_functions(RF) == {"scalar_values", "partial_values",
+                                                             "partial_vectors", "pair_values"}
+    assert {"rosenbrock", "rosenbrock_grad"} <= set(vars(T)) and _public_functions(KT) == {"rosenbrock", "rosenbrock_grad"}
+
+
+@pytest.mark.parametrize("n", [2, 5, 64])
+def test_rosenbrock_functions_against_scipy(n):
+    scipy_optimize = pytest.importorskip("scipy.optimize")
+    x = np.random.default_rng(n).uniform(-2, 2, n)
+    scale = np.abs(scipy_optimize.rosen_hess(x)).max()
+    assert T.rosenbrock(x) == pytest.approx(scipy_optimize.rosen(x), rel=1e-13)
+    assert T.rosenbrock_jit(x) == pytest.approx(scipy_optimize.rosen(x), rel=1e-13)
+    np.testing.assert_allclose(T.rosenbrock_grad(x), scipy_optimize.rosen_der(x), rtol=1e-12, atol=1e-12 * scale)
+    np.testing.assert_allclose(T.rosenbrock_grad_jit(x), scipy_optimize.rosen_der(x), rtol=1e-12, atol=1e-12 * scale)
+    np.testing.assert_allclose(T.rosenbrock_hess(x), scipy_optimize.rosen_hess(x), rtol=1e-12, atol=1e-12 * scale)
+    np.testing.assert_allclose(T.rosenbrock_grad(x), diff.gradient(T.rosenbrock, x, accuracy=4), rtol=1e-9, atol=1e-9 * scale)
