@@ -13,9 +13,11 @@ import pytest
 from conftest import assert_close
 from fastgrad.kernels import grad_utils as KG
 from fastgrad.kernels import optim as K
+from fastgrad.kernels import stream as KS
 from fastgrad.optim import SGD, Adagrad, Adam, AdamW, RMSprop
 from fastgrad.reference import grad_utils as RG
 from fastgrad.reference import optim as R
+from fastgrad.reference import stream as RS
 
 def _grid(**axes):
     keys = list(axes)
@@ -61,7 +63,7 @@ def _problem(n, dtype, seed=0, steps=100):
 # -- kernels vs references ---------------------------------------------------------------------
 
 def test_every_kernel_has_a_reference_twin():
-    for kern, ref in ((K, R), (KG, RG)):
+    for kern, ref in ((K, R), (KG, RG), (KS, RS)):
         compiled = {name for name, obj in vars(kern).items()
                     if hasattr(obj, "py_func") and not name.startswith("_")
                     and obj.py_func.__module__ == kern.__name__}
@@ -103,6 +105,15 @@ def test_kernel_step_matches_reference_each_dtype(cls, n, dtype):
         assert params.dtype == dtype and state.dtype == dtype
         assert_close(params, p_ref, dtype)
         assert_close(state, s_ref, dtype)
+
+
+@pytest.mark.parametrize("n", [5, 40_000])
+def test_triad_matches_reference(n, dtype):
+    b, c = np.arange(n, dtype=dtype), np.linspace(-1, 1, n, dtype=dtype)
+    a, a_ref = np.empty_like(b), np.empty_like(b)
+    KS.triad(a, b, c, 0.5)
+    RS.triad(a_ref, b, c, 0.5)
+    np.testing.assert_array_equal(a, a_ref)
 
 
 def test_slot_counts_follow_the_options():
