@@ -3,15 +3,21 @@
 ``import fastgrad`` compiles nothing: each kernel compiles on first use (and is cached
 on disk); :func:`warmup` compiles ahead of time.
 """
-from fastgrad import functional
+from fastgrad import analysis, callbacks, datasets, diff, functional, init, optim, reference, schedules, testfunctions
 from fastgrad import functional as F
-from fastgrad import reference
 from fastgrad._threads import describe_threads, get_num_threads, set_num_threads, thread_info
 from fastgrad._warmup import warmup
+from fastgrad.analysis import Curvature, SingularHessianError, curvature, newton_step, taylor
+from fastgrad.diff import GradCheck, check_grad
+from fastgrad.layers import Dense
+from fastgrad.minimize import MinimizeResult, minimize
+from fastgrad.model import Sequential
 
 __version__ = "0.1.0"
 
 __all__ = (
-    "F", "functional", "reference", "warmup", "set_num_threads", "get_num_threads",
-    "thread_info", "describe_threads", "__version__",
+    "F", "functional", "reference", "optim", "schedules", "init", "diff", "analysis", "testfunctions",
+    "callbacks", "datasets", "Sequential", "Dense", "minimize", "MinimizeResult", "check_grad", "GradCheck",
+    "curvature", "newton_step", "taylor", "Curvature", "SingularHessianError", "warmup", "set_num_threads",
+    "get_num_threads", "thread_info", "describe_threads", "__version__",
 )

@@ -10,7 +10,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 
 from fastgrad._checks import as_float_array, as_int, as_scalar, check_choice
 from fastgrad import _diff_checks as chk, diff
@@ -109,6 +108,7 @@ def _solve_shifted(H, g, damping):
     """``-(H + damping I)^{-1} g``, or None when the system is singular."""
     A = H + damping * np.eye(H.shape[0])
     with warnings.catch_warnings():
+        import scipy.linalg  # imported on use: it costs ~0.3 s, and `import fastgrad` must stay fast
         warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
         try:
             p = scipy.linalg.solve(A, -g, assume_a="sym")

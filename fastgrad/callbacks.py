@@ -1,0 +1,200 @@
+"""Callbacks for :meth:`Sequential.fit`, with Keras's names and semantics, and the History they fill."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fastgrad._checks import as_int, as_scalar, check_choice
+
+
+class History:
+    """What ``fit`` returns: ``history.history[name]`` is a list with one value per epoch
+    (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ``lr``), ``history.epoch`` the
+    epoch indices, and with ``diagnostics=True`` ``history.diagnostics[name]`` a list per
+    epoch of per-layer values for ``grad_norm``, ``update_ratio`` and ``dead_relu``."""
+
+    DIAGNOSTICS = ("grad_norm", "update_ratio", "dead_relu")
+
+    def __init__(self, n_layers):
+        self.history = {}
+        self.epoch = []
+        self.diagnostics = {name: [] for name in self.DIAGNOSTICS}
+        self._n_layers = n_layers
+
+    def record(self, epoch, logs, diag):
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+        if diag is not None:
+            for j, name in enumerate(self.DIAGNOSTICS):
+                self.diagnostics[name].append(diag[:, j].tolist())
+
+    def __repr__(self):
+        last = {k: round(v[-1], 5) for k, v in self.history.items() if v}
+        return f"History(epochs={len(self.epoch)}, last={last})"
+
+
+class Callback:
+    """Base class: override any of the hooks; ``self.model`` is set by ``fit``."""
+
+    model = None
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+
+def _monitored(logs, monitor):
+    if monitor not in logs:
+        raise ValueError(f"monitor {monitor!r} is not among the logged values {sorted(logs)}; "
+                         "val_* values need validation data")
+    return float(logs[monitor])
+
+
+class _Improvement:
+    """Tracks the best value of a monitored quantity (mode min/max, with a min_delta)."""
+
+    def __init__(self, monitor, mode, min_delta):
+        self.monitor = monitor
+        check_choice(mode, "mode", ("auto", "min", "max"))
+        if mode == "auto":
+            mode = "max" if "acc" in monitor else "min"
+        self.sign = 1.0 if mode == "min" else -1.0
+        self.min_delta = as_scalar(min_delta, "min_delta", low=0.0)
+        self.best = math.inf
+
+    def improved(self, value):
+        score = self.sign * value
+        if score < self.best - self.min_delta:
+            self.best = score
+            return True
+        return False
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs;
+    with ``restore_best_weights`` the model ends with the parameters of its best epoch."""
+
+    def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto", restore_best_weights=False):
+        self.patience = as_int(patience, "patience", low=0)
+        self.restore_best_weights = bool(restore_best_weights)
+        self._tracker = _Improvement(monitor, mode, min_delta)
+        self.stopped_epoch = None
+
+    def on_train_begin(self, logs=None):
+        self._tracker.best = math.inf
+        self.wait = 0
+        self.best_params = None
+        self.best_epoch = None
+        self.stopped_epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._tracker.improved(_monitored(logs, self._tracker.monitor)):
+            self.wait = 0
+            self.best_epoch = epoch
+            if self.restore_best_weights:
+                self.best_params = self.model.params.copy()
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self.best_params is not None:
+            self.model.params[:] = self.best_params
+
+
+class ModelCheckpoint(Callback):
+    """Save the model to ``path`` (``{epoch}`` and log names may appear in it, e.g.
+    ``"ckpt-{epoch:02d}.npz"``) after every epoch, or only when ``monitor`` improved."""
+
+    def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto"):
+        self.path = str(path)
+        self.save_best_only = bool(save_best_only)
+        self._tracker = _Improvement(monitor, mode, 0.0)
+        self.saved = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_best_only and not self._tracker.improved(_monitored(logs, self._tracker.monitor)):
+            return
+        path = self.path.format(epoch=epoch + 1, **logs)
+        self.model.save(path)
+        self.saved.append(path)
+
+
+class LearningRateScheduler(Callback):
+    """At the start of each epoch set ``optimizer.lr = schedule(epoch, lr)`` (Keras's form)."""
+
+    def __init__(self, schedule):
+        if not callable(schedule):
+            raise TypeError("schedule must be a function (epoch, lr) -> lr")
+        self.schedule = schedule
+
+    def on_epoch_begin(self, epoch, logs=None):
+        lr = as_scalar(self.schedule(epoch, float(self.model.optimizer.lr)), "schedule(epoch, lr)", low=0.0)
+        self.model.optimizer.lr = lr
+
+
+class TerminateOnNaN(Callback):
+    """With this callback a non-finite loss stops training quietly instead of raising
+    ``FloatingPointError``; the model keeps the parameters of its last finite update."""
+
+
+class _ScheduleCallback(Callback):
+    """A schedule of :mod:`fastgrad.schedules` stepped once per epoch, as in PyTorch's loop;
+    ReduceLROnPlateau is given ``val_loss`` when present, else ``loss``."""
+
+    def __init__(self, schedule):
+        self.schedule = schedule
+
+    def on_epoch_end(self, epoch, logs=None):
+        from fastgrad.schedules import ReduceLROnPlateau
+        if isinstance(self.schedule, ReduceLROnPlateau):
+            self.schedule.step(logs.get("val_loss", logs["loss"]))
+        else:
+            self.schedule.step()
+
+
+class CallbackList:
+    """Calls each hook on every callback in order; accepts schedules directly."""
+
+    def __init__(self, callbacks, model, history):
+        from fastgrad.schedules import ReduceLROnPlateau, _Schedule
+        self.callbacks = []
+        for cb in callbacks or []:
+            if isinstance(cb, (_Schedule, ReduceLROnPlateau)):
+                if cb.optimizer is not model.optimizer:
+                    raise ValueError("a schedule passed to fit must be built on the model's optimizer")
+                cb = _ScheduleCallback(cb)
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks must be fastgrad.callbacks.Callback objects or schedules, got "
+                                f"{type(cb).__name__}")
+            cb.model = model
+            self.callbacks.append(cb)
+        self.history = history
+
+    def on_train_begin(self):
+        for cb in self.callbacks:
+            cb.on_train_begin({})
+
+    def on_epoch_begin(self, epoch):
+        for cb in self.callbacks:
+            cb.on_epoch_begin(epoch, {})
+
+    def on_epoch_end(self, epoch, logs):
+        for cb in self.callbacks:
+            cb.on_epoch_end(epoch, logs)
+
+    def on_train_end(self):
+        for cb in self.callbacks:
+            cb.on_train_end({})

@@ -1,0 +1,252 @@
+"""The compiled training path of a Sequential network of dense layers.
+
+Everything a model holds is flat (see DESIGN.md):
+
+* ``params``/``grads``: 1-D buffers; ``layout`` (L, 5) int64 rows
+  ``(w_off, b_off, n_in, n_out, act_code)``: layer l's W is
+  ``params[w_off : w_off + n_in*n_out].reshape(n_in, n_out)`` and b ``params[b_off : b_off + n_out]``;
+  ``act_params`` (L, 2) holds each activation's (p1, p2) in the params dtype.
+* Work buffers ``zbuf`` (pre-activations), ``abuf`` (activations), ``gbuf`` (d loss / d a)
+  are flat, sized for the largest batch; layer l's block starts at ``buf_off[l]``;
+  ``delta`` is scratch for one layer's d loss / d z. ``xbuf``/``yfbuf``/``ylbuf`` hold a
+  gathered batch.
+* Targets: float targets ``yf`` (n, k) for regression/BCE/probabilities, or int64 labels
+  ``yl`` (n,) for softmax cross-entropy (``use_labels``).
+
+``train_epoch`` runs forward, fused loss + gradient, backward, penalties, clipping and
+the optimizer update for a range of mini-batches in one call. The plain-NumPy twin of
+every function here, with the same name and signature, is :mod:`fastgrad.reference.train`.
+"""
+import numpy as np
+
+from fastgrad._jit import inline, kernel, like
+from fastgrad.kernels.activations import RELU
+from fastgrad.kernels.dense import dense_backward, dense_forward
+from fastgrad.kernels.grad_utils import grad_norm, scale_inplace
+from fastgrad.kernels.losses import BCE_LOGITS, elementwise_loss, softmax_cross_entropy
+from fastgrad.kernels.optim import LR, optimizer_step
+
+SOFTMAX_CE = 10  # loss code beside kernels.losses' MSE, MAE, HUBER, BCE_LOGITS
+N_DIAG = 3       # per layer: gradient L2 norm, update-to-weight ratio, dead-ReLU fraction
+
+
+@inline
+def _weights(buf, layout, l):
+    w_off, n_in, n_out = layout[l, 0], layout[l, 2], layout[l, 3]
+    return buf[w_off:w_off + n_in * n_out].reshape((n_in, n_out))
+
+
+@inline
+def _bias(buf, layout, l):
+    return buf[layout[l, 1]:layout[l, 1] + layout[l, 3]]
+
+
+@inline
+def _block(buf, buf_off, layout, l, m):
+    n_out = layout[l, 3]
+    return buf[buf_off[l]:buf_off[l] + m * n_out].reshape((m, n_out))
+
+
+@inline
+def _scratch(buf, m, n):
+    return buf[:m * n].reshape((m, n))
+
+
+@kernel
+def forward(params, layout, act_params, x, zbuf, abuf, buf_off):
+    """Run x (m, n_in) through every layer; returns the last layer's activations (a view of abuf)."""
+    m = x.shape[0]
+    inp = x
+    for l in range(layout.shape[0]):
+        z = _block(zbuf, buf_off, layout, l, m)
+        a = _block(abuf, buf_off, layout, l, m)
+        dense_forward(inp, _weights(params, layout, l), _bias(params, layout, l), z, a,
+                      layout[l, 4], act_params[l, 0], act_params[l, 1])
+        inp = a
+    return inp
+
+
+@inline
+def _output_loss(out, yf, yl, use_labels, grad_out, loss_code, loss_param):
+    """Mean loss of the batch; writes d loss / d out into grad_out."""
+    m, k = out.shape
+    if loss_code == SOFTMAX_CE:
+        return softmax_cross_entropy(out, yl, yf, use_labels, grad_out, like(out[0, 0], 1.0 / m),
+                                     like(out[0, 0], 0.0))
+    return elementwise_loss(loss_code, out.reshape(-1), yf.reshape(-1), grad_out.reshape(-1),
+                            like(out[0, 0], 1.0 / (m * k)), loss_param)
+
+
+@kernel
+def penalty(params, grads, layout, l1, l2, with_grad):
+    """l1 * sum|W| + l2 * sum W^2 over every layer's W (not b); adds its gradient when asked."""
+    total = 0.0
+    if l1 == 0 and l2 == 0:
+        return total
+    for l in range(layout.shape[0]):
+        w_off = layout[l, 0]
+        for i in range(w_off, w_off + layout[l, 2] * layout[l, 3]):
+            w = params[i]
+            total += l1 * np.abs(w) + l2 * w * w
+            if with_grad:
+                grads[i] += l1 * np.sign(w) + like(w, 2.0) * l2 * w
+    return total
+
+
+@kernel
+def loss_and_grad_batch(params, grads, layout, act_params, x, yf, yl, use_labels, loss_code,
+                        loss_param, l1, l2, zbuf, abuf, gbuf, delta, buf_off):
+    """Loss of one batch (mean over the batch, plus the penalty) and its gradient into ``grads``."""
+    m = x.shape[0]
+    n_layers = layout.shape[0]
+    out = forward(params, layout, act_params, x, zbuf, abuf, buf_off)
+    loss = _output_loss(out, yf, yl, use_labels, _block(gbuf, buf_off, layout, n_layers - 1, m),
+                        loss_code, loss_param)
+    for l in range(n_layers - 1, -1, -1):
+        inp = x if l == 0 else _block(abuf, buf_off, layout, l - 1, m)
+        grad_inp = x if l == 0 else _block(gbuf, buf_off, layout, l - 1, m)
+        dense_backward(inp, _weights(params, layout, l), _block(zbuf, buf_off, layout, l, m),
+                       _block(gbuf, buf_off, layout, l, m), layout[l, 4], act_params[l, 0],
+                       act_params[l, 1], _scratch(delta, m, layout[l, 3]), grad_inp,
+                       _weights(grads, layout, l), _bias(grads, layout, l), l > 0)
+    return loss + penalty(params, grads, layout, l1, l2, True)
+
+
+@kernel
+def count_correct(out, yf, yl, use_labels, loss_code):
+    """Correct predictions in a batch: rows whose argmax hits the class (softmax CE), or
+    entries whose sign agrees with target > 0.5 (BCE on logits); 0 for regression."""
+    m, k = out.shape
+    correct = 0
+    if loss_code == SOFTMAX_CE:
+        for r in range(m):
+            best = 0
+            for j in range(1, k):
+                if out[r, j] > out[r, best]:
+                    best = j
+            if use_labels:
+                hit = yl[r] == best
+            else:
+                target = 0
+                for j in range(1, k):
+                    if yf[r, j] > yf[r, target]:
+                        target = j
+                hit = target == best
+            correct += 1 if hit else 0
+    elif loss_code == BCE_LOGITS:
+        for r in range(m):
+            for j in range(k):
+                correct += 1 if (out[r, j] > 0) == (yf[r, j] > 0.5) else 0
+    return correct
+
+
+@inline
+def _gather(X, yf, yl, use_labels, perm, lo, m, xbuf, yfbuf, ylbuf):
+    n_in = X.shape[1]
+    k = yf.shape[1]
+    xb = xbuf[:m * n_in].reshape((m, n_in))
+    yfb = yfbuf[:m * k].reshape((m, k))
+    ylb = ylbuf[:m]
+    for r in range(m):
+        src = perm[lo + r]
+        xb[r, :] = X[src, :]
+        if use_labels:
+            ylb[r] = yl[src]
+        else:
+            yfb[r, :] = yf[src, :]
+    return xb, yfb, ylb
+
+
+@inline
+def _record_diagnostics(params, grads, prev, layout, abuf, buf_off, m, diag):
+    for l in range(layout.shape[0]):
+        lo = layout[l, 0]
+        hi = layout[l, 1] + layout[l, 3]
+        g2 = 0.0
+        d2 = 0.0
+        p2 = 0.0
+        for i in range(lo, hi):
+            g2 += grads[i] * grads[i]
+            d2 += (params[i] - prev[i]) * (params[i] - prev[i])
+            p2 += prev[i] * prev[i]
+        diag[l, 0] += np.sqrt(g2)
+        diag[l, 1] += np.sqrt(d2) / np.sqrt(p2) if p2 > 0 else 0.0
+        if layout[l, 4] == RELU:
+            a = _block(abuf, buf_off, layout, l, m)
+            dead = 0
+            for j in range(a.shape[1]):
+                alive = False
+                for r in range(m):
+                    if a[r, j] > 0:
+                        alive = True
+                        break
+                dead += 0 if alive else 1
+            diag[l, 2] += dead / a.shape[1]
+
+
+@kernel
+def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, perm, batch_size,
+                first_batch, last_batch, loss_code, loss_param, l1, l2, clip_norm, opt_code,
+                opt_state, opt_hyper, lrs, step0, zbuf, abuf, gbuf, delta, xbuf, yfbuf, ylbuf,
+                buf_off, batch_loss, batch_correct, diagnostics, prev, diag):
+    """Train on mini-batches ``first_batch .. last_batch - 1`` of the permutation ``perm``.
+
+    Batch i takes rows ``perm[i*batch_size : (i+1)*batch_size]``, uses learning rate
+    ``lrs[i]`` and optimizer step ``step0 + i - first_batch + 1``; its loss and correct
+    count go to ``batch_loss[i]``/``batch_correct[i]``. ``clip_norm > 0`` rescales the
+    gradient to that L2 norm (PyTorch's ``max_norm / (norm + 1e-6)``). With
+    ``diagnostics``, per-layer sums of (grad norm, update ratio, dead-ReLU fraction) are
+    added to ``diag`` (L, 3). Returns the index of the first batch whose loss or gradient
+    was not finite (its update is not applied), or ``last_batch`` when all went through.
+    """
+    n = X.shape[0]
+    for i in range(first_batch, last_batch):
+        lo = i * batch_size
+        m = min(n, lo + batch_size) - lo
+        xb, yfb, ylb = _gather(X, yf, yl, use_labels, perm, lo, m, xbuf, yfbuf, ylbuf)
+        loss = loss_and_grad_batch(params, grads, layout, act_params, xb, yfb, ylb, use_labels,
+                                   loss_code, loss_param, l1, l2, zbuf, abuf, gbuf, delta, buf_off)
+        norm = grad_norm(grads, 2.0)
+        if not (np.isfinite(loss) and np.isfinite(norm)):
+            batch_loss[i] = loss
+            return i
+        if clip_norm > 0 and norm > clip_norm:
+            scale_inplace(grads, like(params[0], clip_norm / (norm + 1e-6)))
+        if diagnostics:
+            prev[:] = params
+        opt_hyper[LR] = lrs[i]
+        optimizer_step(opt_code, params, grads, opt_state, opt_hyper, step0 + i - first_batch + 1)
+        batch_loss[i] = loss
+        out = _block(abuf, buf_off, layout, layout.shape[0] - 1, m)
+        batch_correct[i] = count_correct(out, yfb, ylb, use_labels, loss_code)
+        if diagnostics:
+            _record_diagnostics(params, grads, prev, layout, abuf, buf_off, m, diag)
+    return last_batch
+
+
+@kernel
+def evaluate_batches(params, layout, act_params, X, yf, yl, use_labels, batch_size, loss_code,
+                     loss_param, zbuf, abuf, gbuf, buf_off, out_sums):
+    """Sum over batches of (batch mean loss * rows) into out_sums[0] and correct counts into
+    out_sums[1], in batches of ``batch_size`` in order (no penalty, no gradient kept)."""
+    n = X.shape[0]
+    L = layout.shape[0]
+    out_sums[0] = 0.0
+    out_sums[1] = 0.0
+    for lo in range(0, n, batch_size):
+        hi = min(n, lo + batch_size)
+        m = hi - lo
+        out = forward(params, layout, act_params, X[lo:hi], zbuf, abuf, buf_off)
+        loss = _output_loss(out, yf[lo:hi], yl[lo:hi], use_labels, _block(gbuf, buf_off, layout, L - 1, m),
+                            loss_code, loss_param)
+        out_sums[0] += loss * m
+        out_sums[1] += count_correct(out, yf[lo:hi], yl[lo:hi], use_labels, loss_code)
+
+
+@kernel
+def predict_batches(params, layout, act_params, X, batch_size, zbuf, abuf, buf_off, out):
+    """out (n, k) = the network's last-layer activations for X, computed in batches."""
+    n = X.shape[0]
+    for lo in range(0, n, batch_size):
+        hi = min(n, lo + batch_size)
+        out[lo:hi, :] = forward(params, layout, act_params, X[lo:hi], zbuf, abuf, buf_off)

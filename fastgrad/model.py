@@ -1,0 +1,295 @@
+"""Sequential: a network of Dense layers on one flat parameter buffer, trained in compiled code."""
+from __future__ import annotations
+
+import numpy as np
+
+from fastgrad import init as _init
+from fastgrad._checks import as_float_array, as_float_dtype, as_scalar, check_choice
+from fastgrad.layers import Dense
+
+# Loss name -> code shared by kernels.losses / kernels.train (and their references).
+LOSSES = {"mse": 0, "mae": 1, "huber": 2, "binary_cross_entropy": 4, "softmax_cross_entropy": 10}
+CLASSIFICATION = ("binary_cross_entropy", "softmax_cross_entropy")
+HESSIAN_MAX_PARAMS = 2000
+
+
+def _backend(name):
+    check_choice(name, "backend", ("compiled", "reference"))
+    if name == "compiled":
+        from fastgrad.kernels import train
+    else:
+        from fastgrad.reference import train
+    return train
+
+
+class Sequential:
+    """A stack of :class:`Dense` layers with a loss and an optimizer.
+
+    ``loss``: ``mse``, ``mae``, ``huber`` (``huber_delta``), ``binary_cross_entropy``
+    (the last layer outputs logits; the loss is fused with the sigmoid) or
+    ``softmax_cross_entropy`` (logits; integer labels or class probabilities).
+    ``optimizer``: a :mod:`fastgrad.optim` optimizer (default ``Adam()``). ``l1``/``l2``
+    add ``l1 * sum|W| + l2 * sum W^2`` over every weight (not biases) to the loss, as
+    Keras does. ``dtype``: float32 (default) or float64. ``seed``: seeds the one RNG that
+    initializes the weights and shuffles the batches. ``backend="reference"`` runs the
+    same math in NumPy (:mod:`fastgrad.reference.train`), for tests and as a baseline.
+
+    ``params`` is ONE flat, contiguous array holding every layer's W (row-major) then b,
+    in layer order; ``grads`` has the same layout; ``layer.W``/``layer.b`` are views.
+    """
+
+    def __init__(self, layers, loss="mse", optimizer=None, l1=0.0, l2=0.0, dtype="float32", seed=None,
+                 backend="compiled", huber_delta=1.0):
+        from fastgrad.optim import Adam, Optimizer
+        layers = list(layers) if isinstance(layers, (list, tuple)) else None
+        if not layers or not all(isinstance(layer, Dense) for layer in layers):
+            raise ValueError("layers must be a non-empty list of fastgrad.Dense layers")
+        for i in range(1, len(layers)):
+            if layers[i].n_in != layers[i - 1].n_out:
+                raise ValueError(f"layer {i} expects {layers[i].n_in} inputs but layer {i - 1} gives "
+                                 f"{layers[i - 1].n_out} outputs")
+        self.loss = check_choice(loss, "loss", tuple(LOSSES))
+        self.optimizer = Adam() if optimizer is None else optimizer
+        if not isinstance(self.optimizer, Optimizer):
+            raise TypeError(f"optimizer must be a fastgrad.optim optimizer, got {type(self.optimizer).__name__}")
+        self.l1 = as_scalar(l1, "l1", low=0.0)
+        self.l2 = as_scalar(l2, "l2", low=0.0)
+        self.huber_delta = as_scalar(huber_delta, "huber_delta", low=0.0, low_open=True)
+        self.dtype = as_float_dtype(dtype)
+        self.backend = backend
+        self._train = _backend(backend)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.layers = layers
+        self.layout = np.zeros((len(layers), 5), dtype=np.int64)
+        self.act_params = np.zeros((len(layers), 2), dtype=self.dtype)
+        offset = 0
+        for i, layer in enumerate(layers):
+            layer._bind(self, i)
+            self.layout[i] = (offset, offset + layer.n_in * layer.n_out, layer.n_in, layer.n_out, layer.code)
+            self.act_params[i] = (layer.p1, layer.p2)
+            offset += layer.n_params
+        self.params = np.zeros(offset, dtype=self.dtype)
+        self.grads = np.zeros(offset, dtype=self.dtype)
+        for layer in layers:
+            layer.W[...] = _init.INITIALIZERS[layer.initializer]((layer.n_in, layer.n_out), rng=self.rng,
+                                                                 dtype=self.dtype)
+        self.epochs_done = 0
+        self.stop_training = False
+        self._buffers = {}
+
+    # ----- layout ---------------------------------------------------------------------------
+    @property
+    def n_params(self) -> int:
+        return int(self.params.size)
+
+    @property
+    def n_in(self) -> int:
+        return self.layers[0].n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.layers[-1].n_out
+
+    def _layer_view(self, buffer, index, which):
+        w_off, b_off, n_in, n_out, _ = (int(v) for v in self.layout[index])
+        if which == "W":
+            return buffer[w_off:b_off].reshape(n_in, n_out)
+        return buffer[b_off:b_off + n_out]
+
+    def _work(self, batch):
+        """Work buffers for batches of up to ``batch`` rows (allocated once per size)."""
+        if batch not in self._buffers:
+            widths = self.layout[:, 3]
+            buf_off = np.concatenate([[0], np.cumsum(batch * widths)[:-1]]).astype(np.int64)
+            total = int(batch * widths.sum())
+            dt = self.dtype
+            self._buffers[batch] = dict(
+                zbuf=np.empty(total, dt), abuf=np.empty(total, dt), gbuf=np.empty(total, dt),
+                delta=np.empty(batch * int(widths.max()), dt), xbuf=np.empty(batch * self.n_in, dt),
+                yfbuf=np.empty(batch * self.n_out, dt), ylbuf=np.empty(batch, np.int64), buf_off=buf_off)
+        return self._buffers[batch]
+
+    # ----- data validation -------------------------------------------------------------------
+    def _inputs(self, X, name="X"):
+        X = as_float_array(X, name, ndim=2, dtype=self.dtype)
+        if X.shape[1] != self.n_in:
+            raise ValueError(f"{name} must have {self.n_in} columns (the first layer's n_in), got shape {X.shape}")
+        if not np.all(np.isfinite(X)):
+            raise ValueError(f"{name} must be finite, found NaN or inf")
+        return X
+
+    def _targets(self, y, n, name="y"):
+        """(yf (n, k) floats or a (1, k) dummy, yl (n,) int64 labels or a (1,) dummy, use_labels)."""
+        k = self.n_out
+        arr = np.asarray(y)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+        if arr.shape[:1] != (n,):
+            raise ValueError(f"{name} must have {n} rows to match X, got shape {arr.shape}")
+        dummy_f = np.zeros((1, k), self.dtype)
+        if self.loss == "softmax_cross_entropy" and arr.ndim == 1:
+            if arr.dtype.kind not in "iu":
+                raise TypeError(f"{name} must be integer class labels (n,) or probabilities (n, {k}), "
+                                f"got dtype {arr.dtype} with shape {arr.shape}")
+            if arr.min() < 0 or arr.max() >= k:
+                raise ValueError(f"{name} labels must lie in [0, {k}), got values in [{arr.min()}, {arr.max()}]")
+            return dummy_f, np.ascontiguousarray(arr, dtype=np.int64), True
+        if arr.ndim == 1 and k == 1:
+            arr = arr.reshape(n, 1)
+        if arr.shape != (n, k):
+            raise ValueError(f"{name} must have shape ({n}, {k}) for loss {self.loss!r} and {k} outputs"
+                             + (f" (or integer labels ({n},))" if self.loss == "softmax_cross_entropy" else "")
+                             + f", got {np.asarray(y).shape}")
+        yf = as_float_array(arr, name, dtype=self.dtype)
+        if not np.all(np.isfinite(yf)):
+            raise ValueError(f"{name} must be finite, found NaN or inf")
+        if self.loss in CLASSIFICATION and (yf.min() < 0 or yf.max() > 1):
+            raise ValueError(f"{name} must lie in [0, 1] for loss {self.loss!r}, got values in [{yf.min()}, {yf.max()}]")
+        return yf, np.zeros(1, np.int64), False
+
+    def _data(self, X, y):
+        X = self._inputs(X)
+        return X, *self._targets(y, X.shape[0])
+
+    @property
+    def _loss_code(self):
+        return LOSSES[self.loss]
+
+    @property
+    def _loss_param(self):
+        return self.dtype.type(self.huber_delta)
+
+    def _accuracy(self, correct, n):
+        if self.loss == "softmax_cross_entropy":
+            return float(correct / n)
+        if self.loss == "binary_cross_entropy":
+            return float(correct / (n * self.n_out))
+        return None
+
+    # ----- inference -------------------------------------------------------------------------
+    def forward(self, X, batch_size=1024):
+        """The last layer's raw outputs (logits for the classification losses), shape (n, n_out)."""
+        X = self._inputs(X)
+        batch = max(1, min(int(batch_size), X.shape[0]))
+        work = self._work(batch)
+        out = np.empty((X.shape[0], self.n_out), self.dtype)
+        self._train.predict_batches(self.params, self.layout, self.act_params, X, batch, work["zbuf"],
+                                    work["abuf"], work["buf_off"], out)
+        return out
+
+    def predict(self, X, batch_size=1024):
+        """Outputs for X (n, n_in): class probabilities for softmax_cross_entropy (softmax of the
+        logits), probabilities for binary_cross_entropy (sigmoid), raw outputs otherwise."""
+        from fastgrad import functional as F
+        out = self.forward(X, batch_size)
+        if self.loss == "softmax_cross_entropy":
+            return F.softmax(out)
+        if self.loss == "binary_cross_entropy":
+            return F.sigmoid(out)
+        return out
+
+    def evaluate(self, X, y, batch_size=1024) -> dict:
+        """{"loss": mean loss over X (plus the l1/l2 penalty, as in training), "accuracy": ...}
+        (accuracy only for the classification losses)."""
+        X, yf, yl, use_labels = self._data(X, y)
+        batch = max(1, min(int(batch_size), X.shape[0]))
+        work = self._work(batch)
+        sums = np.zeros(2)
+        self._train.evaluate_batches(self.params, self.layout, self.act_params, X, yf, yl, use_labels, batch,
+                                     self._loss_code, self._loss_param, work["zbuf"], work["abuf"],
+                                     work["gbuf"], work["buf_off"], sums)
+        logs = {"loss": float(sums[0] / X.shape[0] + self._penalty())}
+        accuracy = self._accuracy(int(sums[1]), X.shape[0])
+        if accuracy is not None:
+            logs["accuracy"] = accuracy
+        return logs
+
+    def _penalty(self):
+        if self.l1 == 0 and self.l2 == 0:
+            return 0.0
+        return float(self._train.penalty(self.params, self.grads, self.layout, self.l1, self.l2, False))
+
+    # ----- gradients and steps ---------------------------------------------------------------
+    def loss_and_grad(self, X, y):
+        """(loss, grad) on the whole of (X, y) as one batch: the mean loss plus the penalty, and a
+        copy of the flat gradient (penalty included), laid out as ``params``."""
+        X, yf, yl, use_labels = self._data(X, y)
+        work = self._work(X.shape[0])
+        loss = self._train.loss_and_grad_batch(
+            self.params, self.grads, self.layout, self.act_params, X, yf, yl, use_labels, self._loss_code,
+            self._loss_param, self.l1, self.l2, work["zbuf"], work["abuf"], work["gbuf"], work["delta"],
+            work["buf_off"])
+        return float(loss), self.grads.copy()
+
+    def train_step(self, X, y, clip_norm=None) -> float:
+        """One optimizer update on the batch (X, y); returns the batch loss (before the update).
+        Raises ``FloatingPointError`` (parameters untouched) when the loss or gradient is not finite."""
+        from fastgrad.training import run_batches
+        X, yf, yl, use_labels = self._data(X, y)
+        result = run_batches(self, X, yf, yl, use_labels, np.arange(X.shape[0]), X.shape[0], clip_norm,
+                             diagnostics=False)
+        if result.failed is not None:
+            raise FloatingPointError(f"non-finite loss or gradient in train_step (loss={result.losses[0]}); "
+                                     "the parameters were left unchanged")
+        return float(result.losses[0])
+
+    def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
+            clip_norm=None, callbacks=None, verbose=1, diagnostics=False):
+        """Train; see :func:`fastgrad.training.fit` (returns a :class:`~fastgrad.callbacks.History`)."""
+        from fastgrad.training import fit
+        return fit(self, X, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
+                   validation_split=validation_split, shuffle=shuffle, clip_norm=clip_norm,
+                   callbacks=callbacks, verbose=verbose, diagnostics=diagnostics)
+
+    def hessian(self, X, y, h=None):
+        """Hessian (n_params, n_params) of the loss at the current parameters, by central
+        differences of the analytic gradient (:func:`fastgrad.diff.hessian_from_gradient`),
+        in float64 whatever the model's dtype. Refuses models of more than
+        ``HESSIAN_MAX_PARAMS`` = 2000 parameters (32 MB of Hessian, 2n gradient passes)."""
+        from fastgrad import diff
+        if self.n_params > HESSIAN_MAX_PARAMS:
+            raise ValueError(f"model.hessian handles at most {HESSIAN_MAX_PARAMS} parameters, this model has "
+                             f"{self.n_params}; use fastgrad.diff.hvp_from_gradient for products instead")
+        X, yf, yl, use_labels = self._data(X, y)
+        saved = self.params.copy()
+        work = self._work(X.shape[0])
+
+        def grad(p):
+            self.params[:] = p
+            self._train.loss_and_grad_batch(
+                self.params, self.grads, self.layout, self.act_params, X, yf, yl, use_labels, self._loss_code,
+                self._loss_param, self.l1, self.l2, work["zbuf"], work["abuf"], work["gbuf"], work["delta"],
+                work["buf_off"])
+            return self.grads.astype(np.float64)
+
+        try:
+            return diff.hessian_from_gradient(grad, saved.astype(np.float64), h=h)
+        finally:
+            self.params[:] = saved
+
+    # ----- description and persistence --------------------------------------------------------
+    def summary(self) -> str:
+        """A table of the layers (shapes, activations, parameter counts); also printed."""
+        lines = [f"Sequential ({self.backend}, {self.dtype.name}, loss={self.loss}, optimizer={self.optimizer!r})",
+                 f"{'#':>3}  {'layer':<34}{'output':>12}{'params':>10}"]
+        for i, layer in enumerate(self.layers):
+            lines.append(f"{i:>3}  {layer!r:<34}{'(n, ' + str(layer.n_out) + ')':>12}{layer.n_params:>10,}")
+        lines.append(f"total parameters: {self.n_params:,} ({self.params.nbytes:,} bytes in one flat buffer)")
+        text = "\n".join(lines)
+        print(text)
+        return text
+
+    def save(self, path) -> None:
+        """Write weights, architecture, loss, optimizer state and RNG state to one .npz, atomically."""
+        from fastgrad.io import save_model
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path, backend="compiled") -> "Sequential":
+        """Restore a model written by :meth:`save` (never unpickles); training resumes identically."""
+        from fastgrad.io import load_model
+        return load_model(path, backend=backend)
+
+    def __repr__(self):
+        return f"Sequential({self.layers!r}, loss={self.loss!r}, dtype={self.dtype.name!r})"

@@ -1,0 +1,163 @@
+"""The training path in plain NumPy: the twin of :mod:`fastgrad.kernels.train`.
+
+Same function names and signatures (the flat layout is described there); the work
+buffers are accepted and ignored, since NumPy allocates its own temporaries. Built on
+the other references (dense layer, losses, optimizer step), so ``Sequential(...,
+backend="reference")`` runs the same math as the compiled path, one NumPy call at a time.
+"""
+import numpy as np
+
+from fastgrad.reference import activations as A
+from fastgrad.reference import losses as losses_ref
+from fastgrad.reference.dense import dense_backward, dense_forward
+from fastgrad.reference.optim import optimizer_step
+
+# Codes as in fastgrad.kernels.activations / kernels.losses / kernels.train / kernels.optim.LR
+_ACTIVATIONS = {0: ("identity", ()), 1: ("relu", ()), 2: ("leaky_relu", ("alpha",)), 3: ("elu", ("alpha",)),
+                4: ("gelu", ()), 5: ("gelu", ()), 6: ("sigmoid", ()), 7: ("tanh", ()),
+                8: ("softplus", ("beta", "threshold")), 9: ("silu", ()), 10: ("softmax", ()),
+                11: ("log_softmax", ())}
+MSE, MAE, HUBER, BCE_LOGITS, SOFTMAX_CE = 0, 1, 2, 4, 10
+_LR = 0
+RELU = 1
+
+
+def _activation(layout, act_params, l):
+    code = int(layout[l, 4])
+    name, keys = _ACTIVATIONS[code]
+    options = {key: float(act_params[l, i]) for i, key in enumerate(keys)}
+    if code == 5:
+        options["approximate"] = "tanh"
+    return name, options
+
+
+def _weights(buf, layout, l):
+    w_off, _, n_in, n_out, _ = (int(v) for v in layout[l])
+    return buf[w_off:w_off + n_in * n_out].reshape(n_in, n_out)
+
+
+def _bias(buf, layout, l):
+    return buf[int(layout[l, 1]):int(layout[l, 1] + layout[l, 3])]
+
+
+def _forward_cache(params, layout, act_params, x):
+    inputs, zs = [], []
+    a = x
+    for l in range(layout.shape[0]):
+        name, options = _activation(layout, act_params, l)
+        inputs.append(a)
+        a, z = dense_forward(a, _weights(params, layout, l), _bias(params, layout, l), name,
+                             return_preactivation=True, **options)
+        zs.append(z)
+    return a, inputs, zs
+
+
+def forward(params, layout, act_params, x, zbuf, abuf, buf_off):
+    """The last layer's activations for x (m, n_in)."""
+    return _forward_cache(params, layout, act_params, x)[0]
+
+
+def _output_loss(out, yf, yl, use_labels, loss_code, loss_param):
+    if loss_code == SOFTMAX_CE:
+        return losses_ref.softmax_cross_entropy(out, yl if use_labels else yf)
+    if loss_code == MSE:
+        return losses_ref.mse(out, yf)
+    if loss_code == MAE:
+        return losses_ref.mae(out, yf)
+    if loss_code == HUBER:
+        return losses_ref.huber(out, yf, delta=float(loss_param))
+    return losses_ref.binary_cross_entropy_with_logits(out, yf)
+
+
+def penalty(params, grads, layout, l1, l2, with_grad):
+    """l1 * sum|W| + l2 * sum W^2 over every W; adds l1 sign(W) + 2 l2 W to grads when asked."""
+    total = 0.0
+    for l in range(layout.shape[0]):
+        W = _weights(params, layout, l)
+        total += l1 * float(np.sum(np.abs(W), dtype=np.float64)) + l2 * float(np.sum(W.astype(np.float64) ** 2))
+        if with_grad and (l1 or l2):
+            _weights(grads, layout, l)[...] += l1 * np.sign(W) + 2 * l2 * W
+    return total
+
+
+def loss_and_grad_batch(params, grads, layout, act_params, x, yf, yl, use_labels, loss_code,
+                        loss_param, l1, l2, zbuf, abuf, gbuf, delta, buf_off):
+    """Batch loss (mean + penalty); the gradient is written into ``grads``."""
+    return _loss_and_grad(params, grads, layout, act_params, x, yf, yl, use_labels, loss_code,
+                          loss_param, l1, l2)[0]
+
+
+def _loss_and_grad(params, grads, layout, act_params, x, yf, yl, use_labels, loss_code, loss_param, l1, l2):
+    out, inputs, zs = _forward_cache(params, layout, act_params, x)
+    loss, grad_a = _output_loss(out, yf, yl, use_labels, loss_code, loss_param)
+    for l in range(layout.shape[0] - 1, -1, -1):
+        name, options = _activation(layout, act_params, l)
+        grad_a, grad_W, grad_b = dense_backward(inputs[l], _weights(params, layout, l), zs[l], grad_a,
+                                                name, **options)
+        _weights(grads, layout, l)[...] = grad_W
+        _bias(grads, layout, l)[...] = grad_b
+    return loss + penalty(params, grads, layout, l1, l2, True), out, zs
+
+
+def count_correct(out, yf, yl, use_labels, loss_code):
+    """Correct argmax predictions (softmax CE) or sign agreements (BCE on logits); 0 otherwise."""
+    if loss_code == SOFTMAX_CE:
+        target = yl if use_labels else np.argmax(yf, axis=1)
+        return int(np.sum(np.argmax(out, axis=1) == target))
+    if loss_code == BCE_LOGITS:
+        return int(np.sum((out > 0) == (yf > 0.5)))
+    return 0
+
+
+def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, perm, batch_size,
+                first_batch, last_batch, loss_code, loss_param, l1, l2, clip_norm, opt_code,
+                opt_state, opt_hyper, lrs, step0, zbuf, abuf, gbuf, delta, xbuf, yfbuf, ylbuf,
+                buf_off, batch_loss, batch_correct, diagnostics, prev, diag):
+    """Mini-batches first_batch .. last_batch - 1, as the compiled twin (see its docstring)."""
+    for i in range(first_batch, last_batch):
+        rows = perm[i * batch_size:(i + 1) * batch_size]
+        xb, yfb, ylb = X[rows], yf[rows] if not use_labels else yf[:0], yl[rows] if use_labels else yl[:0]
+        loss, out, zs = _loss_and_grad(params, grads, layout, act_params, xb, yfb, ylb, use_labels,
+                                       loss_code, loss_param, l1, l2)
+        norm = float(np.sqrt(np.sum(grads.astype(np.float64) ** 2)))
+        if not (np.isfinite(loss) and np.isfinite(norm)):
+            batch_loss[i] = loss
+            return i
+        if clip_norm > 0 and norm > clip_norm:
+            grads *= grads.dtype.type(clip_norm / (norm + 1e-6))
+        before = params.copy() if diagnostics else params
+        opt_hyper[_LR] = lrs[i]
+        optimizer_step(opt_code, params, grads, opt_state, opt_hyper, step0 + i - first_batch + 1)
+        batch_loss[i] = loss
+        batch_correct[i] = count_correct(out, yfb, ylb, use_labels, loss_code)
+        if diagnostics:
+            _diagnostics(before, params, grads, layout, zs, diag)
+    return last_batch
+
+
+def _diagnostics(before, params, grads, layout, zs, diag):
+    for l in range(layout.shape[0]):
+        lo, hi = int(layout[l, 0]), int(layout[l, 1] + layout[l, 3])
+        diag[l, 0] += np.linalg.norm(grads[lo:hi].astype(np.float64))
+        p_norm = np.linalg.norm(before[lo:hi].astype(np.float64))
+        diag[l, 1] += np.linalg.norm((params[lo:hi] - before[lo:hi]).astype(np.float64)) / p_norm if p_norm > 0 else 0.0
+        if layout[l, 4] == RELU:
+            diag[l, 2] += np.mean(np.all(zs[l] <= 0, axis=0))
+
+
+def evaluate_batches(params, layout, act_params, X, yf, yl, use_labels, batch_size, loss_code,
+                     loss_param, zbuf, abuf, gbuf, buf_off, out_sums):
+    """out_sums = (sum of batch mean loss * rows, correct count), in batches of batch_size."""
+    out_sums[:] = 0.0
+    for lo in range(0, X.shape[0], batch_size):
+        sl = slice(lo, lo + batch_size)
+        out = forward(params, layout, act_params, X[sl], zbuf, abuf, buf_off)
+        loss, _ = _output_loss(out, yf[sl], yl[sl], use_labels, loss_code, loss_param)
+        out_sums[0] += loss * out.shape[0]
+        out_sums[1] += count_correct(out, yf[sl], yl[sl], use_labels, loss_code)
+
+
+def predict_batches(params, layout, act_params, X, batch_size, zbuf, abuf, buf_off, out):
+    """out = the network's last-layer activations for X."""
+    for lo in range(0, X.shape[0], batch_size):
+        out[lo:lo + batch_size] = forward(params, layout, act_params, X[lo:lo + batch_size], zbuf, abuf, buf_off)

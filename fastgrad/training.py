@@ -1,0 +1,159 @@
+"""The training loop of :class:`~fastgrad.Sequential`: Python per epoch, compiled code per batch."""
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from fastgrad._checks import as_int, as_scalar
+from fastgrad.callbacks import CallbackList, History, TerminateOnNaN
+
+
+@dataclass
+class BatchRun:
+    losses: np.ndarray    # per-batch loss
+    correct: np.ndarray   # per-batch correct predictions
+    sizes: np.ndarray     # per-batch row count
+    done: int             # batches whose update was applied
+    failed: int | None    # index of the batch with a non-finite loss or gradient
+
+
+def run_batches(model, X, yf, yl, use_labels, perm, batch_size, clip_norm, diagnostics, diag=None,
+                progress=None, n_chunks=1):
+    """Run every mini-batch of ``perm`` through the backend's ``train_epoch``.
+
+    One compiled call per chunk: a single call unless a progress bar wants to advance.
+    The optimizer's step count advances by the updates applied; the learning rate is
+    ``optimizer.lr`` for every batch (schedules act between epochs).
+    """
+    n = X.shape[0]
+    n_batches = math.ceil(n / batch_size)
+    opt = model.optimizer
+    code, hyper, _ = opt.kernel_spec()
+    state = opt._ensure_state([model.params], hyper)[0]
+    work = model._work(batch_size)
+    losses = np.zeros(n_batches)
+    correct = np.zeros(n_batches, dtype=np.int64)
+    lrs = np.full(n_batches, float(opt.lr))
+    prev = np.empty_like(model.params) if diagnostics else np.empty(1, model.dtype)
+    diag = np.zeros((len(model.layers), 3)) if diag is None else diag
+    clip = 0.0 if clip_norm is None else as_scalar(clip_norm, "clip_norm", low=0.0, low_open=True)
+    bounds = np.linspace(0, n_batches, min(n_chunks, n_batches) + 1).astype(int)
+    failed = None
+    done = 0
+    for first, last in zip(bounds[:-1], bounds[1:]):
+        stop = model._train.train_epoch(
+            model.params, model.grads, model.layout, model.act_params, X, yf, yl, use_labels, perm, batch_size,
+            int(first), int(last), model._loss_code, model._loss_param, model.l1, model.l2, clip, code, state,
+            hyper, lrs, opt.step_count, work["zbuf"], work["abuf"], work["gbuf"], work["delta"], work["xbuf"],
+            work["yfbuf"], work["ylbuf"], work["buf_off"], losses, correct, diagnostics, prev, diag)
+        opt.step_count += int(stop - first)
+        done = int(stop)
+        if progress is not None:
+            progress.update(int(stop - first))
+            if stop > first:
+                progress.set_postfix(loss=f"{np.mean(losses[first:stop]):.4f}")
+        if stop < last:
+            failed = int(stop)
+            break
+    sizes = np.full(n_batches, batch_size)
+    sizes[-1] = n - batch_size * (n_batches - 1)
+    return BatchRun(losses, correct, sizes, done, failed)
+
+
+def _split(model, X, y, validation_data, validation_split):
+    split = as_scalar(validation_split, "validation_split", low=0.0, high=1.0, high_open=True)
+    if validation_data is not None and split:
+        raise ValueError("give validation_data or validation_split, not both")
+    Xa, yf, yl, use_labels = model._data(X, y)
+    val = None
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("validation_data must be a pair (X_val, y_val)")
+        val = validation_data
+    elif split:
+        n_val = int(Xa.shape[0] * split)  # the last rows, before shuffling, as Keras does
+        if n_val < 1 or n_val >= Xa.shape[0]:
+            raise ValueError(f"validation_split={split} leaves {n_val} validation rows of {Xa.shape[0]}")
+        cut = Xa.shape[0] - n_val
+        val = (Xa[cut:], np.asarray(y)[cut:])
+        Xa, yf = Xa[:cut], (yf if use_labels else yf[:cut])
+        yl = yl[:cut] if use_labels else yl
+    return Xa, yf, yl, use_labels, val
+
+
+def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
+        clip_norm=None, callbacks=None, verbose=1, diagnostics=False):
+    """Train ``model`` on (X, y) for ``epochs`` epochs of mini-batches of ``batch_size`` rows.
+
+    Each epoch: a permutation from the model's seeded RNG (``shuffle``), then forward,
+    loss, backward, penalties, clipping (``clip_norm``: max gradient L2 norm) and the
+    optimizer update for every batch in compiled code. Logs per epoch: ``loss`` (mean
+    of the batch losses weighted by batch size), ``accuracy`` (classification losses),
+    ``val_loss``/``val_accuracy`` with validation data, ``lr``. ``verbose``: 0 silent,
+    1 a tqdm bar per epoch (only on a terminal), 2 one line per epoch.
+    ``diagnostics=True`` records per layer and epoch the mean gradient L2 norm, the
+    update-to-weight ratio ||dW||/||W|| and the fraction of dead ReLU units in
+    ``history.diagnostics``.
+
+    A non-finite loss or gradient stops training with ``FloatingPointError`` naming the
+    epoch and batch; the parameters stay those of the last finite update (with a
+    :class:`~fastgrad.callbacks.TerminateOnNaN` callback training stops without raising).
+    """
+    epochs = as_int(epochs, "epochs", low=1)
+    batch_size = as_int(batch_size, "batch_size", low=1)
+    verbose = as_int(verbose, "verbose", low=0)
+    Xa, yf, yl, use_labels, val = _split(model, X, y, validation_data, validation_split)
+    if val is not None:
+        val = (model._inputs(val[0], "X_val"), val[1])
+        model._targets(val[1], val[0].shape[0], "y_val")
+    batch_size = min(batch_size, Xa.shape[0])
+    history = History(len(model.layers))
+    cbs = CallbackList(callbacks, model, history)
+    model.stop_training = False
+    cbs.on_train_begin()
+    n = Xa.shape[0]
+    n_batches = math.ceil(n / batch_size)
+    for epoch in range(model.epochs_done, model.epochs_done + epochs):
+        cbs.on_epoch_begin(epoch)
+        perm = model.rng.permutation(n) if shuffle else np.arange(n)
+        diag = np.zeros((len(model.layers), 3))
+        bar = _progress_bar(verbose, epoch, n_batches)
+        lr = float(model.optimizer.lr)
+        run = run_batches(model, Xa, yf, yl, use_labels, perm, batch_size, clip_norm, diagnostics, diag,
+                          progress=bar, n_chunks=20 if bar is not None else 1)
+        if bar is not None:
+            bar.close()
+        if run.failed is not None:
+            message = (f"non-finite loss or gradient at epoch {epoch + 1}, batch {run.failed + 1} of {n_batches} "
+                       f"(loss={run.losses[run.failed]}); the model keeps the parameters of the last finite update")
+            if any(isinstance(cb, TerminateOnNaN) for cb in cbs.callbacks):
+                print(message, file=sys.stderr)
+                model.stop_training = True
+                break
+            raise FloatingPointError(message)
+        logs = {"loss": float(np.sum(run.losses * run.sizes) / n)}
+        accuracy = model._accuracy(int(run.correct.sum()), n)
+        if accuracy is not None:
+            logs["accuracy"] = accuracy
+        if val is not None:
+            logs.update({f"val_{k}": v for k, v in model.evaluate(*val).items()})
+        logs["lr"] = lr
+        model.epochs_done = epoch + 1
+        history.record(epoch, logs, diag / n_batches if diagnostics else None)
+        if verbose == 2 or (verbose == 1 and bar is None and sys.stdout.isatty()):
+            print(f"epoch {epoch + 1}: " + ", ".join(f"{k}={v:.4g}" for k, v in logs.items()))
+        cbs.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    cbs.on_train_end()
+    return history
+
+
+def _progress_bar(verbose, epoch, n_batches):
+    if verbose != 1 or not sys.stderr.isatty():
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=n_batches, desc=f"epoch {epoch + 1}", unit="batch", leave=True)
