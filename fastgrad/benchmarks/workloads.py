@@ -1,0 +1,426 @@
+"""The table of workloads that ``fastgrad bench`` measures, and their competitors.
+
+A :class:`Workload` makes its inputs once (``inputs(dtype)``, seeded) and hands them to
+one factory per competitor; a factory returns the zero-argument callable to time. The
+competitors are ``fastgrad`` and ``reference`` (its NumPy twin in :mod:`fastgrad.reference`)
+and the peers ``torch`` (eager autograd; optimizers with ``foreach=True``), ``torch fused``
+(optimizers with ``fused=True``) and ``numdifftools``. A factory raising ``ImportError``
+means: for fastgrad/reference, the workload is unavailable (its module has not landed);
+for a peer, "not installed". Every import of fastgrad's own modules happens inside a
+factory, so this table loads whatever exists.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+__all__ = ("Workload", "WORKLOADS", "PEERS", "COMPETITORS", "ACTIVATION_NAMES", "select", "find", "size_label",
+           "reference_activations")
+
+PEERS = ("torch", "torch fused", "numdifftools")
+COMPETITORS = ("fastgrad", "reference") + PEERS
+CORE = ("fastgrad", "reference")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One measured task. ``key`` = "<name> [<dtype>]" is unique and names it in JSON and filters.
+
+    ``bytes_moved``: bytes an ideal single pass reads and writes per call (memory-bound
+    workloads only; None otherwise); ``compile_key``: workloads that call the same compiled
+    kernels share one compile-time measurement; ``single_shot``: slow competitors timed once.
+    """
+    name: str
+    family: str
+    dtype: str
+    inputs: Callable
+    factories: dict
+    bytes_moved: int | None = None
+    compile_key: str = ""
+    single_shot: frozenset = field(default_factory=frozenset)
+    slow: frozenset = field(default_factory=frozenset)
+
+    @property
+    def key(self) -> str:
+        return f"{self.name} [{self.dtype}]"
+
+    def peers(self):
+        return tuple(p for p in PEERS if p in self.factories)
+
+    def build(self, budget, competitors=None):
+        """({competitor: callable}, {absent peer: reason}). Raises ImportError when fastgrad's
+        own side is unavailable. ``budget.slow_peers`` False skips the ``slow`` competitors."""
+        chosen = tuple(self.factories) if competitors is None else tuple(competitors)
+        data = self.inputs(np.dtype(self.dtype))
+        funcs, absent = {}, {}
+        for name in chosen:
+            if name in self.slow and budget is not None and not budget.slow_peers:
+                absent[name] = "skipped (--quick)"
+                continue
+            try:
+                funcs[name] = self.factories[name](data)
+            except ImportError:
+                if name in CORE:
+                    raise
+                absent[name] = "not installed"
+        return funcs, absent
+
+
+def size_label(n: int) -> str:
+    """``1e6`` for a power of ten, else the integer: names stay short and stable."""
+    k = len(str(n)) - 1
+    return f"1e{k}" if n == 10 ** k else str(n)
+
+
+def _rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def _torch():
+    import torch
+    from fastgrad import get_num_threads
+    torch.set_num_threads(get_num_threads()["numba"])
+    return torch
+
+
+# ---------------------------------------------------------------- activations
+def reference_activations():
+    """{name: (forward, backward)} of the NumPy references, the twin of ``F.ACTIVATIONS``."""
+    from fastgrad import reference as R
+    return {"identity": (R.identity, R.identity_backward), "relu": (R.relu, R.relu_backward),
+            "leaky_relu": (R.leaky_relu, R.leaky_relu_backward), "elu": (R.elu, R.elu_backward),
+            "gelu": (R.gelu, R.gelu_backward), "sigmoid": (R.sigmoid, R.sigmoid_backward),
+            "tanh": (R.tanh, R.tanh_backward), "softplus": (R.softplus, R.softplus_backward),
+            "silu": (R.silu, R.silu_backward), "softmax": (R.softmax, R.softmax_backward),
+            "log_softmax": (R.log_softmax, R.log_softmax_backward)}
+
+
+ACTIVATION_NAMES = ("identity", "relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softplus",
+                         "silu", "softmax", "log_softmax")
+ROW = 100  # softmax/log_softmax act along rows of this many entries
+
+
+def _activation_inputs(name, n):
+    shape = (n // ROW, ROW) if name in ("softmax", "log_softmax") else (n,)
+
+    def make(dtype):
+        rng = _rng()
+        return {"z": (3 * rng.standard_normal(shape)).astype(dtype),
+                "grad_a": rng.standard_normal(shape).astype(dtype)}
+    return make
+
+
+def _fwd_bwd(pair):
+    forward, backward = pair
+
+    def factory(d):
+        z, grad_a = d["z"], d["grad_a"]
+        return lambda: (forward(z), backward(z, grad_a))
+    return factory
+
+
+def _torch_activation(name):
+    def factory(d):
+        torch = _torch()
+        fn = {"identity": torch.clone, "relu": torch.relu, "leaky_relu": torch.nn.functional.leaky_relu,
+              "elu": torch.nn.functional.elu, "gelu": torch.nn.functional.gelu, "sigmoid": torch.sigmoid,
+              "tanh": torch.tanh, "softplus": torch.nn.functional.softplus, "silu": torch.nn.functional.silu,
+              "softmax": lambda t: torch.softmax(t, -1), "log_softmax": lambda t: torch.log_softmax(t, -1)}[name]
+        z = torch.from_numpy(d["z"]).requires_grad_()
+        grad_a = torch.from_numpy(d["grad_a"])
+        return lambda: torch.autograd.grad(fn(z), z, grad_a)
+    return factory
+
+
+def _activation(name, n=1_000_000, dtype="float32"):
+    def fastgrad_factory(d):
+        from fastgrad.functional import ACTIVATIONS
+        return _fwd_bwd(ACTIVATIONS[name])(d)
+
+    def reference_factory(d):
+        return _fwd_bwd(reference_activations()[name])(d)
+
+    itemsize = np.dtype(dtype).itemsize
+    # forward reads z, writes a; backward reads z and grad_a, writes grad_z
+    return Workload(f"{name} fwd+bwd {size_label(n)}", "activations", dtype, _activation_inputs(name, n),
+                    {"fastgrad": fastgrad_factory, "reference": reference_factory,
+                     "torch": _torch_activation(name)},
+                    bytes_moved=5 * n * itemsize, compile_key=f"activations-{dtype}")
+
+
+# ---------------------------------------------------------------- softmax cross-entropy
+def _sce_inputs(n, k):
+    def make(dtype):
+        rng = _rng()
+        return {"logits": (3 * rng.standard_normal((n, k))).astype(dtype),
+                "labels": rng.integers(0, k, n).astype(np.int64)}
+    return make
+
+
+def _softmax_ce(n=4096, k=1000, dtype="float32"):
+    def fastgrad_factory(d):
+        from fastgrad.functional import softmax_cross_entropy
+        return lambda: softmax_cross_entropy(d["logits"], d["labels"])
+
+    def reference_factory(d):
+        from fastgrad.reference import softmax_cross_entropy
+        return lambda: softmax_cross_entropy(d["logits"], d["labels"])
+
+    def torch_factory(d):
+        torch = _torch()
+        logits = torch.from_numpy(d["logits"]).requires_grad_()
+        labels = torch.from_numpy(d["labels"])
+        return lambda: torch.autograd.grad(torch.nn.functional.cross_entropy(logits, labels), logits)
+
+    # reads the logits and the labels, writes the gradient
+    moved = 2 * n * k * np.dtype(dtype).itemsize + 8 * n
+    return Workload(f"softmax_cross_entropy ({n},{k})", "losses", dtype, _sce_inputs(n, k),
+                    {"fastgrad": fastgrad_factory, "reference": reference_factory, "torch": torch_factory},
+                    bytes_moved=moved, compile_key=f"softmax_cross_entropy-{dtype}")
+
+
+# ---------------------------------------------------------------- dense layer
+def _dense_inputs(batch, n_in, n_out):
+    def make(dtype):
+        rng = _rng()
+        return {"x": rng.standard_normal((batch, n_in)).astype(dtype),
+                "W": (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(dtype),
+                "b": (0.1 * rng.standard_normal(n_out)).astype(dtype),
+                "grad_y": rng.standard_normal((batch, n_out)).astype(dtype)}
+    return make
+
+
+def _dense_pass(module):
+    def factory(d):
+        forward, backward = module()
+        x, W, b, grad_y = d["x"], d["W"], d["b"], d["grad_y"]
+
+        def step():
+            y, z = forward(x, W, b, "relu", return_preactivation=True)
+            return backward(x, W, z, grad_y, "relu")
+        return step
+    return factory
+
+
+def _fastgrad_dense():
+    from fastgrad.functional import dense_backward, dense_forward
+    return dense_forward, dense_backward
+
+
+def _reference_dense():
+    from fastgrad.reference import dense_backward, dense_forward
+    return dense_forward, dense_backward
+
+
+def _torch_dense(d):
+    torch = _torch()
+    x, W, b = (torch.from_numpy(d[k]).requires_grad_() for k in ("x", "W", "b"))
+    grad_y = torch.from_numpy(d["grad_y"])
+    return lambda: torch.autograd.grad(torch.relu(torch.addmm(b, x, W)), (x, W, b), grad_y)
+
+
+def _dense(batch, n_in=784, n_out=256, dtype="float32"):
+    return Workload(f"dense {n_in}->{n_out} relu fwd+bwd b{batch}", "dense", dtype,
+                    _dense_inputs(batch, n_in, n_out),
+                    {"fastgrad": _dense_pass(_fastgrad_dense), "reference": _dense_pass(_reference_dense),
+                     "torch": _torch_dense},
+                    compile_key=f"dense-{dtype}")
+
+
+# ---------------------------------------------------------------- optimizers and clipping
+def _flat_inputs(n):
+    def make(dtype):
+        rng = _rng()
+        return {"params": rng.standard_normal(n).astype(dtype),
+                "grads": (0.1 * rng.standard_normal(n)).astype(dtype)}
+    return make
+
+
+# name -> (fastgrad.optim class name, kwargs, torch class name, arrays moved per step)
+OPTIMIZERS = {
+    "adam": ("Adam", {"lr": 1e-3}, "Adam", 7),           # read p, g, m, v; write p, m, v
+    "adamw": ("AdamW", {"lr": 1e-3}, "AdamW", 7),
+    "sgd_momentum": ("SGD", {"lr": 1e-3, "momentum": 0.9}, "SGD", 5),  # read p, g, buf; write p, buf
+}
+
+
+def _optimizer_class(name):
+    from fastgrad import optim
+    return {"Adam": optim.Adam, "AdamW": optim.AdamW, "SGD": optim.SGD}[name]
+
+
+def _optimizer(kind, n=10_000_000, dtype="float32"):
+    cls_name, kwargs, torch_name, arrays = OPTIMIZERS[kind]
+
+    def fastgrad_factory(d):
+        opt = _optimizer_class(cls_name)(**kwargs)
+        params, grads = d["params"].copy(), d["grads"]
+        return lambda: opt.step(params, grads)
+
+    def reference_factory(d):
+        from fastgrad.kernels.optim import new_state
+        from fastgrad.reference.optim import optimizer_step
+        code, hyper, _ = _optimizer_class(cls_name)(**kwargs).kernel_spec()
+        params, grads = d["params"].copy(), d["grads"]
+        state = new_state(code, hyper, params.size, params.dtype)
+        steps = itertools.count(1)
+        return lambda: optimizer_step(code, params, grads, state, hyper, next(steps))
+
+    def torch_factory(fused):
+        def factory(d):
+            torch = _torch()
+            p = torch.from_numpy(d["params"].copy())
+            p.grad = torch.from_numpy(d["grads"])
+            opt = getattr(torch.optim, torch_name)([p], **kwargs, **({"fused": True} if fused else {"foreach": True}))
+            return opt.step
+        return factory
+
+    return Workload(f"{kind} step {size_label(n)}", "optim", dtype, _flat_inputs(n),
+                    {"fastgrad": fastgrad_factory, "reference": reference_factory,
+                     "torch": torch_factory(False), "torch fused": torch_factory(True)},
+                    bytes_moved=arrays * n * np.dtype(dtype).itemsize, compile_key=f"optimizer_step-{dtype}")
+
+
+def _shrinking_clip(clip, grads):
+    """Each call clips: ``max_norm`` shrinks by 0.1% per call below the norm left by the last."""
+    start = float(np.linalg.norm(grads.astype(np.float64)))
+    calls = itertools.count(1)
+    return lambda: clip(grads, start * 0.999 ** next(calls))
+
+
+def _clip(n=10_000_000, dtype="float32"):
+    def fastgrad_factory(d):
+        from fastgrad.optim import clip_grad_norm
+        return _shrinking_clip(clip_grad_norm, d["grads"].copy())
+
+    def reference_factory(d):
+        from fastgrad.reference.grad_utils import clip_grad_norm
+        return _shrinking_clip(lambda g, m: clip_grad_norm(g, m, 2.0), d["grads"].copy())
+
+    def torch_factory(d):
+        torch = _torch()
+        p = torch.from_numpy(d["params"])
+        p.grad = torch.from_numpy(d["grads"].copy())
+        return _shrinking_clip(lambda g, m: torch.nn.utils.clip_grad_norm_([p], m, foreach=True), d["grads"])
+
+    # one pass for the norm (read), one to scale (read and write)
+    return Workload(f"clip_grad_norm {size_label(n)}", "optim", dtype, _flat_inputs(n),
+                    {"fastgrad": fastgrad_factory, "reference": reference_factory, "torch": torch_factory},
+                    bytes_moved=3 * n * np.dtype(dtype).itemsize, compile_key=f"clip_grad_norm-{dtype}")
+
+
+# ---------------------------------------------------------------- finite-difference Hessian
+def _hessian_inputs(n):
+    def make(dtype):
+        return {"x": _rng().uniform(-2, 2, n).astype(dtype)}
+    return make
+
+
+def _hessian(n=200):
+    def fastgrad_factory(d):
+        from fastgrad import diff, testfunctions
+        return lambda: diff.hessian(testfunctions.rosenbrock_jit, d["x"])
+
+    def reference_factory(d):
+        from fastgrad import testfunctions
+        from fastgrad.reference import diff
+        return lambda: diff.hessian(testfunctions.rosenbrock_jit, d["x"])
+
+    def numdifftools_factory(d):
+        import numdifftools
+        from fastgrad import testfunctions
+        return lambda: numdifftools.Hessian(testfunctions.rosenbrock_jit)(d["x"])
+
+    return Workload(f"hessian rosenbrock n={n}", "diff", "float64", _hessian_inputs(n),
+                    {"fastgrad": fastgrad_factory, "reference": reference_factory,
+                     "numdifftools": numdifftools_factory},
+                    compile_key="hessian-float64", single_shot=frozenset({"numdifftools"}),
+                    slow=frozenset({"numdifftools"}))
+
+
+# ---------------------------------------------------------------- a training step of an MLP
+LAYERS = (784, 256, 128, 10)
+
+
+def _mlp_inputs(batch):
+    def make(dtype):
+        rng = _rng()
+        return {"X": rng.standard_normal((batch, LAYERS[0])).astype(dtype),
+                "y": rng.integers(0, LAYERS[-1], batch).astype(np.int64)}
+    return make
+
+
+def _model(backend, dtype):
+    from fastgrad import Dense, Sequential
+    from fastgrad.optim import Adam
+    layers = [Dense(LAYERS[i], LAYERS[i + 1], activation="relu" if i + 2 < len(LAYERS) else "identity")
+              for i in range(len(LAYERS) - 1)]
+    return Sequential(layers, loss="softmax_cross_entropy", optimizer=Adam(lr=1e-3), dtype=dtype, seed=0,
+                      backend=backend)
+
+
+def _train_step(backend):
+    def factory(d):
+        model = _model(backend, d["X"].dtype.name)
+        X, y = d["X"], d["y"]
+        return lambda: model.train_step(X, y)
+    return factory
+
+
+def _torch_train_step(fused):
+    def factory(d):
+        torch = _torch()
+        torch.manual_seed(0)
+        mods = []
+        for i in range(len(LAYERS) - 1):
+            mods.append(torch.nn.Linear(LAYERS[i], LAYERS[i + 1], dtype=getattr(torch, d["X"].dtype.name)))
+            if i + 2 < len(LAYERS):
+                mods.append(torch.nn.ReLU())
+        net = torch.nn.Sequential(*mods)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3, **({"fused": True} if fused else {"foreach": True}))
+        X, y = torch.from_numpy(d["X"]), torch.from_numpy(d["y"])
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.cross_entropy(net(X), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+    return factory
+
+
+def _mlp(batch, dtype="float32"):
+    return Workload(f"train_step {'-'.join(map(str, LAYERS))} b{batch}", "model", dtype, _mlp_inputs(batch),
+                    {"fastgrad": _train_step("compiled"), "reference": _train_step("reference"),
+                     "torch": _torch_train_step(False), "torch fused": _torch_train_step(True)},
+                    compile_key=f"train_step-{dtype}")
+
+
+WORKLOADS = tuple(
+    [_activation(name) for name in ACTIVATION_NAMES]
+    + [_softmax_ce(dtype="float32"), _softmax_ce(dtype="float64")]
+    + [_dense(32), _dense(2048)]
+    + [_optimizer(kind) for kind in OPTIMIZERS] + [_clip()]
+    + [_hessian()]
+    + [_mlp(32), _mlp(1024)]
+)
+
+
+def select(words=None, workloads=WORKLOADS):
+    """The workloads whose key or family contains any of ``words`` (case-insensitive); all when empty."""
+    if not words:
+        return tuple(workloads)
+    lowered = [w.lower() for w in words]
+    return tuple(w for w in workloads if any(x in w.key.lower() or x == w.family for x in lowered))
+
+
+def find(key, workloads=WORKLOADS):
+    """The workload whose ``key`` is ``key``; ``KeyError`` listing the keys otherwise."""
+    for w in workloads:
+        if w.key == key:
+            return w
+    raise KeyError(f"no workload {key!r}; known: {[w.key for w in workloads]}")
