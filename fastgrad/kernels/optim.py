@@ -98,6 +98,18 @@ def _sgd_range(params, grads, state, hyper, first, lo, hi):
 
 
 @inline
+def _rms_avg(g, square_avg, grad_avg, i, alpha, w, eps, centered):
+    """Update ``square_avg[i]`` (and ``grad_avg[i]`` if centered); return ``sqrt(v - ga^2) + eps``."""
+    v = alpha * square_avg[i] + w * g * g
+    square_avg[i] = v
+    if centered:
+        ga = grad_avg[i] + w * (g - grad_avg[i])
+        grad_avg[i] = ga
+        return math.sqrt(v - ga * ga) + eps
+    return math.sqrt(v) + eps
+
+
+@inline
 def _rmsprop_range(params, grads, state, hyper, lo, hi):
     params = params[lo:hi]
     grads = grads[lo:hi]
@@ -108,27 +120,32 @@ def _rmsprop_range(params, grads, state, hyper, lo, hi):
     alpha = like(params, hyper[ALPHA])
     w = like(params, 1.0 - hyper[ALPHA])
     momentum = like(params, hyper[MOMENTUM])
-    centered = hyper[CENTERED] != 0.0
-    use_momentum = hyper[MOMENTUM] > 0.0
     square_avg = state[0][lo:hi]
-    grad_avg = state[1][lo:hi] if centered else square_avg
-    buf = state[2 if centered else 1][lo:hi] if use_momentum else square_avg
-    for i in range(params.size):
-        g = sign * grads[i] + wd * params[i]
-        v = alpha * square_avg[i] + w * g * g
-        square_avg[i] = v
-        if centered:
-            ga = grad_avg[i] + w * (g - grad_avg[i])
-            grad_avg[i] = ga
-            avg = math.sqrt(v - ga * ga) + eps
+    # The flags select one of four loops: a flag tested inside the loop stops it vectorizing.
+    if hyper[CENTERED] != 0.0:
+        grad_avg = state[1][lo:hi]
+        if hyper[MOMENTUM] > 0.0:
+            buf = state[2][lo:hi]
+            for i in range(params.size):
+                g = sign * grads[i] + wd * params[i]
+                b = momentum * buf[i] + g / _rms_avg(g, square_avg, grad_avg, i, alpha, w, eps, True)
+                buf[i] = b
+                params[i] = params[i] - lr * b
         else:
-            avg = math.sqrt(v) + eps
-        if use_momentum:
-            b = momentum * buf[i] + g / avg
+            for i in range(params.size):
+                g = sign * grads[i] + wd * params[i]
+                params[i] = params[i] - lr * (g / _rms_avg(g, square_avg, grad_avg, i, alpha, w, eps, True))
+    elif hyper[MOMENTUM] > 0.0:
+        buf = state[1][lo:hi]
+        for i in range(params.size):
+            g = sign * grads[i] + wd * params[i]
+            b = momentum * buf[i] + g / _rms_avg(g, square_avg, square_avg, i, alpha, w, eps, False)
             buf[i] = b
             params[i] = params[i] - lr * b
-        else:
-            params[i] = params[i] - lr * (g / avg)
+    else:
+        for i in range(params.size):
+            g = sign * grads[i] + wd * params[i]
+            params[i] = params[i] - lr * (g / _rms_avg(g, square_avg, square_avg, i, alpha, w, eps, False))
 
 
 @inline
