@@ -57,6 +57,62 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 numba_version = numba.__version__
 
 
+def _kernel_cache_dirs(kernels_dir):
+    """Where Numba keeps the on-disk cache of the files in ``kernels_dir``."""
+    dirs = [os.path.join(kernels_dir, "__pycache__")]
+    if numba.config.CACHE_DIR:
+        try:
+            from numba.core.caching import _UserProvidedCacheLocator as locator
+            sub = locator.get_suitable_cache_subpath(os.path.join(kernels_dir, "__init__.py"))
+            dirs.append(os.path.join(numba.config.CACHE_DIR, sub))
+        except (ImportError, AttributeError):  # a Numba without this helper: default place only
+            pass
+    return dirs
+
+
+def drop_stale_cache(kernels_dir=None) -> bool:
+    """Delete Numba's cached kernels when any kernel source changed since they were written.
+
+    Numba re-validates a cached function against its own file only, not the files of
+    the functions it calls; a kernel whose callee changed in another file would load
+    stale machine code (seen here as a segfault). A digest of every kernel source,
+    stamped next to the cache, catches that. Returns True when the cache was dropped.
+    """
+    import hashlib
+    if kernels_dir is None:
+        kernels_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernels")
+    digest = hashlib.sha1(numba_version.encode())
+    for name in sorted(os.listdir(kernels_dir)) + [os.path.join("..", "_jit.py")]:
+        if name.endswith(".py") and os.path.exists(os.path.join(kernels_dir, name)):
+            with open(os.path.join(kernels_dir, name), "rb") as handle:
+                digest.update(name.encode() + handle.read())
+    stamp_text = digest.hexdigest()
+    dropped = False
+    for cache_dir in _kernel_cache_dirs(kernels_dir):
+        stamp = os.path.join(cache_dir, "fastgrad-sources.sha1")
+        try:
+            with open(stamp) as handle:
+                if handle.read() == stamp_text:
+                    continue
+        except OSError:
+            pass
+        try:
+            os.makedirs(cache_dir, exist_ok=True)
+            for name in os.listdir(cache_dir):
+                if name.endswith((".nbi", ".nbc")):
+                    os.unlink(os.path.join(cache_dir, name))
+            with open(stamp, "w") as handle:
+                handle.write(stamp_text)
+            dropped = True
+        except OSError:  # a read-only install: Numba then compiles in memory, nothing stale is read
+            pass
+    return dropped
+
+
+if CACHE:
+    drop_stale_cache()
+
+
 def kernel(func=None, *, parallel: bool = False, cache: bool = CACHE):
     """Compile ``func`` in nopython mode with fastgrad's options (see module doc).
 

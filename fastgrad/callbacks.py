@@ -81,7 +81,8 @@ class _Improvement:
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs;
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs
+    (Keras's count: ``patience=1`` stops at the first epoch without improvement);
     with ``restore_best_weights`` the model ends with the parameters of its best epoch."""
 
     def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto", restore_best_weights=False):
@@ -105,7 +106,7 @@ class EarlyStopping(Callback):
                 self.best_params = self.model.params.copy()
             return
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience:
             self.stopped_epoch = epoch
             self.model.stop_training = True
 

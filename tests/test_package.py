@@ -87,3 +87,21 @@ def test_set_num_threads_limits_numba_and_blas():
     with pytest.raises(TypeError):
         fastgrad.set_num_threads(1.5)
     assert "numba" in fastgrad.describe_threads()
+
+
+def test_stale_kernel_cache_is_dropped(tmp_path):
+    """A change to any kernel file drops every cached kernel (Numba only checks a function's own file)."""
+    from fastgrad._jit import drop_stale_cache
+    kernels = tmp_path / "kernels"
+    cache = kernels / "__pycache__"
+    cache.mkdir(parents=True)
+    (kernels / "a.py").write_text("x = 1\n")
+    (cache / "a.f-1.py311.nbi").write_bytes(b"index")
+    assert drop_stale_cache(str(kernels)) is True
+    assert not (cache / "a.f-1.py311.nbi").exists()
+    (cache / "a.f-1.py311.nbi").write_bytes(b"index")
+    assert drop_stale_cache(str(kernels)) is False  # nothing changed: the cache stays
+    assert (cache / "a.f-1.py311.nbi").exists()
+    (kernels / "b.py").write_text("y = 2\n")  # another file changed
+    assert drop_stale_cache(str(kernels)) is True
+    assert not (cache / "a.f-1.py311.nbi").exists()
