@@ -38,11 +38,13 @@ def pytest_collect_file(file_path, parent):
 
 @pytest.fixture(scope="session", autouse=True)
 def thread_counts(request):
-    """Print the cores, Numba's threading layer and threads, and the BLAS pools, once."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    line = f"\nbench threads: {fastgrad.describe_threads()}"
-    if reporter is not None:
-        reporter.write_line(line)
+    """Print the cores, Numba's threading layer and threads, and the BLAS pools, once
+    (past output capture, so that it shows with -q too; the summary repeats it)."""
+    line = f"bench threads: {fastgrad.describe_threads()}"
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        with capture.global_and_fixture_disabled():
+            print("\n" + line)
     else:
         print(line)
     return line
@@ -70,6 +72,7 @@ def _competitor(meta) -> str:
     return meta.name
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter, config):
     """Per group: the fastgrad median and ``other median / fastgrad median`` for each other competitor."""
     session = getattr(config, "_benchmarksession", None)
