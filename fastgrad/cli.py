@@ -116,6 +116,9 @@ def _bench(args) -> int:
 def main(argv=None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["demo"]:  # the demo parses its own options (argparse's REMAINDER drops leading ones)
+        from fastgrad.demo import main as demo_main
+        return demo_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv
