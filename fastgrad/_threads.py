@@ -14,6 +14,9 @@ from fastgrad import _jit
 
 
 def _blas_controller():
+    # np.dot in compiled code calls scipy's BLAS, a library apart from numpy's; load it
+    # first, or a limit set now would miss it when Numba loads it later.
+    import scipy.linalg.cython_blas  # noqa: F401
     from threadpoolctl import ThreadpoolController  # imported lazily: it scans loaded libraries
     return ThreadpoolController()
 
@@ -31,9 +34,9 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> dict:
-    """{"numba": threads of Numba's parallel kernels, "blas": the smallest BLAS pool size}."""
+    """{"numba": threads of Numba's parallel kernels, "blas": the largest pool among the loaded BLAS}."""
     blas = [info["num_threads"] for info in _blas_controller().info() if info["user_api"] == "blas"]
-    return {"numba": _jit.get_numba_threads(), "blas": min(blas) if blas else None}
+    return {"numba": _jit.get_numba_threads(), "blas": max(blas) if blas else None}
 
 
 def thread_info() -> dict:
