@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ("Workload", "WORKLOADS", "PEERS", "COMPETITORS", "ACTIVATION_NAMES", "select", "find", "size_label",
+__all__ = ("Workload", "WORKLOADS", "TINY_WORKLOADS", "table", "PEERS", "COMPETITORS", "ACTIVATION_NAMES", "select", "find", "size_label",
            "reference_activations")
 
 PEERS = ("torch", "torch fused", "numdifftools")
@@ -400,14 +400,22 @@ def _mlp(batch, dtype="float32"):
                     compile_key=f"train_step-{dtype}")
 
 
-WORKLOADS = tuple(
-    [_activation(name) for name in ACTIVATION_NAMES]
-    + [_softmax_ce(dtype="float32"), _softmax_ce(dtype="float64")]
-    + [_dense(32), _dense(2048)]
-    + [_optimizer(kind) for kind in OPTIMIZERS] + [_clip()]
-    + [_hessian()]
-    + [_mlp(32), _mlp(1024)]
-)
+def table(tiny=False):
+    """The workloads of issue 6 (``tiny=True``: the same code paths at toy sizes, for tests)."""
+    if tiny:
+        return tuple([_activation(name, n=1000) for name in ACTIVATION_NAMES]
+                     + [_softmax_ce(n=8, k=5), _dense(4, n_in=6, n_out=3), _optimizer("adam", n=100),
+                        _optimizer("sgd_momentum", n=100), _clip(n=100), _hessian(n=6), _mlp(4)])
+    return tuple([_activation(name) for name in ACTIVATION_NAMES]
+                 + [_softmax_ce(dtype="float32"), _softmax_ce(dtype="float64")]
+                 + [_dense(32), _dense(2048)]
+                 + [_optimizer(kind) for kind in OPTIMIZERS] + [_clip()]
+                 + [_hessian()]
+                 + [_mlp(32), _mlp(1024)])
+
+
+WORKLOADS = table()
+TINY_WORKLOADS = table(tiny=True)
 
 
 def select(words=None, workloads=WORKLOADS):
@@ -418,8 +426,8 @@ def select(words=None, workloads=WORKLOADS):
     return tuple(w for w in workloads if any(x in w.key.lower() or x == w.family for x in lowered))
 
 
-def find(key, workloads=WORKLOADS):
-    """The workload whose ``key`` is ``key``; ``KeyError`` listing the keys otherwise."""
+def find(key, workloads=WORKLOADS + TINY_WORKLOADS):
+    """The workload whose ``key`` is ``key`` (in the full or the tiny table); ``KeyError`` otherwise."""
     for w in workloads:
         if w.key == key:
             return w

@@ -1,0 +1,277 @@
+"""``fastgrad bench``: ratios on synthetic timings, the runner, the JSON schema, peers, filters, the CLI.
+
+No test asserts on a measured duration: only that figures are positive and well formed.
+"""
+import json
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from fastgrad import cli
+from fastgrad.benchmarks import compare, report, runner, workloads
+from fastgrad.benchmarks.runner import Budget
+from fastgrad.benchmarks.workloads import COMPETITORS, PEERS, Workload
+
+TINY_BUDGET = Budget(seconds=0.002, min_repeats=1, max_repeats=3, sample=0.0002, slow_peers=False)
+
+
+# ---------------------------------------------------------------- ratios on synthetic timings
+def test_speedup_is_other_over_fastgrad():
+    assert runner.speedup(3.0, 1.5) == 2.0
+    assert runner.speedup(0.5, 2.0) == 0.25
+    assert runner.speedup(None, 1.0) is None
+    assert runner.speedup(1.0, None) is None
+    assert runner.speedup(1.0, 0.0) is None
+
+
+def test_bandwidth():
+    assert runner.bandwidth_gbps(4e9, 2.0) == 2.0
+    assert runner.bandwidth_gbps(None, 1.0) is None
+    assert runner.bandwidth_gbps(1e9, 0.0) is None
+
+
+def test_calibrate_loops_short_calls_and_bounds_repeats():
+    budget = Budget(seconds=1.0, min_repeats=3, max_repeats=10, sample=0.01)
+    assert runner.calibrate(0.001, budget) == (10, 10)   # 100 samples fit: capped at 10
+    assert runner.calibrate(0.2, budget) == (1, 5)       # 5 samples of one call fit
+    assert runner.calibrate(5.0, budget) == (1, 3)       # at least min_repeats
+
+
+class FakeClock:
+    """A clock that each fake call advances by a fixed cost (the first call: plus a compile cost)."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def func(self, cost, first_extra=0.0):
+        calls = []
+
+        def f():
+            self.now += cost + (first_extra if not calls else 0.0)
+            calls.append(1)
+        return f
+
+
+def test_time_interleaved_medians_and_ratio_on_synthetic_timings():
+    clock = FakeClock()
+    funcs = {"fastgrad": clock.func(0.002, first_extra=3.0), "reference": clock.func(0.010)}
+    budget = Budget(seconds=0.1, min_repeats=3, max_repeats=9, sample=0.001)
+    out = runner.time_interleaved(funcs, budget, clock=clock)
+    assert out["fastgrad"]["median"] == pytest.approx(0.002)
+    assert out["reference"]["median"] == pytest.approx(0.010)
+    assert out["fastgrad"]["first_call"] == pytest.approx(3.002)  # compilation stays out of the samples
+    assert out["reference"]["repeats"] == 9 and out["fastgrad"]["repeats"] == 9
+    assert runner.speedup(out["reference"]["median"], out["fastgrad"]["median"]) == pytest.approx(5.0)
+
+
+def test_time_interleaved_single_shot_uses_the_first_call():
+    clock = FakeClock()
+    funcs = {"fastgrad": clock.func(0.001), "slow": clock.func(7.0)}
+    out = runner.time_interleaved(funcs, TINY_BUDGET, single_shot={"slow"}, clock=clock)
+    assert out["slow"]["repeats"] == 1 and out["slow"]["median"] == pytest.approx(7.0)
+
+
+# ---------------------------------------------------------------- synthetic workloads
+def _synthetic(factories, name="synthetic"):
+    def inputs(dtype):
+        return {"x": np.arange(64, dtype=dtype)}
+    return Workload(name, "test", "float64", inputs, factories, bytes_moved=2 * 64 * 8, compile_key="synthetic")
+
+
+def _ok(d):
+    return lambda: d["x"] * 2.0
+
+
+def _missing(d):
+    raise ImportError("No module named 'not_a_peer'")
+
+
+def test_missing_peer_is_reported_not_installed():
+    w = _synthetic({"fastgrad": _ok, "reference": _ok, "torch": _missing})
+    timing = runner.run_workload(w, TINY_BUDGET)
+    assert timing["status"] == "ok"
+    assert timing["competitors"]["torch"] == "not installed"
+    rec = report.workload_record(w, timing, triad_gbps=10.0)
+    assert rec["competitors"]["torch"] == "not installed"
+    assert rec["competitors"]["numdifftools"] == "n/a"
+    assert rec["median_s"]["torch"] is None
+    assert rec["median_s"]["fastgrad"] > 0 and rec["speedup"]["reference"] > 0
+    assert rec["bandwidth_gbps"] > 0 and rec["triad_fraction"] == pytest.approx(rec["bandwidth_gbps"] / 10.0)
+    row = dict(zip(report.COLUMNS, report.rows({"workloads": [rec]})[0]))
+    assert row["torch"] == "not installed" and row["numdifftools"] == "-"
+
+
+def test_unavailable_module_and_errors_do_not_crash():
+    unavailable = runner.run_workload(_synthetic({"fastgrad": _missing, "reference": _ok}), TINY_BUDGET)
+    assert unavailable["status"] == "unavailable" and "not_a_peer" in unavailable["reason"]
+
+    def broken(d):
+        def f():
+            raise RuntimeError("boom")
+        return f
+    error = runner.run_workload(_synthetic({"fastgrad": broken, "reference": _ok}), TINY_BUDGET)
+    assert error["status"] == "error" and "boom" in error["reason"]
+    rec = report.workload_record(_synthetic({"fastgrad": broken, "reference": _ok}), error)
+    assert rec["competitors"]["fastgrad"] == "error"
+    assert "error: RuntimeError: boom" in report.text_table(_run([rec]))
+
+
+def test_slow_peer_skipped_in_quick_mode():
+    w = Workload("s", "test", "float64", lambda dt: {"x": np.ones(3)},
+                 {"fastgrad": _ok, "reference": _ok, "numdifftools": _ok}, slow=frozenset({"numdifftools"}))
+    funcs, absent = w.build(runner.QUICK)
+    assert set(funcs) == {"fastgrad", "reference"} and absent == {"numdifftools": "skipped (--quick)"}
+    funcs, absent = w.build(runner.FULL)
+    assert set(funcs) == {"fastgrad", "reference", "numdifftools"} and not absent
+
+
+# ---------------------------------------------------------------- every real workload, at toy sizes
+@pytest.mark.parametrize("workload", workloads.TINY_WORKLOADS, ids=lambda w: w.key)
+def test_each_workload_runs_and_gives_positive_figures(workload):
+    timing = runner.run_workload(workload, TINY_BUDGET)
+    assert timing["status"] == "ok", timing["reason"]
+    for name in ("fastgrad", "reference"):
+        assert timing["medians"][name] > 0 and timing["repeats"][name] >= 1
+    for peer in workload.peers():
+        status = timing["competitors"][peer]
+        assert status in ("ok", "not installed", "skipped (--quick)")
+        if status == "ok":
+            assert timing["medians"][peer] > 0 and timing["speedup"][peer] > 0
+    assert timing["speedup"]["reference"] > 0
+    if workload.bytes_moved:
+        assert timing["bandwidth_gbps"] > 0
+
+
+def test_full_table_covers_issue_6():
+    keys = {w.key for w in workloads.WORKLOADS}
+    for name in ("relu", "gelu", "sigmoid", "tanh", "softmax", "silu"):
+        assert f"{name} fwd+bwd 1e6 [float32]" in keys
+    for key in ("softmax_cross_entropy (4096,1000) [float32]", "dense 784->256 relu fwd+bwd b32 [float32]",
+                "dense 784->256 relu fwd+bwd b2048 [float32]", "adam step 1e7 [float32]",
+                "adamw step 1e7 [float32]", "sgd_momentum step 1e7 [float32]", "clip_grad_norm 1e7 [float32]",
+                "hessian rosenbrock n=200 [float64]", "train_step 784-256-128-10 b32 [float32]",
+                "train_step 784-256-128-10 b1024 [float32]"):
+        assert key in keys
+    assert len(keys) == len(workloads.WORKLOADS)
+
+
+def test_filter_selects_by_name_or_family():
+    chosen = workloads.select(["ADAM"])
+    assert [w.key for w in chosen] == ["adam step 1e7 [float32]", "adamw step 1e7 [float32]"]
+    assert {w.family for w in workloads.select(["optim"])} == {"optim"}
+    assert [w.key for w in workloads.select(["leaky", "hessian"])] == [
+        "leaky_relu fwd+bwd 1e6 [float32]", "hessian rosenbrock n=200 [float64]"]
+    assert workloads.select([]) == workloads.WORKLOADS
+    assert workloads.select(["no-such-workload"]) == ()
+    with pytest.raises(KeyError):
+        workloads.find("no-such-workload")
+
+
+# ---------------------------------------------------------------- JSON schema
+def _run(records):
+    machine = {"cpu": "test cpu", "cores": 2, "platform": "test", "numba_threading_layer": "omp",
+               "numba_threads": 2, "blas": [{"library": "openblas", "version": "0", "threads": 2}],
+               "load_average": [0.1, 0.1, 0.1], "date": "2026-01-01T00:00:00+00:00",
+               "versions": {"fastgrad": "0", "numpy": "0", "numba": "0", "scipy": "0", "python": "3",
+                            "torch": "not installed", "jax": "not installed", "numdifftools": "not installed"}}
+    return report.run_record(records, machine, 20.0, "python -m fastgrad bench", "quick")
+
+
+def _record(key, ratio, status="ok"):
+    timing = {"status": status, "reason": None, "medians": {"fastgrad": 1.0, "reference": ratio},
+              "first_call": {"fastgrad": 2.0, "reference": ratio}, "repeats": {"fastgrad": 3, "reference": 3},
+              "competitors": {"fastgrad": "ok", "reference": "ok"},
+              "speedup": {"reference": ratio}, "bandwidth_gbps": None}
+    w = Workload(key, "test", "float32", None, {"fastgrad": None, "reference": None})
+    return report.workload_record(w, timing)
+
+
+def test_json_schema_is_stable(tmp_path):
+    run = _run([_record("a", 2.0)])
+    assert tuple(run) == report.RUN_KEYS
+    rec = run["workloads"][0]
+    assert tuple(rec) == report.WORKLOAD_KEYS == (
+        "key", "name", "family", "dtype", "status", "reason", "median_s", "first_call_s", "repeats",
+        "competitors", "speedup", "bandwidth_gbps", "triad_fraction", "compile_s")
+    assert tuple(rec["median_s"]) == COMPETITORS == ("fastgrad", "reference") + PEERS
+    assert tuple(rec["speedup"]) == COMPETITORS[1:]
+    assert set(rec["compile_s"]) == {"cold", "warm"}
+    path = tmp_path / "run.json"
+    report.write_json(run, path)
+    assert report.load_json(path) == json.loads(json.dumps(run))
+    broken = dict(run, schema="other/9")
+    with pytest.raises(ValueError, match="schema"):
+        report.validate(broken)
+    with pytest.raises(ValueError, match="speedup"):
+        report.validate(dict(run, workloads=[{k: v for k, v in rec.items() if k != "speedup"}]))
+
+
+def test_tables_show_ratio_and_machine():
+    run = _run([_record("a", 4.0)])
+    text = report.text_table(run)
+    assert "4.00x" in text and "test cpu" in text and "omp x2" in text and "torch not installed" in text
+    md = report.markdown_table(run)
+    assert md.startswith("| workload |") and "| a | float32 | 1.00 s | 4.00 s | 4.00x |" in md
+
+
+# ---------------------------------------------------------------- regressions
+def test_compare_flags_worsened_ratios():
+    old = _run([_record("a", 4.0), _record("b", 2.0), _record("c", 3.0), _record("gone", 1.0)])
+    new = _run([_record("a", 3.0), _record("b", 1.9), _record("c", 6.0), _record("new", 1.0)])
+    rows = {r["key"].split()[0]: r for r in compare.compare(old, new, threshold=0.10)}
+    assert set(rows) == {"a", "b", "c"}
+    assert rows["a"]["regressed"] and rows["a"]["change"] == pytest.approx(-0.25)
+    assert not rows["b"]["regressed"]  # -5% is within the threshold
+    assert not rows["c"]["regressed"] and rows["c"]["change"] == pytest.approx(1.0)
+    assert "1 of 3 workloads" in compare.format_comparison(list(rows.values()), 0.10)
+
+
+def test_compare_main_exit_status(tmp_path, capsys):
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    report.write_json(_run([_record("a", 4.0)]), old)
+    report.write_json(_run([_record("a", 2.0)]), new)
+    assert compare.main([str(old), str(new)]) == 1
+    assert compare.main([str(old), str(old)]) == 0
+    assert "REGRESSED" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- the command
+def test_cli_quick_filter_json(tmp_path, capsys):
+    path = tmp_path / "quick.json"
+    assert cli.main(["bench", "--quick", "--filter", "leaky_relu", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "leaky_relu fwd+bwd 1e6" in out and "machine:" in out
+    run = report.load_json(path)
+    assert run["mode"] == "quick" and [r["key"] for r in run["workloads"]] == ["leaky_relu fwd+bwd 1e6 [float32]"]
+    rec = run["workloads"][0]
+    assert rec["status"] == "ok" and rec["median_s"]["fastgrad"] > 0 and rec["speedup"]["reference"] > 0
+    assert rec["compile_s"] == {"cold": None, "warm": None}  # --quick skips the subprocesses
+    assert run["machine"]["numba_threads"] >= 1 and run["machine"]["cores"] >= 1
+
+
+def test_cli_markdown_list_and_bad_filter(capsys):
+    assert cli.main(["bench", "--quick", "--markdown", "--filter", "sgd_momentum"]) == 0
+    assert capsys.readouterr().out.startswith("| workload |")
+    assert cli.main(["bench", "--list", "--filter", "clip"]) == 0
+    assert capsys.readouterr().out.split("\n")[0] == "clip_grad_norm 1e7 [float32]"
+    assert cli.main(["bench", "--filter", "no-such-workload"]) == 2
+
+
+def test_cli_demo_passes_its_arguments(monkeypatch):
+    seen = []
+    fake = types.ModuleType("fastgrad.demo")
+    fake.main = lambda argv: seen.append(argv) or 0
+    monkeypatch.setitem(sys.modules, "fastgrad.demo", fake)
+    assert cli.main(["demo", "--epochs", "2"]) == 0
+    assert seen == [["--epochs", "2"]]
+
+
+@pytest.mark.slow
+def test_compile_time_in_fresh_processes():
+    times = runner.compile_times("leaky_relu fwd+bwd 1e3 [float32]")
+    assert times["cold"] > 0 and times["warm"] > 0
