@@ -31,7 +31,29 @@ def _dense(dtype):
             "dense_backward": lambda: F.dense_backward(x, W, x[:, :2], x[:, :2], "relu")}
 
 
-FAMILIES = {"activations": _activations, "losses": _losses, "dense": _dense}
+def _optim(dtype):
+    from fastgrad import optim
+    p = np.ones(8, dtype=dtype)
+    g = np.full(8, 0.5, dtype=dtype)
+    return {"optimizer_step": lambda: optim.Adam().step(p, g),
+            "clip_grad_norm": lambda: optim.clip_grad_norm(g, 1.0),
+            "grad_stats": lambda: optim.grad_stats(g)}
+
+
+def _train(dtype):
+    from fastgrad import Dense, Sequential
+    X = np.linspace(-1, 1, 8, dtype=dtype).reshape(4, 2)
+    y = np.array([0, 1, 1, 0])
+
+    def fit():
+        model = Sequential([Dense(2, 3, "relu"), Dense(3, 2)], loss="softmax_cross_entropy", dtype=dtype, seed=0)
+        model.fit(X, y, epochs=1, batch_size=2, verbose=0)
+        model.evaluate(X, y)
+        model.predict(X)
+    return {"fit": fit}
+
+
+FAMILIES = {"activations": _activations, "losses": _losses, "dense": _dense, "optim": _optim, "train": _train}
 
 
 def warmup(dtypes=("float32",), families=None) -> dict:
