@@ -27,6 +27,23 @@ def test_kernel_files_have_reference_files():
     assert not missing, f"kernel files without a reference twin: {sorted(missing)}"
 
 
+@pytest.mark.parametrize("module", ["optim", "grad_utils", "train", "finite_diff", "stream"])
+def test_kernel_modules_called_by_compiled_code_have_same_named_twins(module):
+    """Kernels other compiled code calls directly are twinned one to one, by name and signature.
+    (The functional kernels are twinned at the public level: fastgrad.functional vs reference.)"""
+    import importlib
+    import inspect
+    kernels = importlib.import_module(f"fastgrad.kernels.{module}")
+    reference = importlib.import_module(f"fastgrad.reference.{module}")
+    compiled = {name: obj for name, obj in vars(kernels).items()
+                if hasattr(obj, "py_func") and not name.startswith("_") and obj.__module__ == kernels.__name__}
+    assert compiled
+    for name, obj in compiled.items():
+        twin = getattr(reference, name, None)
+        assert callable(twin), f"fastgrad.reference.{module} lacks {name}"
+        assert list(inspect.signature(twin).parameters) == list(inspect.signature(obj.py_func).parameters), name
+
+
 def test_import_compiles_nothing_and_is_fast():
     code = ("import time; t = time.perf_counter(); import fastgrad; dt = time.perf_counter() - t; "
             "from fastgrad.kernels import activations as a; "
