@@ -275,3 +275,10 @@ def test_cli_demo_passes_its_arguments(monkeypatch):
 def test_compile_time_in_fresh_processes():
     times = runner.compile_times("leaky_relu fwd+bwd 1e3 [float32]")
     assert times["cold"] > 0 and times["warm"] > 0
+
+
+def test_plot_writes_a_png_when_matplotlib_is_present(tmp_path):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "speedup.png"
+    assert report.plot(_run([_record("a", 4.0), _record("b", 0.5)]), path)
+    assert path.read_bytes()[:4] == b"\x89PNG"

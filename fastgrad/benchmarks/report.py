@@ -201,7 +201,7 @@ def plot(run, path) -> bool:
     height = 0.8 / max(len(series), 1)
     for k, name in enumerate(series):
         ys = [i + k * height for i in range(len(recs))]
-        xs = [r["speedup"].get(name) or 0 for r in recs]
+        xs = [r["speedup"].get(name) or float("nan") for r in recs]
         ax.barh(ys, xs, height=height, label=f"vs {'NumPy reference' if name == 'reference' else name}")
     ax.set_yticks([i + 0.4 - height / 2 for i in range(len(recs))])
     ax.set_yticklabels([f"{r['name']} {r['dtype']}" for r in recs], fontsize=7)
