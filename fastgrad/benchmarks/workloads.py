@@ -3,8 +3,9 @@
 A :class:`Workload` makes its inputs once (``inputs(dtype)``, seeded) and hands them to
 one factory per competitor; a factory returns the zero-argument callable to time. The
 competitors are ``fastgrad`` and ``reference`` (its NumPy twin in :mod:`fastgrad.reference`)
-and the peers ``torch`` (eager autograd; optimizers with ``foreach=True``), ``torch fused``
-(optimizers with ``fused=True``) and ``numdifftools``. A factory raising ``ImportError``
+and the peers of :mod:`fastgrad.benchmarks.peers`: ``torch`` (eager autograd; optimizers
+with ``foreach=True``), ``torch fused`` (optimizers with ``fused=True``), ``jax`` (jit) and
+``numdifftools``. A factory raising ``ImportError``
 means: for fastgrad/reference, the workload is unavailable (its module has not landed);
 for a peer, "not installed". Every import of fastgrad's own modules happens inside a
 factory, so this table loads whatever exists.
@@ -17,10 +18,12 @@ from typing import Callable
 
 import numpy as np
 
+from fastgrad.benchmarks import peers
+
 __all__ = ("Workload", "WORKLOADS", "TINY_WORKLOADS", "table", "PEERS", "COMPETITORS", "ACTIVATION_NAMES", "select", "find", "size_label",
            "reference_activations")
 
-PEERS = ("torch", "torch fused", "numdifftools")
+PEERS = ("torch", "torch fused", "jax", "numdifftools")
 COMPETITORS = ("fastgrad", "reference") + PEERS
 CORE = ("fastgrad", "reference")
 
@@ -79,13 +82,6 @@ def _rng(seed=0):
     return np.random.default_rng(seed)
 
 
-def _torch():
-    import torch
-    from fastgrad import get_num_threads
-    torch.set_num_threads(get_num_threads()["numba"])
-    return torch
-
-
 # ---------------------------------------------------------------- activations
 def reference_activations():
     """{name: (forward, backward)} of the NumPy references, the twin of ``F.ACTIVATIONS``."""
@@ -99,7 +95,7 @@ def reference_activations():
 
 
 ACTIVATION_NAMES = ("identity", "relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softplus",
-                         "silu", "softmax", "log_softmax")
+                    "silu", "softmax", "log_softmax")
 ROW = 100  # softmax/log_softmax act along rows of this many entries
 
 
@@ -122,19 +118,6 @@ def _fwd_bwd(pair):
     return factory
 
 
-def _torch_activation(name):
-    def factory(d):
-        torch = _torch()
-        fn = {"identity": torch.clone, "relu": torch.relu, "leaky_relu": torch.nn.functional.leaky_relu,
-              "elu": torch.nn.functional.elu, "gelu": torch.nn.functional.gelu, "sigmoid": torch.sigmoid,
-              "tanh": torch.tanh, "softplus": torch.nn.functional.softplus, "silu": torch.nn.functional.silu,
-              "softmax": lambda t: torch.softmax(t, -1), "log_softmax": lambda t: torch.log_softmax(t, -1)}[name]
-        z = torch.from_numpy(d["z"]).requires_grad_()
-        grad_a = torch.from_numpy(d["grad_a"])
-        return lambda: torch.autograd.grad(fn(z), z, grad_a)
-    return factory
-
-
 def _activation(name, n=1_000_000, dtype="float32"):
     def fastgrad_factory(d):
         from fastgrad.functional import ACTIVATIONS
@@ -147,7 +130,7 @@ def _activation(name, n=1_000_000, dtype="float32"):
     # forward reads z, writes a; backward reads z and grad_a, writes grad_z
     return Workload(f"{name} fwd+bwd {size_label(n)}", "activations", dtype, _activation_inputs(name, n),
                     {"fastgrad": fastgrad_factory, "reference": reference_factory,
-                     "torch": _torch_activation(name)},
+                     "torch": peers.torch_activation(name), "jax": peers.jax_activation(name)},
                     bytes_moved=5 * n * itemsize, compile_key=f"activations-{dtype}")
 
 
@@ -169,16 +152,11 @@ def _softmax_ce(n=4096, k=1000, dtype="float32"):
         from fastgrad.reference import softmax_cross_entropy
         return lambda: softmax_cross_entropy(d["logits"], d["labels"])
 
-    def torch_factory(d):
-        torch = _torch()
-        logits = torch.from_numpy(d["logits"]).requires_grad_()
-        labels = torch.from_numpy(d["labels"])
-        return lambda: torch.autograd.grad(torch.nn.functional.cross_entropy(logits, labels), logits)
-
     # reads the logits and the labels, writes the gradient
     moved = 2 * n * k * np.dtype(dtype).itemsize + 8 * n
     return Workload(f"softmax_cross_entropy ({n},{k})", "losses", dtype, _sce_inputs(n, k),
-                    {"fastgrad": fastgrad_factory, "reference": reference_factory, "torch": torch_factory},
+                    {"fastgrad": fastgrad_factory, "reference": reference_factory,
+                     "torch": peers.torch_softmax_ce, "jax": peers.jax_softmax_ce},
                     bytes_moved=moved, compile_key=f"softmax_cross_entropy-{dtype}")
 
 
@@ -215,18 +193,11 @@ def _reference_dense():
     return dense_forward, dense_backward
 
 
-def _torch_dense(d):
-    torch = _torch()
-    x, W, b = (torch.from_numpy(d[k]).requires_grad_() for k in ("x", "W", "b"))
-    grad_y = torch.from_numpy(d["grad_y"])
-    return lambda: torch.autograd.grad(torch.relu(torch.addmm(b, x, W)), (x, W, b), grad_y)
-
-
 def _dense(batch, n_in=784, n_out=256, dtype="float32"):
     return Workload(f"dense {n_in}->{n_out} relu fwd+bwd b{batch}", "dense", dtype,
                     _dense_inputs(batch, n_in, n_out),
                     {"fastgrad": _dense_pass(_fastgrad_dense), "reference": _dense_pass(_reference_dense),
-                     "torch": _torch_dense},
+                     "torch": peers.torch_dense, "jax": peers.jax_dense},
                     compile_key=f"dense-{dtype}")
 
 
@@ -269,18 +240,11 @@ def _optimizer(kind, n=10_000_000, dtype="float32"):
         steps = itertools.count(1)
         return lambda: optimizer_step(code, params, grads, state, hyper, next(steps))
 
-    def torch_factory(fused):
-        def factory(d):
-            torch = _torch()
-            p = torch.from_numpy(d["params"].copy())
-            p.grad = torch.from_numpy(d["grads"])
-            opt = getattr(torch.optim, torch_name)([p], **kwargs, **({"fused": True} if fused else {"foreach": True}))
-            return opt.step
-        return factory
-
     return Workload(f"{kind} step {size_label(n)}", "optim", dtype, _flat_inputs(n),
                     {"fastgrad": fastgrad_factory, "reference": reference_factory,
-                     "torch": torch_factory(False), "torch fused": torch_factory(True)},
+                     "torch": peers.torch_optimizer(torch_name, kwargs, fused=False),
+                     "torch fused": peers.torch_optimizer(torch_name, kwargs, fused=True),
+                     "jax": peers.jax_optimizer(kind, kwargs)},
                     bytes_moved=arrays * n * np.dtype(dtype).itemsize, compile_key=f"optimizer_step-{dtype}")
 
 
@@ -300,15 +264,10 @@ def _clip(n=10_000_000, dtype="float32"):
         from fastgrad.reference.grad_utils import clip_grad_norm
         return _shrinking_clip(lambda g, m: clip_grad_norm(g, m, 2.0), d["grads"].copy())
 
-    def torch_factory(d):
-        torch = _torch()
-        p = torch.from_numpy(d["params"])
-        p.grad = torch.from_numpy(d["grads"].copy())
-        return _shrinking_clip(lambda g, m: torch.nn.utils.clip_grad_norm_([p], m, foreach=True), d["grads"])
-
     # one pass for the norm (read), one to scale (read and write)
     return Workload(f"clip_grad_norm {size_label(n)}", "optim", dtype, _flat_inputs(n),
-                    {"fastgrad": fastgrad_factory, "reference": reference_factory, "torch": torch_factory},
+                    {"fastgrad": fastgrad_factory, "reference": reference_factory,
+                     "torch": peers.torch_clip(_shrinking_clip), "jax": peers.jax_clip},
                     bytes_moved=3 * n * np.dtype(dtype).itemsize, compile_key=f"clip_grad_norm-{dtype}")
 
 
@@ -329,14 +288,9 @@ def _hessian(n=200):
         from fastgrad.reference import diff
         return lambda: diff.hessian(testfunctions.rosenbrock_jit, d["x"])
 
-    def numdifftools_factory(d):
-        import numdifftools
-        from fastgrad import testfunctions
-        return lambda: numdifftools.Hessian(testfunctions.rosenbrock_jit)(d["x"])
-
     return Workload(f"hessian rosenbrock n={n}", "diff", "float64", _hessian_inputs(n),
                     {"fastgrad": fastgrad_factory, "reference": reference_factory,
-                     "numdifftools": numdifftools_factory},
+                     "jax": peers.jax_hessian, "numdifftools": peers.numdifftools_hessian},
                     compile_key="hessian-float64", single_shot=frozenset({"numdifftools"}),
                     slow=frozenset({"numdifftools"}))
 
@@ -370,33 +324,11 @@ def _train_step(backend):
     return factory
 
 
-def _torch_train_step(fused):
-    def factory(d):
-        torch = _torch()
-        torch.manual_seed(0)
-        mods = []
-        for i in range(len(LAYERS) - 1):
-            mods.append(torch.nn.Linear(LAYERS[i], LAYERS[i + 1], dtype=getattr(torch, d["X"].dtype.name)))
-            if i + 2 < len(LAYERS):
-                mods.append(torch.nn.ReLU())
-        net = torch.nn.Sequential(*mods)
-        opt = torch.optim.Adam(net.parameters(), lr=1e-3, **({"fused": True} if fused else {"foreach": True}))
-        X, y = torch.from_numpy(d["X"]), torch.from_numpy(d["y"])
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.cross_entropy(net(X), y)
-            loss.backward()
-            opt.step()
-            return loss
-        return step
-    return factory
-
-
 def _mlp(batch, dtype="float32"):
     return Workload(f"train_step {'-'.join(map(str, LAYERS))} b{batch}", "model", dtype, _mlp_inputs(batch),
                     {"fastgrad": _train_step("compiled"), "reference": _train_step("reference"),
-                     "torch": _torch_train_step(False), "torch fused": _torch_train_step(True)},
+                     "torch": peers.torch_train_step(LAYERS, fused=False),
+                     "torch fused": peers.torch_train_step(LAYERS, fused=True), "jax": peers.jax_train_step(LAYERS)},
                     compile_key=f"train_step-{dtype}")
 
 
