@@ -105,15 +105,16 @@ def time_interleaved(funcs, budget, single_shot=(), clock=time.perf_counter):
             for name in names}
 
 
-def run_workload(workload, budget):
+def run_workload(workload, budget, competitors=None):
     """Time one workload; never raises. Returns a dict of the JSON record's timing fields:
     ``status`` ("ok", "unavailable", "error"), ``reason``, ``medians``, ``first_call``,
     ``repeats``, ``competitors`` (each competitor's status: "ok", "not installed", "skipped ..."),
-    ``speedup`` (every other competitor / fastgrad) and ``bandwidth_gbps``."""
+    ``speedup`` (every other competitor / fastgrad) and ``bandwidth_gbps``. ``competitors``:
+    a subset of the workload's (default: all)."""
     record = {"status": "ok", "reason": None, "medians": {}, "first_call": {}, "repeats": {},
               "competitors": {}, "speedup": {}, "bandwidth_gbps": None}
     try:
-        funcs, absent = workload.build(budget)
+        funcs, absent = workload.build(budget, competitors)
     except ImportError as exc:
         record.update(status="unavailable", reason=f"{type(exc).__name__}: {exc}")
         return record
