@@ -27,9 +27,9 @@ import os
 import numpy as np
 import numba
 from numba import njit, prange, types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
-__all__ = ("kernel", "inline", "prange", "like", "PARALLEL_MIN", "BLOCK", "n_blocks", "block_bounds",
+__all__ = ("kernel", "inline", "prange", "like", "ordered", "float_from_bits", "by_float_type", "PARALLEL_MIN", "BLOCK", "n_blocks", "block_bounds",
            "numba_version", "threading_layer", "set_numba_threads", "get_numba_threads")
 
 
@@ -131,6 +131,18 @@ def inline(func):
     return njit(cache=CACHE, fastmath=FASTMATH, error_model="numpy", inline="always")(func)
 
 
+def ordered(func):
+    """Like :func:`inline`, but compiled without ``reassoc`` and not inlined by Numba: for
+    arithmetic whose order matters (Cody-Waite range reduction, compensated sums).
+
+    LLVM still inlines the call, keeping each instruction's own flags, so loops that call
+    it vectorize; a Numba-level inline would take on the caller's ``reassoc``, which may
+    rewrite ``x - k*hi - k*lo`` as ``x - k*(hi + lo)``.
+    """
+    flags = FASTMATH - {"reassoc"} if FASTMATH else False
+    return njit(cache=CACHE, fastmath=flags, error_model="numpy")(func)
+
+
 def like(x, c):
     """``c`` as a scalar of ``x``'s float type, inside compiled code.
 
@@ -147,6 +159,39 @@ def _like_overload(x, c):
     if isinstance(x, types.Array) and x.dtype == types.float32:
         return lambda x, c: np.float32(c)
     return lambda x, c: np.float64(c)
+
+
+@intrinsic
+def float_from_bits(typingctx, bits):
+    """The float whose IEEE-754 bits are ``bits`` (int32 -> float32, int64 -> float64), in
+    compiled code: a bitcast, which LLVM vectorizes (used to build 2**k in kernels/mathfns.py)."""
+    if bits == types.int32:
+        sig, llvm_type = types.float32(types.int32), "float"
+    elif bits == types.int64:
+        sig, llvm_type = types.float64(types.int64), "double"
+    else:
+        return None
+
+    def codegen(context, builder, signature, args):
+        from llvmlite import ir
+        return builder.bitcast(args[0], ir.FloatType() if llvm_type == "float" else ir.DoubleType())
+    return sig, codegen
+
+
+def by_float_type(impl32, impl64):
+    """A compiled function of one float argument that runs ``impl32`` on float32 and
+    ``impl64`` on float64, chosen when the caller is compiled (no branch at run time)."""
+    def dispatch(x):
+        raise TypeError("callable from compiled code only")
+
+    @overload(dispatch, inline="always")
+    def _dispatch(x):
+        if isinstance(x, types.Float) and x.bitwidth == 32:
+            return lambda x: impl32(x)
+        if isinstance(x, types.Float):
+            return lambda x: impl64(x)
+        return None
+    return dispatch
 
 
 def threading_layer() -> str:

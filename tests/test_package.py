@@ -27,7 +27,7 @@ def test_kernel_files_have_reference_files():
     assert not missing, f"kernel files without a reference twin: {sorted(missing)}"
 
 
-@pytest.mark.parametrize("module", ["optim", "grad_utils", "train", "finite_diff", "stream"])
+@pytest.mark.parametrize("module", ["optim", "grad_utils", "train", "finite_diff", "stream", "mathfns"])
 def test_kernel_modules_called_by_compiled_code_have_same_named_twins(module):
     """Kernels other compiled code calls directly are twinned one to one, by name and signature.
     (The functional kernels are twinned at the public level: fastgrad.functional vs reference.)"""
@@ -122,3 +122,22 @@ def test_stale_kernel_cache_is_dropped(tmp_path):
     (kernels / "b.py").write_text("y = 2\n")  # another file changed
     assert drop_stale_cache(str(kernels)) is True
     assert not (cache / "a.f-1.py311.nbi").exists()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_vectorizable_exp_matches_numpy(dtype):
+    """kernels.mathfns.exp: ~1 ulp over the normal range, inf/NaN/underflow as documented."""
+    from fastgrad.kernels.mathfns import exp_array
+    top = 88.3 if dtype == np.float32 else 709.4
+    x = np.concatenate([np.linspace(-80 if dtype == np.float32 else -700, top, 100001),
+                        np.linspace(-1, 1, 10001)]).astype(dtype)
+    got = np.empty_like(x)
+    exp_array(x, got)
+    want = np.exp(x.astype(np.float64))
+    ulps = np.max(np.abs(got - want) / want) / np.finfo(dtype).eps
+    assert ulps < 3, ulps
+    special = np.array([np.inf, -np.inf, np.nan, 0.0, -1e4], dtype=dtype)
+    out = np.empty_like(special)
+    exp_array(special, out)
+    assert out[0] == np.inf and out[1] == 0 and np.isnan(out[2]) and out[3] == 1 and out[4] == 0
+    assert exp_array(np.array([dtype(1.0)]), np.empty(1, dtype)) is None  # writes in place

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, prange
+from fastgrad.kernels.mathfns import exp
 
 IDENTITY, RELU, LEAKY_RELU, ELU, GELU, GELU_TANH, SIGMOID, TANH, SOFTPLUS, SILU = range(10)
 # Row-wise activations: handled by kernels/softmax.py, dispatched by the dense kernels.
@@ -29,7 +30,7 @@ _GELU_C = 0.044715
 def sigmoid(z):
     """1 / (1 + exp(-z)), from exp(-|z|) so that it never overflows."""
     one = like(z, 1.0)
-    e = np.exp(-np.abs(z))
+    e = exp(-np.abs(z))
     r = one / (one + e)
     return r if z >= 0 else e * r
 
@@ -54,7 +55,7 @@ def tanh(z):
         poly = poly * z2 + like(z, 2.0 / 15.0)
         poly = poly * z2 + like(z, -1.0 / 3.0)
         return z + z * z2 * poly
-    e = np.exp(like(z, -2.0) * az)
+    e = exp(like(z, -2.0) * az)
     t = (like(z, 1.0) - e) / (like(z, 1.0) + e)
     return t if z >= 0 else -t
 
@@ -76,7 +77,7 @@ def gelu(z):
 def gelu_grad(z):
     half = like(z, 0.5)
     cdf = half * (like(z, 1.0) + math.erf(z * like(z, _SQRT_HALF)))
-    return cdf + z * like(z, _INV_SQRT_2PI) * np.exp(-half * z * z)
+    return cdf + z * like(z, _INV_SQRT_2PI) * exp(-half * z * z)
 
 
 @inline
@@ -97,9 +98,10 @@ def gelu_tanh_grad(z):
 
 @inline
 def softplus(z, beta, threshold):
-    """log(1 + exp(beta z)) / beta, and z itself where beta z > threshold (PyTorch's rule)."""
+    """log(1 + exp(beta z)) / beta, and z itself where beta z > threshold (PyTorch's rule),
+    as (max(beta z, 0) + log(1 + exp(-|beta z|))) / beta, which never overflows."""
     bz = beta * z
-    return z if bz > threshold else np.log1p(np.exp(bz)) / beta
+    return z if bz > threshold else (max(bz, like(z, 0.0)) + np.log1p(exp(-np.abs(bz)))) / beta
 
 
 @inline
@@ -126,7 +128,7 @@ def elu(z, alpha):
 
 @inline
 def elu_grad(z, alpha):
-    return like(z, 1.0) if z > 0 else alpha * np.exp(z)
+    return like(z, 1.0) if z > 0 else alpha * exp(z)
 
 
 @inline

@@ -6,6 +6,7 @@ computed; the functional kernels and the fused cross-entropy both call it.
 import numpy as np
 
 from fastgrad._jit import inline, kernel, like, prange
+from fastgrad.kernels.mathfns import exp
 from fastgrad.kernels.util import row_blocks
 
 
@@ -30,7 +31,7 @@ def softmax_row(z, out, r):
             out[r, j] /= s
         return m, s
     for j in range(k):
-        e = np.exp(z[r, j] - m)
+        e = exp(z[r, j] - m)
         out[r, j] = e
         s += e
     inv = like(m, 1.0) / s

@@ -35,3 +35,4 @@ def row_blocks(n_rows, row_len):
         return n_rows, 1
     per = max(1, BLOCK // max(row_len, 1))
     return per, (n_rows + per - 1) // per
+

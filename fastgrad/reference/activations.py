@@ -86,7 +86,7 @@ def tanh_backward(z, grad_a):
 
 def softplus(z, beta=1.0, threshold=20.0):
     bz = beta * z
-    return np.where(bz > threshold, z, np.log1p(np.exp(np.minimum(bz, threshold))) / beta).astype(z.dtype)
+    return np.where(bz > threshold, z, (np.maximum(bz, 0) + np.log1p(np.exp(-np.abs(bz)))) / beta).astype(z.dtype)
 
 
 def softplus_backward(z, grad_a, beta=1.0, threshold=20.0):
