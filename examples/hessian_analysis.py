@@ -18,6 +18,8 @@ Run: ``python examples/hessian_analysis.py``
 """
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 
 import fastgrad
@@ -79,6 +81,7 @@ def taylor_demo():
 
 
 def main(argv=None):
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     kinds = classify()
     gd_steps = newton_vs_gd()
     errors = taylor_demo()

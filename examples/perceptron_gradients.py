@@ -20,6 +20,7 @@ Run: ``python examples/perceptron_gradients.py``
 """
 from __future__ import annotations
 
+import argparse
 import math
 
 import numpy as np
@@ -78,6 +79,7 @@ def by_finite_differences():
 
 
 def main(argv=None):
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     print(__doc__.split("\n\n")[0])
     print(f"x = {X_IN}, y = {Y_TRUE}, w = {W0}, b = {B0}:  z = w x + b = {W0 * X_IN + B0:.4f}\n")
     columns = {"by hand": by_hand(), "fastgrad.F": by_functional(), "Sequential": by_model(),
