@@ -57,60 +57,60 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 numba_version = numba.__version__
 
 
-def _kernel_cache_dirs(kernels_dir):
-    """Where Numba keeps the on-disk cache of the files in ``kernels_dir``."""
-    dirs = [os.path.join(kernels_dir, "__pycache__")]
-    if numba.config.CACHE_DIR:
-        try:
-            from numba.core.caching import _UserProvidedCacheLocator as locator
-            sub = locator.get_suitable_cache_subpath(os.path.join(kernels_dir, "__init__.py"))
-            dirs.append(os.path.join(numba.config.CACHE_DIR, sub))
-        except (ImportError, AttributeError):  # a Numba without this helper: default place only
-            pass
-    return dirs
+KERNELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernels")
 
 
-def drop_stale_cache(kernels_dir=None) -> bool:
-    """Delete Numba's cached kernels when any kernel source changed since they were written.
-
-    Numba re-validates a cached function against its own file only, not the files of
-    the functions it calls; a kernel whose callee changed in another file would load
-    stale machine code (seen here as a segfault). A digest of every kernel source,
-    stamped next to the cache, catches that. Returns True when the cache was dropped.
-    """
+def kernel_sources_digest(kernels_dir=KERNELS_DIR) -> str:
+    """A digest of every kernel source file (and of this file and Numba's version)."""
     import hashlib
-    if kernels_dir is None:
-        kernels_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernels")
     digest = hashlib.sha1(numba_version.encode())
-    for name in sorted(os.listdir(kernels_dir)) + [os.path.join("..", "_jit.py")]:
-        if name.endswith(".py") and os.path.exists(os.path.join(kernels_dir, name)):
-            with open(os.path.join(kernels_dir, name), "rb") as handle:
-                digest.update(name.encode() + handle.read())
-    stamp_text = digest.hexdigest()
-    dropped = False
-    for cache_dir in _kernel_cache_dirs(kernels_dir):
-        stamp = os.path.join(cache_dir, "fastgrad-sources.sha1")
-        try:
-            with open(stamp) as handle:
-                if handle.read() == stamp_text:
-                    continue
-        except OSError:
-            pass
-        try:
-            os.makedirs(cache_dir, exist_ok=True)
-            for name in os.listdir(cache_dir):
-                if name.endswith((".nbi", ".nbc")):
-                    os.unlink(os.path.join(cache_dir, name))
-            with open(stamp, "w") as handle:
-                handle.write(stamp_text)
-            dropped = True
-        except OSError:  # a read-only install: Numba then compiles in memory, nothing stale is read
-            pass
-    return dropped
+    names = sorted(n for n in os.listdir(kernels_dir) if n.endswith(".py"))
+    paths = [os.path.join(kernels_dir, n) for n in names] + [os.path.abspath(__file__)]
+    for path in paths:
+        with open(path, "rb") as handle:
+            digest.update(os.path.basename(path).encode() + handle.read())
+    return digest.hexdigest()
 
 
-if CACHE:
-    drop_stale_cache()
+# Numba re-validates a cached function against the stamp of its own file only, not the
+# files of the functions it calls: after a change to kernels/activations.py, the cached
+# training kernels (whose callees live there) would load stale machine code, seen here
+# as a segfault. fastgrad's kernels are therefore stamped with the digest of all kernel
+# sources *as this process read them*, so entries written by any process running other
+# sources are ignored and rewritten.
+SOURCES_DIGEST = kernel_sources_digest()
+
+
+def _install_cache_locators():
+    from numba.core import caching
+
+    user_dir = getattr(caching, "UserProvidedCacheLocator", None) or getattr(caching, "_UserProvidedCacheLocator")
+    in_tree = getattr(caching, "InTreeCacheLocator", None) or getattr(caching, "_InTreeCacheLocator")
+    impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl")
+
+    class _KernelSources:
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if os.path.dirname(os.path.abspath(py_file)) != KERNELS_DIR:
+                return None
+            return super().from_function(py_func, py_file)
+
+        def get_source_stamp(self):
+            return SOURCES_DIGEST
+
+    class KernelsUserDirLocator(_KernelSources, user_dir):
+        pass
+
+    class KernelsInTreeLocator(_KernelSources, in_tree):
+        pass
+
+    impl._locator_classes[:0] = [KernelsUserDirLocator, KernelsInTreeLocator]
+
+
+try:
+    _install_cache_locators()
+except (ImportError, AttributeError):  # another Numba layout: its own per-file stamps apply
+    pass
 
 
 def kernel(func=None, *, parallel: bool = False, cache: bool = CACHE):

@@ -106,22 +106,18 @@ def test_set_num_threads_limits_numba_and_blas():
     assert "numba" in fastgrad.describe_threads()
 
 
-def test_stale_kernel_cache_is_dropped(tmp_path):
-    """A change to any kernel file drops every cached kernel (Numba only checks a function's own file)."""
-    from fastgrad._jit import drop_stale_cache
-    kernels = tmp_path / "kernels"
-    cache = kernels / "__pycache__"
-    cache.mkdir(parents=True)
-    (kernels / "a.py").write_text("x = 1\n")
-    (cache / "a.f-1.py311.nbi").write_bytes(b"index")
-    assert drop_stale_cache(str(kernels)) is True
-    assert not (cache / "a.f-1.py311.nbi").exists()
-    (cache / "a.f-1.py311.nbi").write_bytes(b"index")
-    assert drop_stale_cache(str(kernels)) is False  # nothing changed: the cache stays
-    assert (cache / "a.f-1.py311.nbi").exists()
-    (kernels / "b.py").write_text("y = 2\n")  # another file changed
-    assert drop_stale_cache(str(kernels)) is True
-    assert not (cache / "a.f-1.py311.nbi").exists()
+def test_kernel_cache_is_stamped_with_all_kernel_sources(tmp_path):
+    """Numba checks a cached function against its own file only; fastgrad stamps every kernel
+    with a digest of all kernel sources, so a change to a callee's file invalidates callers."""
+    from fastgrad import _jit
+    from fastgrad.kernels import train
+    (tmp_path / "a.py").write_text("x = 1\n")
+    first = _jit.kernel_sources_digest(str(tmp_path))
+    assert _jit.kernel_sources_digest(str(tmp_path)) == first
+    (tmp_path / "b.py").write_text("y = 2\n")
+    assert _jit.kernel_sources_digest(str(tmp_path)) != first
+    locator = train.train_epoch._cache._impl.locator
+    assert locator.get_source_stamp() == _jit.SOURCES_DIGEST == _jit.kernel_sources_digest()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
