@@ -5,7 +5,7 @@ on disk); :func:`warmup` compiles ahead of time.
 """
 from fastgrad import analysis, callbacks, datasets, diff, functional, init, optim, reference, schedules, testfunctions
 from fastgrad import functional as F
-from fastgrad._threads import describe_threads, get_num_threads, set_num_threads, thread_info
+from fastgrad._threads import blas_phase, describe_threads, get_num_threads, set_num_threads, thread_info
 from fastgrad._warmup import warmup
 from fastgrad.analysis import Curvature, SingularHessianError, curvature, newton_step, taylor
 from fastgrad.diff import GradCheck, check_grad
@@ -18,6 +18,6 @@ __version__ = "0.1.0"
 __all__ = (
     "F", "functional", "reference", "optim", "schedules", "init", "diff", "analysis", "testfunctions",
     "callbacks", "datasets", "Sequential", "Dense", "minimize", "MinimizeResult", "check_grad", "GradCheck",
-    "curvature", "newton_step", "taylor", "Curvature", "SingularHessianError", "warmup", "set_num_threads",
+    "curvature", "newton_step", "taylor", "Curvature", "SingularHessianError", "warmup", "set_num_threads", "blas_phase",
     "get_num_threads", "thread_info", "describe_threads", "__version__",
 )

@@ -5,6 +5,7 @@ import numpy as np
 
 from fastgrad import init as _init
 from fastgrad._checks import as_float_array, as_float_dtype, as_scalar, check_choice
+from fastgrad._threads import blas_phase
 from fastgrad.layers import Dense
 
 # Loss name -> code shared by kernels.losses / kernels.train (and their references).
@@ -174,8 +175,9 @@ class Sequential:
         batch = max(1, min(int(batch_size), X.shape[0]))
         work = self._work(batch)
         out = np.empty((X.shape[0], self.n_out), self.dtype)
-        self._train.predict_batches(self.params, self.layout, self.act_params, X, batch, work["zbuf"],
-                                    work["abuf"], work["buf_off"], out)
+        with blas_phase():
+            self._train.predict_batches(self.params, self.layout, self.act_params, X, batch, work["zbuf"],
+                                        work["abuf"], work["buf_off"], out)
         return out
 
     def predict(self, X, batch_size=1024):
@@ -196,9 +198,10 @@ class Sequential:
         batch = max(1, min(int(batch_size), X.shape[0]))
         work = self._work(batch)
         sums = np.zeros(2)
-        self._train.evaluate_batches(self.params, self.layout, self.act_params, X, yf, yl, use_labels, batch,
-                                     self._loss_code, self._loss_param, work["zbuf"], work["abuf"],
-                                     work["gbuf"], work["buf_off"], sums)
+        with blas_phase():
+            self._train.evaluate_batches(self.params, self.layout, self.act_params, X, yf, yl, use_labels, batch,
+                                         self._loss_code, self._loss_param, work["zbuf"], work["abuf"],
+                                         work["gbuf"], work["buf_off"], sums)
         logs = {"loss": float(sums[0] / X.shape[0] + self._penalty())}
         accuracy = self._accuracy(int(sums[1]), X.shape[0])
         if accuracy is not None:
@@ -211,16 +214,20 @@ class Sequential:
         return float(self._train.penalty(self.params, self.grads, self.layout, self.l1, self.l2, False))
 
     # ----- gradients and steps ---------------------------------------------------------------
+    def _batch_grad(self, X, yf, yl, use_labels):
+        """Loss of (X, y) as one validated batch; its gradient is left in ``self.grads``."""
+        work = self._work(X.shape[0])
+        with blas_phase():
+            return float(self._train.loss_and_grad_batch(
+                self.params, self.grads, self.layout, self.act_params, X, yf, yl, use_labels, self._loss_code,
+                self._loss_param, self.l1, self.l2, work["zbuf"], work["abuf"], work["gbuf"], work["delta"],
+                work["buf_off"]))
+
     def loss_and_grad(self, X, y):
         """(loss, grad) on the whole of (X, y) as one batch: the mean loss plus the penalty, and a
         copy of the flat gradient (penalty included), laid out as ``params``."""
-        X, yf, yl, use_labels = self._data(X, y)
-        work = self._work(X.shape[0])
-        loss = self._train.loss_and_grad_batch(
-            self.params, self.grads, self.layout, self.act_params, X, yf, yl, use_labels, self._loss_code,
-            self._loss_param, self.l1, self.l2, work["zbuf"], work["abuf"], work["gbuf"], work["delta"],
-            work["buf_off"])
-        return float(loss), self.grads.copy()
+        loss = self._batch_grad(*self._data(X, y))
+        return loss, self.grads.copy()
 
     def train_step(self, X, y, clip_norm=None) -> float:
         """One optimizer update on the batch (X, y); returns the batch loss (before the update).
@@ -251,16 +258,12 @@ class Sequential:
         if self.n_params > HESSIAN_MAX_PARAMS:
             raise ValueError(f"model.hessian handles at most {HESSIAN_MAX_PARAMS} parameters, this model has "
                              f"{self.n_params}; use fastgrad.diff.hvp_from_gradient for products instead")
-        X, yf, yl, use_labels = self._data(X, y)
+        data = self._data(X, y)
         saved = self.params.copy()
-        work = self._work(X.shape[0])
 
         def grad(p):
             self.params[:] = p
-            self._train.loss_and_grad_batch(
-                self.params, self.grads, self.layout, self.act_params, X, yf, yl, use_labels, self._loss_code,
-                self._loss_param, self.l1, self.l2, work["zbuf"], work["abuf"], work["gbuf"], work["delta"],
-                work["buf_off"])
+            self._batch_grad(*data)
             return self.grads.astype(np.float64)
 
         try:

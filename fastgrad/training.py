@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastgrad._checks import as_int, as_scalar
+from fastgrad._threads import blas_phase
 from fastgrad.callbacks import CallbackList, History, TerminateOnNaN
 
 
@@ -40,15 +41,18 @@ def run_batches(model, X, yf, yl, use_labels, perm, batch_size, clip_norm, diagn
     prev = np.empty_like(model.params) if diagnostics else np.empty(1, model.dtype)
     diag = np.zeros((len(model.layers), 3)) if diag is None else diag
     clip = 0.0 if clip_norm is None else as_scalar(clip_norm, "clip_norm", low=0.0, low_open=True)
-    bounds = np.linspace(0, n_batches, min(n_chunks, n_batches) + 1).astype(int)
+    n_chunks = min(n_chunks, n_batches)
+    bounds = [n_batches * i // n_chunks for i in range(n_chunks + 1)]
     failed = None
     done = 0
     for first, last in zip(bounds[:-1], bounds[1:]):
-        stop = model._train.train_epoch(
-            model.params, model.grads, model.layout, model.act_params, X, yf, yl, use_labels, perm, batch_size,
-            int(first), int(last), model._loss_code, model._loss_param, model.l1, model.l2, clip, code, state,
-            hyper, lrs, opt.step_count, work["zbuf"], work["abuf"], work["gbuf"], work["delta"], work["xbuf"],
-            work["yfbuf"], work["ylbuf"], work["buf_off"], losses, correct, diagnostics, prev, diag)
+        with blas_phase():
+            stop = model._train.train_epoch(
+                model.params, model.grads, model.layout, model.act_params, X, yf, yl, use_labels, perm,
+                batch_size, int(first), int(last), model._loss_code, model._loss_param, model.l1, model.l2, clip,
+                code, state, hyper, lrs, opt.step_count, work["zbuf"], work["abuf"], work["gbuf"], work["delta"],
+                work["xbuf"], work["yfbuf"], work["ylbuf"], work["buf_off"], losses, correct, diagnostics, prev,
+                diag)
         opt.step_count += int(stop - first)
         done = int(stop)
         if progress is not None:

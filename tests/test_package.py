@@ -106,6 +106,15 @@ def test_set_num_threads_limits_numba_and_blas():
     assert "numba" in fastgrad.describe_threads()
 
 
+def test_blas_phase_runs_numba_on_the_calling_thread_and_restores():
+    before = fastgrad.get_num_threads()["numba"]
+    with fastgrad.blas_phase():
+        assert fastgrad.get_num_threads()["numba"] == 1
+        z = np.linspace(-3, 3, 100000)
+        np.testing.assert_allclose(F.tanh(z), R.tanh(z), rtol=1e-12)
+    assert fastgrad.get_num_threads()["numba"] == before
+
+
 def test_kernel_cache_is_stamped_with_all_kernel_sources(tmp_path):
     """Numba checks a cached function against its own file only; fastgrad stamps every kernel
     with a digest of all kernel sources, so a change to a callee's file invalidates callers."""

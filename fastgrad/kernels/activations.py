@@ -132,9 +132,14 @@ def elu_grad(z, alpha):
 
 
 @inline
-def forward_range(code, z, a, p1, p2, lo, hi):
-    """a[i] = act(z[i]) for i in [lo, hi); z and a are flat (they may be the same array)."""
+def forward_range(code, z, a, p1, p2):
+    """a[i] = act(z[i]) over flat z and a (they may be the same array).
+
+    Callers pass slices (``z[lo:hi]``) rather than bounds: LLVM vectorizes a loop over a
+    whole slice, but not one over ``range(lo, hi)`` of the full arrays (measured 5-20x).
+    """
     zero = like(z, 0.0)
+    lo, hi = 0, z.size
     if code == IDENTITY:
         for i in range(lo, hi):
             a[i] = z[i]
@@ -168,9 +173,10 @@ def forward_range(code, z, a, p1, p2, lo, hi):
 
 
 @inline
-def backward_range(code, z, grad_a, grad_z, p1, p2, lo, hi):
-    """grad_z[i] = grad_a[i] * act'(z[i]) for i in [lo, hi); grad_z may alias grad_a."""
+def backward_range(code, z, grad_a, grad_z, p1, p2):
+    """grad_z[i] = grad_a[i] * act'(z[i]) over flat slices (see forward_range); grad_z may alias grad_a."""
     zero = like(z, 0.0)
+    lo, hi = 0, z.size
     if code == IDENTITY:
         for i in range(lo, hi):
             grad_z[i] = grad_a[i]
@@ -209,11 +215,11 @@ def activation_forward(code, z, a, p1, p2):
     n = z.size
     nb = n_blocks(n)
     if nb == 1:
-        forward_range(code, z, a, p1, p2, 0, n)
+        forward_range(code, z, a, p1, p2)
     else:
         for b in prange(nb):
             lo, hi = block_bounds(b, nb, n)
-            forward_range(code, z, a, p1, p2, lo, hi)
+            forward_range(code, z[lo:hi], a[lo:hi], p1, p2)
 
 
 @kernel(parallel=True)
@@ -222,8 +228,8 @@ def activation_backward(code, z, grad_a, grad_z, p1, p2):
     n = z.size
     nb = n_blocks(n)
     if nb == 1:
-        backward_range(code, z, grad_a, grad_z, p1, p2, 0, n)
+        backward_range(code, z, grad_a, grad_z, p1, p2)
     else:
         for b in prange(nb):
             lo, hi = block_bounds(b, nb, n)
-            backward_range(code, z, grad_a, grad_z, p1, p2, lo, hi)
+            backward_range(code, z[lo:hi], grad_a[lo:hi], grad_z[lo:hi], p1, p2)

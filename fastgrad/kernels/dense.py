@@ -21,7 +21,7 @@ def _bias_act_rows(z, b, a, code, p1, p2, lo, hi):
     for r in range(lo, hi):
         for j in range(n_out):
             z[r, j] += b[j]
-        forward_range(code, zf, af, p1, p2, r * n_out, (r + 1) * n_out)
+        forward_range(code, zf[r * n_out:(r + 1) * n_out], af[r * n_out:(r + 1) * n_out], p1, p2)
 
 
 @kernel(parallel=True)
@@ -45,12 +45,12 @@ def activation_delta(z, grad_a, delta, code, p1, p2):
     df = delta.reshape(-1)
     per, nb = row_blocks(n, n_out)
     if nb == 1:
-        backward_range(code, zf, gf, df, p1, p2, 0, n * n_out)
+        backward_range(code, zf, gf, df, p1, p2)
     else:
         for blk in prange(nb):
             lo = blk * per * n_out
             hi = min(n, (blk + 1) * per) * n_out
-            backward_range(code, zf, gf, df, p1, p2, lo, hi)
+            backward_range(code, zf[lo:hi], gf[lo:hi], df[lo:hi], p1, p2)
 
 
 @inline

@@ -28,8 +28,9 @@ def _bce_logits_term(x, t):
 
 
 @inline
-def loss_range(code, pred, target, grad, scale, p1, lo, hi):
-    """Loss sum over [lo, hi) of flat arrays; writes grad there. p1: huber's delta or bce's eps."""
+def loss_range(code, pred, target, grad, scale, p1):
+    """Loss sum over flat slices (see activations.forward_range); writes grad. p1: huber's delta or bce's eps."""
+    lo, hi = 0, pred.size
     acc = 0.0
     one = like(scale, 1.0)
     two = like(scale, 2.0)
@@ -74,11 +75,11 @@ def elementwise_loss(code, pred, target, grad, scale, p1):
     n = pred.size
     nb = n_blocks(n)
     if nb == 1:
-        return loss_range(code, pred, target, grad, scale, p1, 0, n) * scale
+        return loss_range(code, pred, target, grad, scale, p1) * scale
     partial = np.zeros(nb)
     for b in prange(nb):
         lo, hi = block_bounds(b, nb, n)
-        partial[b] = loss_range(code, pred, target, grad, scale, p1, lo, hi)
+        partial[b] = loss_range(code, pred[lo:hi], target[lo:hi], grad[lo:hi], scale, p1)
     return partial.sum() * scale
 
 
