@@ -146,3 +146,15 @@ def test_vectorizable_exp_matches_numpy(dtype):
     exp_array(special, out)
     assert out[0] == np.inf and out[1] == 0 and np.isnan(out[2]) and out[3] == 1 and out[4] == 0
     assert exp_array(np.array([dtype(1.0)]), np.empty(1, dtype)) is None  # writes in place
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_vectorizable_log1p_on_the_unit_interval(dtype):
+    from fastgrad.kernels.mathfns import log1p_unit_array
+    e = np.concatenate([np.geomspace(1e-30, 1, 20001), np.linspace(0, 1, 20001)]).astype(dtype)
+    got = np.empty_like(e)
+    log1p_unit_array(e, got)
+    want = np.log1p(e.astype(np.float64))
+    assert got[e == 0].max() == 0
+    ok = want > 0
+    assert np.max(np.abs(got[ok] - want[ok]) / want[ok]) / np.finfo(dtype).eps < 3

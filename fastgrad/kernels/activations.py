@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, prange
-from fastgrad.kernels.mathfns import exp
+from fastgrad.kernels.mathfns import exp, log1p_unit
 
 IDENTITY, RELU, LEAKY_RELU, ELU, GELU, GELU_TANH, SIGMOID, TANH, SOFTPLUS, SILU = range(10)
 # Row-wise activations: handled by kernels/softmax.py, dispatched by the dense kernels.
@@ -101,7 +101,7 @@ def softplus(z, beta, threshold):
     """log(1 + exp(beta z)) / beta, and z itself where beta z > threshold (PyTorch's rule),
     as (max(beta z, 0) + log(1 + exp(-|beta z|))) / beta, which never overflows."""
     bz = beta * z
-    return z if bz > threshold else (max(bz, like(z, 0.0)) + np.log1p(exp(-np.abs(bz)))) / beta
+    return z if bz > threshold else (max(bz, like(z, 0.0)) + log1p_unit(exp(-np.abs(bz)))) / beta
 
 
 @inline

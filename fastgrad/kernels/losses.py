@@ -7,7 +7,7 @@ Every kernel takes ``scale`` (1/N for ``reduction="mean"``, 1 for ``"sum"``), wr
 import numpy as np
 
 from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, prange
-from fastgrad.kernels.mathfns import exp
+from fastgrad.kernels.mathfns import exp, log1p_unit
 from fastgrad.kernels.activations import sigmoid
 from fastgrad.kernels.softmax import log_softmax_at, softmax_row
 from fastgrad.kernels.util import row_blocks
@@ -24,7 +24,7 @@ def _bce_logits_term(x, t):
         lin = zero if t == one else (one - t) * x
     else:
         lin = zero if t == zero else -t * x
-    return lin + np.log1p(exp(-np.abs(x)))
+    return lin + log1p_unit(exp(-np.abs(x)))
 
 
 @inline

@@ -1,4 +1,4 @@
-"""exp written in plain arithmetic, so that loops calling it vectorize.
+"""exp and log1p written in plain arithmetic, so that loops calling them vectorize.
 
 Numba's ``np.exp`` is a call into libm that LLVM cannot vectorize (no vector math
 library is linked), so every exp costs ~3 ns; NumPy's own is SIMD. ``exp`` here is the
@@ -80,8 +80,41 @@ def _exp64(x):
 exp = by_float_type(_exp32, _exp64)
 
 
+@ordered
+def _log1p_unit32(e):
+    s = e / (np.float32(2.0) + e)
+    s2 = s * s
+    p = np.float32(1.0 / 17.0)
+    for k in range(15, 0, -2):
+        p = p * s2 + np.float32(1.0) / np.float32(k)
+    return np.float32(2.0) * s * p
+
+
+@ordered
+def _log1p_unit64(e):
+    s = e / (2.0 + e)
+    s2 = s * s
+    p = 1.0 / 35.0
+    for k in range(33, 0, -2):
+        p = p * s2 + 1.0 / k
+    return 2.0 * s * p
+
+
+# log(1 + e) for e in [0, 1], as 2 atanh(s) = 2 (s + s^3/3 + s^5/5 + ...), s = e / (2 + e) <= 1/3:
+# accurate to ~1 ulp for every e in the range, tiny ones included (the use: softplus's
+# log(1 + exp(-|x|))). Outside [0, 1] it is not accurate.
+log1p_unit = by_float_type(_log1p_unit32, _log1p_unit64)
+
+
 @kernel
 def exp_array(x, out):
     """out = exp(x) elementwise over flat arrays (the scalar exp above, applied in a loop)."""
     for i in range(x.size):
         out[i] = exp(x[i])
+
+
+@kernel
+def log1p_unit_array(e, out):
+    """out = log(1 + e) elementwise for e in [0, 1] (the scalar log1p_unit above, in a loop)."""
+    for i in range(e.size):
+        out[i] = log1p_unit(e[i])
