@@ -74,7 +74,8 @@ def torch_clip(shrinking):
     return factory
 
 
-def torch_train_step(layers, fused):
+def torch_train_step(layers, fused, loss="softmax_cross_entropy"):
+    """The MLP step in PyTorch eager: forward, loss (softmax cross-entropy or MSE), backward, Adam."""
     def factory(d):
         torch = _torch()
         torch.manual_seed(0)
@@ -89,10 +90,12 @@ def torch_train_step(layers, fused):
 
         def step():
             opt.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.cross_entropy(net(X), y)
-            loss.backward()
+            out = net(X)
+            value = (torch.nn.functional.cross_entropy(out, y) if loss == "softmax_cross_entropy"
+                     else torch.nn.functional.mse_loss(out, y))
+            value.backward()
             opt.step()
-            return loss
+            return value
         return step
     return factory
 
@@ -235,8 +238,8 @@ def jax_hessian(d):
     return _ready(lambda: hess(x))
 
 
-def jax_train_step(layers):
-    """The MLP step in jnp: forward, softmax cross-entropy, backward, Adam; jit with donated state."""
+def jax_train_step(layers, loss="softmax_cross_entropy"):
+    """The MLP step in jnp: forward, loss (softmax cross-entropy or MSE), backward, Adam; jit with donated state."""
     def factory(d):
         jax = _jax()
         jnp = jax.numpy
@@ -254,7 +257,9 @@ def jax_train_step(layers):
                 a = a @ W + b
                 if i + 1 < len(params):
                     a = jax.nn.relu(a)
-            return _jax_cross_entropy(jax, a, y)
+            if loss == "softmax_cross_entropy":
+                return _jax_cross_entropy(jax, a, y)
+            return jnp.mean((a - y) ** 2)
         _, update = _jax_update("adam", {"lr": 1e-3})
 
         def train_step(params, state, X, y, t):
