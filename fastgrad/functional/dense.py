@@ -25,8 +25,8 @@ def dense_forward(x, W, b, activation="identity", return_preactivation=False, **
     """y = act(z) with z = x @ W + b.
 
     x (n, n_in), W (n_in, n_out), b (n_out,), float32 or float64 (W and b are cast to
-    x's dtype); y and z (n, n_out). The product uses the BLAS's threads; the fused pass
-    runs on the calling thread (see fastgrad._threads for why). ``activation`` is any name of
+    x's dtype); y and z (n, n_out). The product is NumPy's BLAS (its threads); the fused
+    pass runs on the calling thread (see fastgrad._threads for why). ``activation`` is any name of
     ``fastgrad.functional.ACTIVATIONS`` (softmax/log_softmax act along each row), with
     its options as keywords (``alpha=0.2``, ``approximate="tanh"``, ...). The product is
     BLAS; the bias add and the activation are one fused pass. Returns y, or (y, z)
@@ -37,8 +37,9 @@ def dense_forward(x, W, b, activation="identity", return_preactivation=False, **
     t = x.dtype.type
     z = np.empty((x.shape[0], W.shape[1]), dtype=x.dtype)
     y = np.empty_like(z)
+    np.matmul(x, W, out=z)
     with blas_phase():
-        K.dense_forward(x, W, b, z, y, code, t(p1), t(p2))
+        K.forward_after_product(z, b, y, code, t(p1), t(p2))
     return (y, z) if return_preactivation else y
 
 
@@ -62,5 +63,7 @@ def dense_backward(x, W, z, grad_y, activation="identity", **activation_options)
     grad_W = np.empty_like(W)
     grad_b = np.empty(W.shape[1], dtype=x.dtype)
     with blas_phase():
-        K.dense_backward(x, W, z, grad_y, code, t(p1), t(p2), delta, grad_x, grad_W, grad_b, True)
+        K.backward_before_products(z, grad_y, code, t(p1), t(p2), delta, grad_b)
+    np.matmul(x.T, delta, out=grad_W)
+    np.matmul(delta, W.T, out=grad_x)
     return grad_x, grad_W, grad_b
