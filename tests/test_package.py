@@ -44,14 +44,16 @@ def test_kernel_modules_called_by_compiled_code_have_same_named_twins(module):
         assert list(inspect.signature(twin).parameters) == list(inspect.signature(obj.py_func).parameters), name
 
 
-def test_import_compiles_nothing_and_is_fast():
-    code = ("import time; t = time.perf_counter(); import fastgrad; dt = time.perf_counter() - t; "
-            "from fastgrad.kernels import activations as a; "
-            "print(dt, len(a.activation_forward.signatures))")
+def test_import_compiles_nothing_and_loads_nothing_heavy():
+    """`import fastgrad` stays fast (~0.6 s here, mostly Numba) because it compiles no kernel and
+    defers the slow imports; checked by what it loads, not by a timing."""
+    code = ("import sys, fastgrad; from fastgrad.kernels import activations as a, train; "
+            "heavy = [m for m in ('scipy.linalg', 'scipy.special', 'tqdm', 'threadpoolctl', 'sklearn', 'torch') "
+            "if m in sys.modules]; "
+            "print(len(a.activation_forward.signatures) + len(train.train_epoch.signatures), ','.join(heavy) or '-')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert int(out[1]) == 0, "import fastgrad compiled a kernel"
-    # measured ~0.4-0.7 s here; a generous bound so that a busy CI machine does not flake
-    assert float(out[0]) < 3.0
+    assert out[0] == "0", "import fastgrad compiled a kernel"
+    assert out[1] == "-", f"import fastgrad imported {out[1]}"
 
 
 def test_warmup_reports_each_kernel():
