@@ -6,10 +6,13 @@ import numpy as np
 from fastgrad import init as _init
 from fastgrad._checks import as_float_array, as_float_dtype, as_scalar, check_choice
 from fastgrad._threads import blas_phase
+from fastgrad.kernels.losses import BCE_LOGITS, HUBER, MAE, MSE
+from fastgrad.kernels.train import SOFTMAX_CE
 from fastgrad.layers import Dense
 
-# Loss name -> code shared by kernels.losses / kernels.train (and their references).
-LOSSES = {"mse": 0, "mae": 1, "huber": 2, "binary_cross_entropy": 4, "softmax_cross_entropy": 10}
+# Loss name -> the code the training kernels (and their references) dispatch on.
+LOSSES = {"mse": MSE, "mae": MAE, "huber": HUBER, "binary_cross_entropy": BCE_LOGITS,
+          "softmax_cross_entropy": SOFTMAX_CE}
 CLASSIFICATION = ("binary_cross_entropy", "softmax_cross_entropy")
 HESSIAN_MAX_PARAMS = 2000
 

@@ -7,26 +7,27 @@ backend="reference")`` runs the same math as the compiled path, one NumPy call a
 """
 import numpy as np
 
-from fastgrad.reference import activations as A
+from fastgrad.kernels import activations as K
+from fastgrad.kernels.losses import BCE_LOGITS, HUBER, MAE, MSE
+from fastgrad.kernels.optim import LR
+from fastgrad.kernels.train import SOFTMAX_CE
 from fastgrad.reference import losses as losses_ref
 from fastgrad.reference.dense import dense_backward, dense_forward
 from fastgrad.reference.optim import optimizer_step
 
-# Codes as in fastgrad.kernels.activations / kernels.losses / kernels.train / kernels.optim.LR
-_ACTIVATIONS = {0: ("identity", ()), 1: ("relu", ()), 2: ("leaky_relu", ("alpha",)), 3: ("elu", ("alpha",)),
-                4: ("gelu", ()), 5: ("gelu", ()), 6: ("sigmoid", ()), 7: ("tanh", ()),
-                8: ("softplus", ("beta", "threshold")), 9: ("silu", ()), 10: ("softmax", ()),
-                11: ("log_softmax", ())}
-MSE, MAE, HUBER, BCE_LOGITS, SOFTMAX_CE = 0, 1, 2, 4, 10
-_LR = 0
-RELU = 1
+# Activation code -> (reference name, names of the options carried in act_params' (p1, p2)).
+# The codes are the kernels' own (imported as constants only: nothing compiles).
+_ACTIVATIONS = {K.IDENTITY: ("identity", ()), K.RELU: ("relu", ()), K.LEAKY_RELU: ("leaky_relu", ("alpha",)),
+                K.ELU: ("elu", ("alpha",)), K.GELU: ("gelu", ()), K.GELU_TANH: ("gelu", ()),
+                K.SIGMOID: ("sigmoid", ()), K.TANH: ("tanh", ()), K.SOFTPLUS: ("softplus", ("beta", "threshold")),
+                K.SILU: ("silu", ()), K.SOFTMAX: ("softmax", ()), K.LOG_SOFTMAX: ("log_softmax", ())}
 
 
 def _activation(layout, act_params, l):
     code = int(layout[l, 4])
     name, keys = _ACTIVATIONS[code]
     options = {key: float(act_params[l, i]) for i, key in enumerate(keys)}
-    if code == 5:
+    if code == K.GELU_TANH:
         options["approximate"] = "tanh"
     return name, options
 
@@ -116,7 +117,8 @@ def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, perm, 
     """Mini-batches first_batch .. last_batch - 1, as the compiled twin (see its docstring)."""
     for i in range(first_batch, last_batch):
         rows = perm[i * batch_size:(i + 1) * batch_size]
-        xb, yfb, ylb = X[rows], yf[rows] if not use_labels else yf[:0], yl[rows] if use_labels else yl[:0]
+        xb = X[rows]
+        yfb, ylb = (yf, yl[rows]) if use_labels else (yf[rows], yl)  # the unused one is a dummy
         loss, out, zs = _loss_and_grad(params, grads, layout, act_params, xb, yfb, ylb, use_labels,
                                        loss_code, loss_param, l1, l2)
         norm = float(np.sqrt(np.sum(grads.astype(np.float64) ** 2)))
@@ -126,7 +128,7 @@ def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, perm, 
         if clip_norm > 0 and norm > clip_norm:
             grads *= grads.dtype.type(clip_norm / (norm + 1e-6))
         before = params.copy() if diagnostics else params
-        opt_hyper[_LR] = lrs[i]
+        opt_hyper[LR] = lrs[i]
         optimizer_step(opt_code, params, grads, opt_state, opt_hyper, step0 + i - first_batch + 1)
         batch_loss[i] = loss
         batch_correct[i] = count_correct(out, yfb, ylb, use_labels, loss_code)
@@ -141,7 +143,7 @@ def _diagnostics(before, params, grads, layout, zs, diag):
         diag[l, 0] += np.linalg.norm(grads[lo:hi].astype(np.float64))
         p_norm = np.linalg.norm(before[lo:hi].astype(np.float64))
         diag[l, 1] += np.linalg.norm((params[lo:hi] - before[lo:hi]).astype(np.float64)) / p_norm if p_norm > 0 else 0.0
-        if layout[l, 4] == RELU:
+        if layout[l, 4] == K.RELU:
             diag[l, 2] += np.mean(np.all(zs[l] <= 0, axis=0))
 
 
