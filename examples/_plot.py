@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 
 def pyplot(enabled):
@@ -18,9 +19,18 @@ def pyplot(enabled):
     return plt
 
 
+def plot_dir():
+    """Where figures go: ``$FASTGRAD_PLOT_DIR`` if set, else ``<system temp>/fastgrad-plots``
+    (never the source tree, so running an example leaves no untracked files behind)."""
+    folder = os.environ.get("FASTGRAD_PLOT_DIR") or os.path.join(tempfile.gettempdir(), "fastgrad-plots")
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
 def save(plt, fig, script_file, name):
-    """Save ``fig`` as ``name`` next to the script and say where."""
-    path = os.path.join(os.path.dirname(os.path.abspath(script_file)), name)
+    """Save ``fig`` as ``<plot_dir()>/<script name>-<name>`` and say where."""
+    stem = os.path.splitext(os.path.basename(script_file))[0]
+    path = os.path.join(plot_dir(), f"{stem}-{name}")
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     print(f"plot saved to {path}")

@@ -157,3 +157,18 @@ def test_runs_as_a_script():
                           text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "saddle" in done.stdout
+
+
+def test_plots_go_outside_the_source_tree(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    plot = load("_plot")
+    monkeypatch.setenv("FASTGRAD_PLOT_DIR", str(tmp_path))
+    plt = plot.pyplot(True)
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    path = plot.save(plt, fig, "/somewhere/examples/demo_script.py", "curve.png")
+    assert path == str(tmp_path / "demo_script-curve.png")
+    assert (tmp_path / "demo_script-curve.png").stat().st_size > 0
+    monkeypatch.delenv("FASTGRAD_PLOT_DIR")
+    examples_dir = os.path.dirname(os.path.abspath(plot.__file__))
+    assert not plot.plot_dir().startswith(examples_dir)
