@@ -49,7 +49,7 @@ def check(label, article, value, exact=None, tol=1e-6):
     if not fastgrad_ok:
         _failures.append(label)
     shown = "-" if article is None else article
-    print(f"{PREFIX}{label:<46} | article {shown:>10} | fastgrad {value:>18.12g} | exact {exact:>18.12g} "
+    print(f"{PREFIX}{label:<52} | article {shown:>10} | fastgrad {value:>18.12g} | exact {exact:>18.12g} "
           f"| tol {tol:.0e} | {verdict}")
     return verdict
 
