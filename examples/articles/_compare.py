@@ -2,7 +2,7 @@
 
 Every checked number is printed as one row, ``" | "``-separated so that a test can parse it::
 
-    check | <label> | article <as printed in the article, or -> | fastgrad <value> | exact <value> | tol <tol> | <verdict>
+    check | <label> | article <as printed, or -> | fastgrad <value> | exact <value> | tol <tol> | <verdict>
 
 ``exact`` is the right value, computed independently of fastgrad (a closed form, or the
 article's own recipe run in plain Python). ``fastgrad`` must equal ``exact`` within ``tol``

@@ -8,11 +8,12 @@ the ROC AUC of ten scores as the area under the ROC curve.
 
 fastgrad API: ``fastgrad.F.mse``, ``fastgrad.diff.derivative``, ``fastgrad.minimize``,
 ``Sequential([Dense(2, 1)], loss="binary_cross_entropy")`` with ``loss_and_grad``, ``predict``
-and ``train_step`` under ``fastgrad.optim.SGD``, ``fastgrad.F.dense_forward``/``dense_backward``.
+and ``train_step`` under ``fastgrad.optim.SGD``, ``fastgrad.F.dense_forward``/``dense_backward``;
+with ``--torch``, the article's PyTorch autograd block on the same neuron.
 The AUC is the trapezoidal rule in NumPy (fastgrad has no metrics), checked against the
 fraction of correctly ranked (positive, negative) pairs and scikit-learn when installed.
 
-Run: ``python examples/articles/chain_rule_neuron.py [--quick] [--plot]``
+Run: ``python examples/articles/chain_rule_neuron.py [--quick] [--plot] [--torch]``
 """
 from __future__ import annotations
 
@@ -71,6 +72,19 @@ def two_input_neuron():
     check("dL/dw1 (F.dense_backward)", None, grad_W[0, 0], exact["dL/dw1"], tol=1e-12)
     check("dL/db (F.dense_backward)", None, grad_b[0], exact["dL/db"], tol=1e-12)
     note(f"dL/dw1 < 0: increase w1 (by lr x {abs(exact['dL/dw1']):.4f}), as the article reads it")
+    return got
+
+
+def torch_autograd(got):
+    """The article's PyTorch block: autograd's gradients (float64) as the exact values for fastgrad's."""
+    import torch
+    section("PyTorch autograd on the same neuron (--torch)")
+    w1, w2, b = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (0.5, -0.3, 0.1))
+    y_hat = torch.sigmoid(w1 * 2.0 + w2 * 3.0 + b)
+    loss = -(Y_POINT * torch.log(y_hat) + (1 - Y_POINT) * torch.log(1 - y_hat))
+    loss.backward()
+    for name, tensor in (("dL/dw1", w1), ("dL/dw2", w2), ("dL/db", b)):
+        check(f"{name}: fastgrad vs torch autograd", None, got[name], tensor.grad.item(), tol=1e-12)
 
 
 def descent_by_hand(steps, lr=0.5):
@@ -126,10 +140,14 @@ def roc_auc():
 
 
 def main(argv=None):
-    args = parser(__doc__).parse_args(argv)
+    cli = parser(__doc__)
+    cli.add_argument("--torch", action="store_true", help="also compute the gradients with PyTorch autograd")
+    args = cli.parse_args(argv)
     print(__doc__.split("\n\n")[0])
     loss_against_weight()
-    two_input_neuron()
+    got = two_input_neuron()
+    if args.torch:
+        torch_autograd(got)
     one_point_descent()
     fpr, tpr, area = roc_auc()
     plt = pyplot(args)

@@ -194,7 +194,8 @@ def main(argv=None):
     if plt is not None:
         fig, ax = plt.subplots(figsize=(6, 4))
         t = np.arange(100)
-        for sched in (optim.StepLR(optim.Adam(lr=1e-3), 30, 0.1), optim.CosineAnnealingLR(optim.Adam(lr=1e-3), 100, 1e-6),
+        for sched in (optim.StepLR(optim.Adam(lr=1e-3), 30, 0.1),
+                      optim.CosineAnnealingLR(optim.Adam(lr=1e-3), 100, 1e-6),
                       optim.LinearWarmupCosine(optim.Adam(lr=1e-3), 10, 100)):
             ax.plot(t, [sched.lr_at(k) for k in t], label=type(sched).__name__)
         ax.set(xlabel="epoch", ylabel="learning rate", yscale="log", title="learning-rate schedules")

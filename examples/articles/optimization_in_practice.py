@@ -236,13 +236,22 @@ def main(argv=None):
     vanishing()
     plt = pyplot(args)
     if plt is not None:
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4))
         for lr, xs in paths.items():
             ax.plot(np.abs(xs) + 1e-300, label=f"lr {lr:g}")
         ax.set(xlabel="iteration", ylabel="|x| (log)", yscale="log", ylim=(1e-12, 1e4),
                title="gradient descent on x^2 from 5")
         ax.legend()
-        save(plt, fig, args, "optimization_in_practice_learning_rates.png")
+        ravine_f = lambda p: p[0] ** 2 + 10 * p[1] ** 2
+        g = np.linspace(-1.2, 1.2, 201)
+        gx, gy = np.meshgrid(g, g)
+        ax2.contour(gx, gy, gx ** 2 + 10 * gy ** 2, levels=20, cmap="viridis")
+        for method, lr, style in (("gd", 0.09, "r.-"), ("newton", None, "bo-")):
+            path = fastgrad.minimize(ravine_f, np.array([-1.0, 0.8]), method=method, lr=lr, max_iter=40).history["x"]
+            ax2.plot(path[:, 0], path[:, 1], style, ms=3, label=f"{method}" + (f", lr {lr}" if lr else ""))
+        ax2.set(xlabel="x", ylabel="y", title="x^2 + 10 y^2: gradient descent zig-zags, Newton jumps")
+        ax2.legend()
+        save(plt, fig, args, "optimization_in_practice.png")
     finish()
 
 
