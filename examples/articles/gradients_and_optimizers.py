@@ -4,13 +4,14 @@ The article's examples: its table of activation and loss derivatives (sigmoid, t
 leaky ReLU, softmax, MSE, cross-entropy after softmax); one sigmoid neuron (x = 2, y = 1,
 w = 0.5, b = -0.1) whose BCE gradient simplifies to dL/dz = y_hat - y; momentum and Adam
 written out by hand; a Jacobian and a Hessian with their eigenvalues and condition number;
-four learning-rate schedules; gradient clipping by the global norm; a training loop with AdamW.
+four learning-rate schedules; gradient clipping by the global norm; He initialisation; a
+training loop with AdamW.
 
 fastgrad API: ``fastgrad.F`` (activations, losses and their backward passes),
 ``Sequential``/``Dense`` (``loss_and_grad``, ``train_step``), ``fastgrad.optim.SGD``/``Adam``/
 ``AdamW``, ``fastgrad.diff.jacobian``/``hessian``, ``fastgrad.curvature``,
 ``fastgrad.optim.StepLR``/``CosineAnnealingLR``/``ReduceLROnPlateau``/``LinearWarmupCosine``,
-``fastgrad.optim.clip_grad_norm``.
+``fastgrad.optim.clip_grad_norm``, ``fastgrad.init.he_normal``.
 
 Run: ``python examples/articles/gradients_and_optimizers.py [--quick] [--plot]``
 """
@@ -164,6 +165,16 @@ def clipping():
     note("fastgrad, like torch.nn.utils.clip_grad_norm_, scales by c / (||g|| + 1e-6): 0.6 - 1.2e-7")
 
 
+def initialisation():
+    section("He (Kaiming) normal initialisation for ReLU: std sqrt(2 / fan_in); biases start at 0")
+    W = fastgrad.init.he_normal((128, 64), rng=0)  # fastgrad's W is (n_in, n_out): fan_in = 128
+    tol = 5 * 0.125 / math.sqrt(2 * W.size)  # five standard errors of a sample standard deviation
+    check("std of he_normal((128, 64)) (8192 draws)", None, W.std(), math.sqrt(2 / 128), tol=tol)
+    model = Sequential([Dense(128, 64, "relu")], dtype="float64", seed=1)
+    check("Dense(128, 64, 'relu') init='auto': W std", None, model.layers[0].W.std(), math.sqrt(2 / 128), tol=tol)
+    check("Dense bias at initialisation, max |b|", None, np.abs(model.layers[0].b).max(), 0.0, tol=0)
+
+
 def adamw_loop(epochs):
     section(f"the training loop: 10-64-1 ReLU network, BCE, AdamW(1e-3, weight decay 0.01), {epochs} random batches")
     rng = np.random.default_rng(0)
@@ -189,6 +200,7 @@ def main(argv=None):
     jacobian_and_hessian()
     schedules()
     clipping()
+    initialisation()
     adamw_loop(epochs=20 if args.quick else 100)  # an illustration: nothing checked depends on its length
     plt = pyplot(args)
     if plt is not None:

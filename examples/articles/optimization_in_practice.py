@@ -214,9 +214,13 @@ def vanishing():
         exact = np.mean(np.abs(manual_backprop(x0, Ws, activation)))
         check(f"{activation}: mean |dL/dx| at the input", None, magnitude[activation], exact, tol=1e-12 * exact)
         stats = grad_stats(grad)
-        print(f"{activation}: grad_stats max |g| = {stats['max_abs']:.3e}, mean |g| = {stats['mean_abs']:.3e}")
+        verdict = ("exploding" if stats["max_abs"] > 10 else "vanishing" if stats["max_abs"] < 1e-7 else "healthy")
+        print(f"{activation}: grad_stats max |g| = {stats['max_abs']:.3e}, mean |g| = {stats['mean_abs']:.3e}; "
+              f"the article's thresholds (max > 10 exploding, < 1e-7 vanishing) applied to it say {verdict!r}")
     check("sigmoid / ReLU input-gradient ratio < 0.01", None, float(magnitude["sigmoid"] / magnitude["relu"] < 0.01),
           1.0, tol=0)
+    note(f"absolute thresholds miss it: the sigmoid stack passes as 'healthy' with an input gradient "
+         f"{magnitude['relu'] / magnitude['sigmoid']:.0e} times smaller than ReLU's; compare layers with each other")
     note("the article's simplified sigmoid backward multiplies by 0.25, the derivative's maximum: an upper "
          f"bound; ten layers give at most 0.25^10 = {0.25 ** 10:.1e} times the weights' product")
 
