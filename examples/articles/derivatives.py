@@ -72,7 +72,7 @@ def curvature():
                               ("x^3 at 0 (inflection)", lambda t: t ** 3, 0.0, 0.0)):
         value = diff.derivative(f, x, order=2)
         check(f"f'' of {name}", None, value, exact, tol=1e-6)
-    note("with today's API order is 1 or 2; derivative(f, x, order=2) is the article's d/dx(df/dx)")
+    note("diff.derivative(f, x, order=2) is the article's f''(x) = d/dx (df/dx), by a 3-point central stencil")
 
 
 def expectation(n_samples):

@@ -77,7 +77,7 @@ def hessians():
 
 
 def third_derivative(f, x):
-    """f'''(x) with today's API: the first derivative of the second derivative (steps chosen so
+    """f'''(x) as the first derivative of the second derivative (steps chosen so that
     the inner difference's round-off, about 1e-10, is not amplified past 1e-7)."""
     return diff.derivative(lambda t: diff.derivative(f, t, order=2, h=2.0 ** -10, accuracy=4), x,
                            h=2.0 ** -7, accuracy=4)
