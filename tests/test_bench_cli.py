@@ -450,3 +450,41 @@ def test_plot_writes_a_png_when_matplotlib_is_present(tmp_path):
     path = tmp_path / "speedup.png"
     assert report.plot(_run([_record("a", 4.0), _record("b", 0.5)]), path)
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+# ---------------------------------------------------------------- bench/bench_threads.py
+def _bench_script(name):
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parent.parent / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_thread_policy_summary_gives_default_over_best():
+    threads = _bench_script("bench_threads")
+    res = {"default": {"median": 0.25, "times": [0.25], "bg": [2.1]},
+           1: {"median": 0.2, "times": [0.2], "bg": [2.0]}, 2: {"median": 0.4, "times": [0.4], "bg": [2.0]}}
+    quiet = {"default": {"median": 0.1, "times": [0.1], "bg": [0.0]},
+             1: {"median": 0.12, "times": [0.12], "bg": [0.0]}, 2: {"median": 0.1, "times": [0.1], "bg": [0.05]}}
+    lines = threads.summarize([(threads.SCENARIOS[1], res), (threads.SCENARIOS[2], quiet)], ["default", 1, 2])
+    busy_row, quiet_row = lines[1], lines[2]
+    assert busy_row.startswith("b32 two busy processes") and "1.25x" in busy_row
+    assert busy_row.split("x")[-2].endswith("1.3") and " met" in busy_row and "NOT met" not in busy_row
+    assert "+0.10 cores beyond the burners" in busy_row
+    assert quiet_row.startswith("b1024 quiet") and "1.00x" in quiet_row and "NOT met" not in quiet_row
+    res[1]["median"] = 0.1  # default 2.5x the best: the target is missed
+    missed = threads.summarize([(threads.SCENARIOS[1], res)], ["default", 1, 2])[1]
+    assert "2.50x" in missed and "NOT met" in missed
+
+
+def test_thread_policy_burners_are_started_and_killed():
+    threads = _bench_script("bench_threads")
+    procs = threads._burners(2)
+    try:
+        assert all(p.poll() is None for p in procs)
+    finally:
+        threads._stop(procs)
+    assert all(p.returncode is not None for p in procs)
