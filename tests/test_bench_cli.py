@@ -276,6 +276,21 @@ def test_load_meter_and_summary():
     assert sample["others_cores"] is None or sample["others_cores"] >= 0
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/stat")
+def test_load_meter_sees_a_busy_process():
+    import subprocess
+    import time
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)  # let it start
+        with load.LoadMeter() as meter:
+            time.sleep(0.5)
+    finally:
+        burner.kill()
+        burner.wait()
+    assert meter.cores > 0.5  # one core taken by another process (more when the machine is shared)
+
+
 def test_is_quiet_thresholds():
     assert load.is_quiet(0.0, [0.1, 0.1, 0.1], cores=2)
     assert not load.is_quiet(load.BUSY_CORES, [0.1, 0.1, 0.1], cores=2)   # others use the cores now

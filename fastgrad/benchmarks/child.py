@@ -43,6 +43,11 @@ def _record(key, competitor, status, reason=None, first=None, number=None, sampl
             "number": number, "samples": list(samples), "bg": bg}
 
 
+def _worst(*loads):
+    known = [x for x in loads if x is not None]
+    return max(known) if known else None
+
+
 def measure(workload, competitor, budget, tries=1) -> dict:
     """Time ``competitor`` on ``workload`` in this process; never raises."""
     from fastgrad.benchmarks.runner import _time_once, calibrate
@@ -63,14 +68,19 @@ def measure(workload, competitor, budget, tries=1) -> dict:
             first = _time_once(func, 1)
         if competitor in workload.single_shot:
             return _record(key, competitor, "ok", first=first, number=1, samples=[first], bg=meter.cores)
-        number, repeats = calibrate(_time_once(func, 1), budget)
+        with LoadMeter() as sizing:
+            one = _time_once(func, 1)
+        number, repeats = calibrate(one, budget)
+        head = [one] if number == 1 else []  # unlooped, the sizing call is a sample too
         best = None
-        for _ in range(max(1, tries)):
+        for attempt in range(max(1, tries)):
+            kept = head if attempt == 0 else []
             with LoadMeter() as meter:
-                samples = [_time_once(func, number) for _ in range(repeats)]
-            if best is None or (meter.cores or 0.0) < (best[1] or 0.0):
-                best = (samples, meter.cores)
-            if meter.cores is None or meter.cores < BUSY_CORES:
+                samples = kept + [_time_once(func, number) for _ in range(repeats - len(kept))]
+            cores = _worst(meter.cores, sizing.cores if kept else None)
+            if best is None or (cores or 0.0) < (best[1] or 0.0):
+                best = (samples, cores)
+            if cores is None or cores < BUSY_CORES:
                 break
         return _record(key, competitor, "ok", first=first, number=number, samples=best[0], bg=best[1])
     except Exception as exc:

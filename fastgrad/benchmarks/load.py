@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 
-__all__ = ("BUSY_CORES", "LoadMeter", "others_load", "load_average", "load_summary", "is_quiet")
+__all__ = ("BUSY_CORES", "MIN_WINDOW", "LoadMeter", "others_load", "load_average", "load_summary", "is_quiet")
 
 # other processes' use (cores) above which a timing is re-taken, then marked busy
 BUSY_CORES = 0.2
@@ -36,9 +36,13 @@ def _own_seconds():
     return t.user + t.system + t.children_user + t.children_system
 
 
+# windows shorter than this read one clock tick as a large load: they are not judged
+MIN_WINDOW = 0.05
+
+
 class LoadMeter:
     """``with LoadMeter() as m: ...`` then ``m.cores``: other processes' CPU use (cores) while the
-    block ran, None where ``/proc/stat`` is unavailable."""
+    block ran; None where ``/proc/stat`` is unavailable or the block lasted under ``MIN_WINDOW`` s."""
 
     def __enter__(self):
         self._busy, self._own, self._wall = _busy_seconds(), _own_seconds(), time.perf_counter()
@@ -47,7 +51,7 @@ class LoadMeter:
 
     def __exit__(self, *exc):
         busy, own, wall = _busy_seconds(), _own_seconds(), time.perf_counter()
-        if busy is not None and self._busy is not None:
+        if busy is not None and self._busy is not None and wall - self._wall >= MIN_WINDOW:
             others = (busy - self._busy) - (own - self._own)
             self.cores = max(0.0, others / max(wall - self._wall, 1e-9))
         return False
