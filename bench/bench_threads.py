@@ -106,6 +106,7 @@ def run_scenario(batch, n_busy, policies, rounds, epochs, samples, progress=prin
 
 def summarize(results, policies) -> list:
     """Rows of the report: scenario, each policy's median (ms), best fixed, default / best, target."""
+    from fastgrad.benchmarks.load import BUSY_CORES
     lines = [f"{'scenario':26s}" + "".join(f"{'threads ' + str(p):>14s}" for p in policies)
              + f"{'best fixed':>12s}{'default/best':>14s}{'target':>8s}  others' load"]
     for (name, _, n_busy, target), res in results:
@@ -117,7 +118,8 @@ def summarize(results, policies) -> list:
         verdict = "" if target is None else (" met" if ratio <= target else " NOT met")
         lines.append(f"{name:26s}" + "".join(f"{1e3 * res[p]['median']:11.1f} ms" for p in policies)
                      + f"{str(best):>12s}{ratio:13.2f}x" + (f"{target:7.1f}x" if target else f"{'-':>8s}")
-                     + verdict + f"  {extra:+.2f} cores beyond the burners")
+                     + verdict + f"  {extra:+.2f} cores beyond the burners"
+                     + (" (machine not quiet: unreliable)" if extra >= BUSY_CORES else ""))
     return lines
 
 

@@ -488,8 +488,10 @@ def test_thread_policy_summary_gives_default_over_best():
     busy_row, quiet_row = lines[1], lines[2]
     assert busy_row.startswith("b32 two busy processes") and "1.25x" in busy_row
     assert busy_row.split("x")[-2].endswith("1.3") and " met" in busy_row and "NOT met" not in busy_row
-    assert "+0.10 cores beyond the burners" in busy_row
+    assert "+0.10 cores beyond the burners" in busy_row and "not quiet" not in busy_row
     assert quiet_row.startswith("b1024 quiet") and "1.00x" in quiet_row and "NOT met" not in quiet_row
+    quiet[2]["bg"] = [1.5]  # another process took a core and a half during a "quiet" scenario
+    assert "(machine not quiet: unreliable)" in threads.summarize([(threads.SCENARIOS[2], quiet)], ["default", 1, 2])[1]
     res[1]["median"] = 0.1  # default 2.5x the best: the target is missed
     missed = threads.summarize([(threads.SCENARIOS[1], res)], ["default", 1, 2])[1]
     assert "2.50x" in missed and "NOT met" in missed
