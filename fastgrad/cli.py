@@ -124,10 +124,11 @@ def _bench(args) -> int:
               f"machine load: {report.describe_load(start_load)}")
     if not start_load["quiet"]:
         _progress("WARNING: the machine is not quiet: the timings will be unreliable")
-    triad = machine.triad_gbps(repeats=3 if args.quick else 7)
     timings = isolated.run_isolated(chosen, budget, rounds=rounds, threads=args.threads,
                                     tries=1 if args.quick else 3, progress=_progress,
                                     competitors=args.competitor)
+    # after the children: no thread pool of this process is alive while they run
+    triad = machine.triad_gbps(repeats=3 if args.quick else 7)
     records, compiled = [], {}
     for w in chosen:
         timing = timings[w.key]
