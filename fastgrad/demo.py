@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     end_load = load_summary()
     if busy or not start_load["quiet"] or not end_load["quiet"]:
         print(f"\nUNRELIABLE: other processes used the machine while these figures were taken "
-              f"at the end: {describe_load(end_load)}). Rerun on an idle machine; `python -m fastgrad bench` "
+              f"(at the end: {describe_load(end_load)}). Rerun on an idle machine; `python -m fastgrad bench` "
               "times each library in its own process and marks busy rows.")
     print("\nMore: `python -m fastgrad bench` for the full comparison (with PyTorch/JAX when installed), "
           "examples/ for runnable scripts.")
