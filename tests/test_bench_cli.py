@@ -505,3 +505,12 @@ def test_thread_policy_burners_are_started_and_killed():
     finally:
         threads._stop(procs)
     assert all(p.returncode is not None for p in procs)
+
+
+def test_demo_says_when_the_machine_is_busy():
+    from fastgrad import demo
+    quiet = {"others_cores": 0.01, "load_average": [0.2, 0.2, 0.2], "cores": 2, "quiet": True}
+    assert demo._load_line(quiet).endswith("on 2 cores (quiet)")
+    busy = dict(quiet, others_cores=1.5, quiet=False)
+    line = demo._load_line(busy)
+    assert "others used 1.50 cores" in line and "BUSY: the timings below are unreliable" in line
