@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 # One representative workload per kernel family (keys of fastgrad.benchmarks.workloads).
 DEMO_WORKLOADS = ("sigmoid fwd+bwd 1e6 [float32]", "softmax_cross_entropy (4096,1000) [float32]",
                   "dense 784->256 relu fwd+bwd b32 [float32]", "adam step 1e7 [float32]",
