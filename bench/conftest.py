@@ -7,8 +7,12 @@
 The per-kernel files parametrize ``impl`` in ("fastgrad", "reference") and set
 ``benchmark.group`` to "<function> <size> <dtype>", so grouping by ``group`` or by every
 parameter except ``impl`` puts a kernel next to its NumPy twin. At the end of a timed run
-a table gives, per group, ``ratio = reference median / fastgrad median`` (and the same for
-any other competitor present, e.g. torch).
+a table gives, per group, ``ratio = reference median / fastgrad median``.
+
+Everything here runs in one process, so it compares fastgrad only with its own NumPy reference
+(and NumPy baselines such as a GEMM floor). Other libraries' thread pools would fight fastgrad's
+in this process and distort both sides: comparisons with PyTorch or JAX belong to
+``python -m fastgrad bench``, which times each library in its own fresh process.
 """
 from __future__ import annotations
 

@@ -1,12 +1,14 @@
 """The ``fastgrad`` command (also ``python -m fastgrad``): ``bench`` and ``demo``.
 
+    fastgrad --version
     fastgrad bench [--quick] [--filter WORD ...] [--json PATH] [--markdown] [--plot PATH]
-                   [--compare OLD.json] [--threshold 0.10] [--compile-time | --no-compile-time]
-                   [--threads N] [--list]
+                   [--pyperf PATH] [--compare OLD.json] [--threshold 0.10]
+                   [--compile-time | --no-compile-time] [--threads N] [--rounds R]
+                   [--competitor NAME ...] [--list]
     fastgrad demo [ARGS ...]
 
-``bench`` measures; it never fails because of a timing (exit status 0 once the report is
-written; 2 for bad arguments such as a filter that selects nothing).
+``fastgrad`` alone prints this help. ``bench`` measures; it never fails because of a timing (exit
+status 0 once the report is written; 2 for bad arguments such as a filter that selects nothing).
 """
 from __future__ import annotations
 
@@ -16,20 +18,31 @@ import sys
 __all__ = ("main", "build_parser")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fastgrad", description="fastgrad's command line.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _version() -> str:
+    import fastgrad
+    return f"fastgrad {fastgrad.__version__}"
 
-    bench = sub.add_parser("bench", help="time fastgrad against its NumPy references and the peers present",
-                           description="Time fastgrad against its NumPy references and the installed peers "
-                                       "(torch, numdifftools), interleaved in one process, and print a table.")
+
+def _add_bench(sub) -> None:
+    from fastgrad.benchmarks.workloads import COMPETITORS, PEERS
+    peers = ", ".join(PEERS)
+    bench = sub.add_parser(
+        "bench", help="time fastgrad against its NumPy references and the peers present, process-isolated",
+        description=f"Time fastgrad against its NumPy references, the GEMM floor of the training steps and the "
+                    f"installed peers ({peers}), each in its own fresh process at the same thread count, "
+                    "the processes interleaved over rounds, and print a table of medians, spreads and the "
+                    "machine's load (with a warning when the machine was not quiet).")
     bench.add_argument("--quick", action="store_true",
-                       help="short timings, no compile-time subprocesses, no slow peers (about a minute)")
+                       help="short timings, 2 rounds, no compile-time subprocesses, no slow peers "
+                            "(a minute or two with a warm kernel cache)")
     bench.add_argument("--filter", action="append", metavar="WORD", default=[],
                        help="only workloads whose name or family contains WORD (repeatable: any of them)")
     bench.add_argument("--json", metavar="PATH", help="write every figure to PATH as JSON")
     bench.add_argument("--markdown", action="store_true", help="print the table as markdown (for the README)")
     bench.add_argument("--plot", metavar="PATH", help="save a bar chart of the speed-ups (needs matplotlib)")
+    bench.add_argument("--pyperf", metavar="PATH",
+                       help="also write the samples as a pyperf suite, for `python -m pyperf compare_to` "
+                            "(needs pyperf: pip install fastgrad[bench])")
     bench.add_argument("--compare", metavar="OLD.json", help="list workloads whose speed-up fell since OLD.json")
     bench.add_argument("--threshold", type=float, default=0.10,
                        help="with --compare: relative loss of speed-up that counts (default 0.10)")
@@ -39,10 +52,22 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: on, off with --quick)")
     timing.add_argument("--no-compile-time", dest="compile_time", action="store_false")
     bench.add_argument("--threads", type=int, metavar="N",
-                       help="threads for Numba, the BLAS and the peers (default: as configured)")
+                       help="threads for Numba, the BLAS and every peer (default: each library's default, "
+                            "which is every core)")
+    bench.add_argument("--rounds", type=int, metavar="R",
+                       help="child processes per competitor, interleaved (default 2 with --quick, else 3)")
+    bench.add_argument("--competitor", action="append", metavar="NAME", choices=COMPETITORS[1:],
+                       help="time fastgrad only against NAME (repeatable; default: every competitor): "
+                            + ", ".join(COMPETITORS[1:]))
     bench.add_argument("--list", action="store_true", help="list the selected workloads and exit")
     bench.set_defaults(handler=_bench)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fastgrad", description="fastgrad's command line.")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command")
+    _add_bench(sub)
     demo = sub.add_parser("demo", help="train a small model and show what fastgrad does", add_help=False)
     demo.add_argument("args", nargs=argparse.REMAINDER)
     demo.set_defaults(handler=_demo)
@@ -67,7 +92,7 @@ def _progress(message):
 
 
 def _bench(args) -> int:
-    from fastgrad.benchmarks import compare, machine, report, runner, workloads
+    from fastgrad.benchmarks import compare, isolated, load, machine, report, runner, workloads
 
     chosen = workloads.select(args.filter)
     if not chosen:
@@ -77,35 +102,55 @@ def _bench(args) -> int:
         for w in chosen:
             print(w.key)
         return 0
+    rounds = args.rounds if args.rounds is not None else (2 if args.quick else 3)
+    if rounds < 1:
+        print(f"--rounds must be >= 1, got {rounds}", file=sys.stderr)
+        return 2
     if args.threads is not None:
         import fastgrad
-        fastgrad.set_num_threads(args.threads)
+        try:
+            fastgrad.set_num_threads(args.threads)  # validates, and the parent's triad uses it
+        except (TypeError, ValueError) as exc:
+            print(f"--threads: {exc}", file=sys.stderr)
+            return 2
     budget = runner.QUICK if args.quick else runner.FULL
     measure_compile = (not args.quick) if args.compile_time is None else args.compile_time
+    mode = "quick" if args.quick else "full"
 
+    start_load = load.load_summary()
     info = machine.machine_info()
-    _progress(f"fastgrad bench ({'quick' if args.quick else 'full'}): {len(chosen)} workloads; "
-              f"numba {info['numba_threading_layer']} x{info['numba_threads']}")
+    _progress(f"fastgrad bench ({mode}): {len(chosen)} workloads, {rounds} rounds of fresh processes; "
+              f"numba {info['numba_threading_layer']} x{info['numba_threads']}; "
+              f"machine load: {report.describe_load(start_load)}")
+    if not start_load["quiet"]:
+        _progress("WARNING: the machine is not quiet: the timings will be unreliable")
+    timings = isolated.run_isolated(chosen, budget, rounds=rounds, threads=args.threads,
+                                    tries=1 if args.quick else 3, progress=_progress,
+                                    competitors=args.competitor)
+    # after the children: no thread pool of this process is alive while they run
     triad = machine.triad_gbps(repeats=3 if args.quick else 7)
     records, compiled = [], {}
-    for k, w in enumerate(chosen, 1):
-        _progress(f"[{k}/{len(chosen)}] {w.key}")
-        timing = runner.run_workload(w, budget)
+    for w in chosen:
+        timing = timings[w.key]
         compile_s = None
         if measure_compile and timing["status"] == "ok":
             if w.compile_key not in compiled:
+                _progress(f"compile time: {w.compile_key}")
                 compiled[w.compile_key] = runner.compile_times(w.key)
             compile_s = compiled[w.compile_key]
         records.append(report.workload_record(w, timing, triad, compile_s))
 
     command = "python -m fastgrad " + " ".join(args.argv)
-    run = report.run_record(records, info, triad, command, "quick" if args.quick else "full")
+    run = report.run_record(records, info, triad, command, mode, isolation="process", rounds=rounds,
+                            threads=args.threads, load={"start": start_load, "end": load.load_summary()})
     print(report.markdown_table(run) if args.markdown else report.text_table(run))
     if args.json:
         report.write_json(run, args.json)
         _progress(f"wrote {args.json}")
     if args.plot:
         _progress(f"wrote {args.plot}" if report.plot(run, args.plot) else "matplotlib not installed: no plot")
+    if args.pyperf:
+        _write_pyperf(run, args.pyperf)
     if args.compare:
         rows = compare.compare(report.load_json(args.compare), run, args.threshold)
         print()
@@ -113,13 +158,29 @@ def _bench(args) -> int:
     return 0
 
 
+def _write_pyperf(run, path) -> None:
+    from fastgrad.benchmarks import pyperf_export
+    try:
+        pyperf_export.write(run, path)
+    except ImportError:
+        _progress("pyperf not installed (pip install fastgrad[bench]): no pyperf file")
+    except ValueError as exc:
+        _progress(f"no pyperf file: {exc}")
+    else:
+        _progress(f"wrote {path} (python -m pyperf compare_to OLD NEW --table)")
+
+
 def main(argv=None) -> int:
-    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+    Without a command, prints the help and returns 0."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["demo"]:  # the demo parses its own options (argparse's REMAINDER drops leading ones)
         from fastgrad.demo import main as demo_main
         return demo_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     args.argv = argv
     return args.handler(args)

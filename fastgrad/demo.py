@@ -1,6 +1,10 @@
 """``python -m fastgrad demo``: what fastgrad does, in under a minute once compiled.
 
-1. Each kernel family against its NumPy reference, timed in this process (speedups).
+0. The machine's load: other processes' CPU use and the load average. Timings taken while other
+   processes use the cores are unreliable (a 2-thread kernel can be 10-100x slower when its
+   threads are preempted), and the demo says so.
+1. Each kernel family against its NumPy reference, timed in this process (speedups); a row
+   during which other processes used the machine is marked "busy".
 2. An MLP trained on scikit-learn's digits (or a seeded synthetic set when scikit-learn
    is absent): the compiled path vs the NumPy reference path, time per epoch and test
    accuracy.
@@ -10,28 +14,40 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 # One representative workload per kernel family (keys of fastgrad.benchmarks.workloads).
 DEMO_WORKLOADS = ("sigmoid fwd+bwd 1e6 [float32]", "softmax_cross_entropy (4096,1000) [float32]",
                   "dense 784->256 relu fwd+bwd b32 [float32]", "adam step 1e7 [float32]",
                   "hessian rosenbrock n=200 [float64]", "train_step 784-256-128-10 b32 [float32]")
 
 
-def _families(quick):
+def _families(quick) -> bool:
+    """Print the per-family table; True when other processes loaded the machine during a row."""
+    from fastgrad.benchmarks.load import BUSY_CORES, LoadMeter
     from fastgrad.benchmarks.runner import QUICK, Budget, run_workload
     from fastgrad.benchmarks.workloads import WORKLOADS
     budget = QUICK if quick else Budget(seconds=0.6, min_repeats=3, max_repeats=15, sample=0.01, slow_peers=False)
     chosen = [w for w in WORKLOADS if w.key in DEMO_WORKLOADS]
     print(f"{'workload':<46}{'fastgrad':>11}{'NumPy ref':>11}{'speedup':>9}")
+    busy = False
     for workload in chosen:
-        record = run_workload(workload, budget)
+        with LoadMeter() as meter:
+            record = run_workload(workload, budget, competitors=("fastgrad", "reference"))
         if record["status"] != "ok":
             print(f"{workload.key:<46}  {record['status']}: {record['reason']}")
             continue
         fg, ref = record["medians"]["fastgrad"], record["medians"].get("reference")
         ratio = record["speedup"].get("reference")
-        print(f"{workload.key:<46}{fg * 1e3:>9.3f}ms{(ref or 0) * 1e3:>9.3f}ms{ratio:>8.1f}x")
+        row_busy = meter.cores is not None and meter.cores >= BUSY_CORES
+        busy = busy or row_busy
+        print(f"{workload.key:<46}{fg * 1e3:>9.3f}ms{(ref or 0) * 1e3:>9.3f}ms{ratio:>8.1f}x"
+              + (f"  busy ({meter.cores:.1f} cores used by others)" if row_busy else ""))
+    return busy
+
+
+def _load_line(sample) -> str:
+    from fastgrad.benchmarks.report import describe_load
+    verdict = "quiet" if sample["quiet"] else "BUSY: the timings below are unreliable"
+    return f"machine load: {describe_load(sample)} on {sample['cores']} cores ({verdict})"
 
 
 def train_digits(epochs=30, batch_size=32, seed=0, reference_epochs=2, verbose=0):
@@ -71,16 +87,22 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 30, quick 8)")
     args = parser.parse_args(argv)
     import fastgrad
+    from fastgrad.benchmarks.load import BUSY_CORES, LoadMeter, load_summary
+    from fastgrad.benchmarks.report import describe_load
     print(f"fastgrad {fastgrad.__version__} | {fastgrad.describe_threads()}")
+    start_load = load_summary()
+    print(_load_line(start_load))
     start = time.perf_counter()
     fastgrad.warmup(dtypes=("float32",))
     print(f"kernels ready in {time.perf_counter() - start:.1f} s (compiled on the first run, then loaded "
           "from the on-disk cache)\n")
     print("1. Kernels against their NumPy references, same process, median times")
-    _families(args.quick)
+    busy = _families(args.quick)
     epochs = args.epochs or (8 if args.quick else 30)
     print(f"\n2. MLP 64-128-64-10 (ReLU, Adam, batch 32), {epochs} epochs")
-    result = train_digits(epochs=epochs)
+    with LoadMeter() as meter:
+        result = train_digits(epochs=epochs)
+    busy = busy or (meter.cores is not None and meter.cores >= BUSY_CORES)
     print(f"   data: {result['data']}")
     print(f"   test accuracy: {result['test_accuracy']:.4f}")
     print(f"   time per epoch: compiled {result['compiled_s_per_epoch'] * 1e3:.1f} ms, NumPy reference "
@@ -88,6 +110,11 @@ def main(argv=None) -> int:
           f"({result['reference_s_per_epoch'] / result['compiled_s_per_epoch']:.1f}x)")
     losses = result["history"].history["loss"]
     print(f"   training loss: {losses[0]:.3f} (epoch 1) -> {losses[-1]:.4f} (epoch {len(losses)})")
+    end_load = load_summary()
+    if busy or not start_load["quiet"] or not end_load["quiet"]:
+        print(f"\nUNRELIABLE: other processes used the machine while these figures were taken "
+              f"(at the end: {describe_load(end_load)}). Rerun on an idle machine; `python -m fastgrad bench` "
+              "times each library in its own process and marks busy rows.")
     print("\nMore: `python -m fastgrad bench` for the full comparison (with PyTorch/JAX when installed), "
           "examples/ for runnable scripts.")
     return 0

@@ -1,9 +1,10 @@
 """Regressions between two ``fastgrad bench --json`` runs: workloads whose speed-up over the
 NumPy reference fell by more than a threshold.
 
-The speed-up (reference median / fastgrad median, both taken in the same process) is
-compared rather than fastgrad's raw time, so a slower or busier machine does not show
-as a regression by itself.
+The speed-up (reference median / fastgrad median, both taken in the same run, their processes
+interleaved) is compared rather than fastgrad's raw time, so a slower or busier machine does not
+show as a regression by itself. For significance-tested changes of every competitor's time, export
+both runs with ``--pyperf`` and use ``python -m pyperf compare_to``.
 
     python bench/compare.py OLD.json NEW.json [--threshold 0.10]
 """

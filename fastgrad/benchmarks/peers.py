@@ -3,9 +3,10 @@
 Each ``*_factory`` takes the workload's inputs (a dict of NumPy arrays, made once) and
 returns the zero-argument callable to time, doing the same work as fastgrad's callable:
 forward and backward, or one optimizer update in place. Importing a missing peer raises
-``ImportError``, which the table reports as "not installed". PyTorch gets fastgrad's Numba
-thread count; XLA's CPU client uses every core, which on the benchmark machines is the same.
-None of these packages is a dependency of fastgrad.
+``ImportError``, which the table reports as "not installed". PyTorch gets ``THREADS[0]`` threads
+(set by the benchmark's child process; None: fastgrad's Numba thread count); XLA's CPU client uses
+every core, which on the benchmark machines is the same. None of these packages is a dependency
+of fastgrad.
 """
 from __future__ import annotations
 
@@ -13,16 +14,23 @@ import math
 
 import numpy as np
 
-__all__ = ("torch_activation", "torch_softmax_ce", "torch_dense", "torch_optimizer", "torch_clip",
+__all__ = ("THREADS", "torch_activation", "torch_softmax_ce", "torch_dense", "torch_optimizer", "torch_clip",
            "torch_train_step", "jax_activation", "jax_softmax_ce", "jax_dense", "jax_optimizer", "jax_clip",
            "jax_hessian", "jax_train_step", "numdifftools_hessian")
+
+
+# threads the peers use; the isolated runner's child sets it, so that no peer imports fastgrad's pools
+THREADS = [None]
 
 
 # ---------------------------------------------------------------- PyTorch
 def _torch():
     import torch
-    from fastgrad import get_num_threads
-    torch.set_num_threads(get_num_threads()["numba"])
+    threads = THREADS[0]
+    if threads is None:
+        from fastgrad import get_num_threads
+        threads = get_num_threads()["numba"]
+    torch.set_num_threads(threads)
     return torch
 
 
@@ -102,8 +110,12 @@ def torch_train_step(layers, fused, loss="softmax_cross_entropy"):
 
 # ---------------------------------------------------------------- JAX
 def _jax():
+    import os
+    import sys
     import warnings
-
+    if THREADS[0] == 1 and "jax" not in sys.modules:  # XLA reads its thread options once, at import
+        flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flags).strip()
     import jax
     jax.config.update("jax_enable_x64", True)  # float64 inputs stay float64; float32 stay float32
     warnings.filterwarnings("ignore", message="Some donated buffers were not usable")

@@ -1,5 +1,8 @@
 """Interleaved timing of competitors, medians, speed-ups, bandwidth, and first-call (compile) times.
 
+:func:`time_interleaved` and :func:`run_workload` time competitors in this process: use them only for
+fastgrad against its own NumPy reference (the demo, ``pytest bench``); ``fastgrad bench`` times every
+competitor in its own process (:mod:`fastgrad.benchmarks.isolated`), reusing :func:`calibrate`.
 The runner never asserts on a timing: it measures and returns numbers. A workload's
 setup returns ``{competitor: zero-argument callable}``; :func:`time_interleaved` calls
 each once untimed (compilation, page faults), then takes ``repeats`` samples of each,

@@ -5,8 +5,8 @@ one factory per competitor; a factory returns the zero-argument callable to time
 competitors are ``fastgrad`` and ``reference`` (its NumPy twin in :mod:`fastgrad.reference`)
 and the peers of :mod:`fastgrad.benchmarks.peers`: ``torch`` (eager autograd; optimizers
 with ``foreach=True``), ``torch fused`` (optimizers with ``fused=True``), ``jax`` (jit) and
-``numdifftools``. A factory raising ``ImportError``
-means: for fastgrad/reference, the workload is unavailable (its module has not landed);
+``numdifftools``; and, for the training steps, the ``gemm floor`` (the step's matrix products
+alone, :func:`gemm_floor`). A factory raising ``ImportError`` means: for fastgrad/reference, the workload is unavailable (its module has not landed);
 for a peer, "not installed". Every import of fastgrad's own modules happens inside a
 factory, so this table loads whatever exists.
 """
@@ -20,11 +20,12 @@ import numpy as np
 
 from fastgrad.benchmarks import peers
 
-__all__ = ("Workload", "WORKLOADS", "TINY_WORKLOADS", "table", "PEERS", "COMPETITORS", "ACTIVATION_NAMES", "select", "find", "size_label",
+__all__ = ("Workload", "WORKLOADS", "TINY_WORKLOADS", "table", "PEERS", "BASELINES", "COMPETITORS", "gemm_floor", "ACTIVATION_NAMES", "select", "find", "size_label",
            "reference_activations")
 
 PEERS = ("torch", "torch fused", "jax", "numdifftools")
-COMPETITORS = ("fastgrad", "reference") + PEERS
+BASELINES = ("gemm floor",)  # NumPy baselines that are not implementations of the workload
+COMPETITORS = ("fastgrad", "reference") + BASELINES + PEERS
 CORE = ("fastgrad", "reference")
 
 
@@ -297,38 +298,70 @@ def _hessian(n=200):
 
 # ---------------------------------------------------------------- a training step of an MLP
 LAYERS = (784, 256, 128, 10)
+SMALL_LAYERS = (32, 64, 64, 1)
 
 
-def _mlp_inputs(batch):
+def _mlp_inputs(layers, loss, batch):
     def make(dtype):
         rng = _rng()
-        return {"X": rng.standard_normal((batch, LAYERS[0])).astype(dtype),
-                "y": rng.integers(0, LAYERS[-1], batch).astype(np.int64)}
+        X = rng.standard_normal((batch, layers[0])).astype(dtype)
+        if loss == "mse":
+            return {"X": X, "y": rng.standard_normal((batch, layers[-1])).astype(dtype)}
+        return {"X": X, "y": rng.integers(0, layers[-1], batch).astype(np.int64)}
     return make
 
 
-def _model(backend, dtype):
+def _model(backend, dtype, layers=LAYERS, loss="softmax_cross_entropy"):
     from fastgrad import Dense, Sequential
     from fastgrad.optim import Adam
-    layers = [Dense(LAYERS[i], LAYERS[i + 1], activation="relu" if i + 2 < len(LAYERS) else "identity")
-              for i in range(len(LAYERS) - 1)]
-    return Sequential(layers, loss="softmax_cross_entropy", optimizer=Adam(lr=1e-3), dtype=dtype, seed=0,
-                      backend=backend)
+    dense = [Dense(layers[i], layers[i + 1], activation="relu" if i + 2 < len(layers) else "identity")
+             for i in range(len(layers) - 1)]
+    return Sequential(dense, loss=loss, optimizer=Adam(lr=1e-3), dtype=dtype, seed=0, backend=backend)
 
 
-def _train_step(backend):
+def _train_step(backend, layers, loss):
     def factory(d):
-        model = _model(backend, d["X"].dtype.name)
+        model = _model(backend, d["X"].dtype.name, layers, loss)
         X, y = d["X"], d["y"]
         return lambda: model.train_step(X, y)
     return factory
 
 
-def _mlp(batch, dtype="float32"):
-    return Workload(f"train_step {'-'.join(map(str, LAYERS))} b{batch}", "model", dtype, _mlp_inputs(batch),
-                    {"fastgrad": _train_step("compiled"), "reference": _train_step("reference"),
-                     "torch": peers.torch_train_step(LAYERS, fused=False),
-                     "torch fused": peers.torch_train_step(LAYERS, fused=True), "jax": peers.jax_train_step(LAYERS)},
+def gemm_floor(layers):
+    """Factory of the GEMM floor of a training step: the step's matrix products alone -- ``a W``
+    per layer forward, ``a^T delta`` per layer and ``delta W^T`` (all but the first layer)
+    backward -- with NumPy's BLAS into preallocated outputs. What a perfect implementation of the
+    step still pays; the report gives the step's ratio to it."""
+    def factory(d):
+        X = d["X"]
+        rng = _rng(1)
+        batch, dtype = X.shape[0], X.dtype
+        Ws = [(0.1 * rng.standard_normal((a, b))).astype(dtype) for a, b in zip(layers[:-1], layers[1:])]
+        acts = [X] + [np.empty((batch, n), dtype) for n in layers[1:]]
+        # random, not np.empty: garbage can hold NaN or denormals, which slow some BLAS kernels
+        deltas = [(0.1 * rng.standard_normal((batch, n))).astype(dtype) for n in layers]
+        grads = [np.empty_like(W) for W in Ws]
+
+        def step():
+            for i, W in enumerate(Ws):
+                np.dot(acts[i], W, acts[i + 1])
+            for i in range(len(Ws) - 1, -1, -1):
+                np.dot(acts[i].T, deltas[i + 1], grads[i])
+                if i:
+                    np.dot(deltas[i + 1], Ws[i].T, deltas[i])
+        return step
+    return factory
+
+
+def _mlp(batch, dtype="float32", layers=LAYERS, loss="softmax_cross_entropy"):
+    label = "-".join(map(str, layers)) + (" mse" if loss == "mse" else "")
+    return Workload(f"train_step {label} b{batch}", "model", dtype, _mlp_inputs(layers, loss, batch),
+                    {"fastgrad": _train_step("compiled", layers, loss),
+                     "reference": _train_step("reference", layers, loss),
+                     "gemm floor": gemm_floor(layers),
+                     "torch": peers.torch_train_step(layers, fused=False, loss=loss),
+                     "torch fused": peers.torch_train_step(layers, fused=True, loss=loss),
+                     "jax": peers.jax_train_step(layers, loss=loss)},
                     compile_key=f"train_step-{dtype}")
 
 
@@ -337,13 +370,14 @@ def table(tiny=False):
     if tiny:
         return tuple([_activation(name, n=1000) for name in ACTIVATION_NAMES]
                      + [_softmax_ce(n=8, k=5), _dense(4, n_in=6, n_out=3), _optimizer("adam", n=100),
-                        _optimizer("sgd_momentum", n=100), _clip(n=100), _hessian(n=6), _mlp(4)])
+                        _optimizer("sgd_momentum", n=100), _clip(n=100), _hessian(n=6), _mlp(4),
+                        _mlp(4, layers=SMALL_LAYERS, loss="mse")])
     return tuple([_activation(name) for name in ACTIVATION_NAMES]
                  + [_softmax_ce(dtype="float32"), _softmax_ce(dtype="float64")]
                  + [_dense(32), _dense(2048)]
                  + [_optimizer(kind) for kind in OPTIMIZERS] + [_clip()]
                  + [_hessian()]
-                 + [_mlp(32), _mlp(1024)])
+                 + [_mlp(32), _mlp(128), _mlp(1024), _mlp(32, layers=SMALL_LAYERS, loss="mse")])
 
 
 WORKLOADS = table()
