@@ -16,7 +16,7 @@ sklearn = pytest.importorskip("sklearn")
 from sklearn import neural_network as sk_nn  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+from sklearn.utils.estimator_checks import estimator_checks_generator, parametrize_with_checks  # noqa: E402
 
 from fastgrad.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
@@ -36,19 +36,47 @@ def compiled():
                 MLPRegressor((3,), solver=solver, max_iter=2, dtype=dtype).fit(X, y).predict(X)
 
 
-def _check_instances():
-    """Both estimators in both precisions; small networks, enough epochs for the score checks."""
-    for dtype in ("float32", "float64"):
-        yield MLPClassifier(hidden_layer_sizes=(32,), max_iter=100, random_state=0, dtype=dtype)
-        yield MLPRegressor(hidden_layer_sizes=(32,), max_iter=200, learning_rate_init=0.01, random_state=0,
-                           dtype=dtype)
+def _check_instances(dtype):
+    """Both estimators; small networks, enough epochs for the checks' score thresholds."""
+    return [MLPClassifier(hidden_layer_sizes=(32,), max_iter=100, random_state=0, dtype=dtype),
+            MLPRegressor(hidden_layer_sizes=(32,), max_iter=200, learning_rate_init=0.01, random_state=0,
+                         dtype=dtype)]
 
 
-@parametrize_with_checks(list(_check_instances()), expected_failed_checks=lambda est: {})
-def test_sklearn_estimator_checks(estimator, check):
+@parametrize_with_checks(_check_instances("float64"), expected_failed_checks=lambda est: {})
+def test_sklearn_estimator_checks_float64(estimator, check):
+    """Every check of scikit-learn, no expected failure."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
+
+
+# The one check that compares predictions to 1e-7 absolute: in float32 the BLAS sums a row's
+# products in another order for another number of rows (measured: 1.2e-7 apart on outputs of
+# ~1). It runs on the float64 instances above, and float32 is held to float32 round-off below.
+FLOAT64_ONLY = {"check_methods_subset_invariance"}
+FLOAT32_CHECKS = [pytest.param(est, check, id=f"{type(est).__name__}-float32-{check.func.__name__}")
+                  for est in _check_instances("float32")
+                  for _, check in estimator_checks_generator(est)
+                  if check.func.__name__ not in FLOAT64_ONLY]
+
+
+@pytest.mark.parametrize("estimator, check", FLOAT32_CHECKS)
+def test_sklearn_estimator_checks_float32(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+@pytest.mark.parametrize("cls", (MLPClassifier, MLPRegressor))
+def test_float32_predictions_subset_invariant_to_round_off(cls):
+    X, y = _data("multiclass" if cls is MLPClassifier else "regression", n=60)
+    est = cls((32,), max_iter=20, random_state=0).fit(X, y)
+    method = est.predict_proba if cls is MLPClassifier else est.predict
+    full = method(X)
+    by_batch = np.concatenate([method(X[i:i + 7]) for i in range(0, 60, 7)])
+    np.testing.assert_allclose(by_batch, full, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.concatenate([method(X[i:i + 1]) for i in range(60)]), full, rtol=1e-5, atol=1e-6)
 
 
 # ----- parity with scikit-learn's MLP (float64: same init draws, same batches, same objective) ------
@@ -120,7 +148,7 @@ def test_adam_close_to_sklearn(kind):
     np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-5)
     np.testing.assert_allclose(ours.predict(X) if kind == "regression" else ours.predict_proba(X),
                                theirs.predict(X) if kind == "regression" else theirs.predict_proba(X),
-                               rtol=1e-4, atol=1e-6)
+                               rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("kind", ("binary", "regression"))
@@ -285,20 +313,24 @@ def test_invalid_parameters_named(params, match):
         MLPClassifier(**params).fit(X, y)
 
 
-def test_l1_shrinks_weights_and_clip_norm_bounds_the_step():
+def test_l1_and_clip_norm_in_one_sgd_step():
+    """One full-batch SGD step without momentum moves the parameters by -lr * grad J: l1 adds
+    -lr * l1 / n * sign(W) to the weights (not the biases); clip_norm caps the step at lr * clip_norm."""
     X, y = _data("regression")
-    plain = MLPRegressor((8,), max_iter=30, random_state=0, dtype="float64").fit(X, y)
-    lasso = MLPRegressor((8,), max_iter=30, random_state=0, l1=5.0, dtype="float64").fit(X, y)
-    assert np.abs(lasso.coefs_[0]).sum() < 0.8 * np.abs(plain.coefs_[0]).sum()
-    # one full-batch SGD step without momentum: the clipped gradient of J has norm clip_norm,
-    # so the parameters move by lr * clip_norm
     params = dict(hidden_layer_sizes=(8,), solver="sgd", momentum=0.0, batch_size=len(X), max_iter=1,
-                  random_state=0, dtype="float64", alpha=0.0)
+                  random_state=0, dtype="float64", alpha=0.0, learning_rate_init=0.1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        start = MLPRegressor(learning_rate_init=1e-300, **params).fit(X, y).model_.params
-        moved = MLPRegressor(learning_rate_init=0.1, clip_norm=1e-3, **params).fit(X, y).model_.params
-    assert np.linalg.norm(moved - start) == pytest.approx(0.1 * 1e-3, rel=1e-3)
+        start = MLPRegressor(**dict(params, learning_rate_init=1e-300)).fit(X, y)
+        plain = MLPRegressor(**params).fit(X, y)
+        lasso = MLPRegressor(l1=2.0, **params).fit(X, y)
+        clipped = MLPRegressor(clip_norm=1e-3, **params).fit(X, y)
+    for W0, Wp, Wl in zip(start.coefs_, plain.coefs_, lasso.coefs_):
+        np.testing.assert_allclose(Wl - Wp, -0.1 * 2.0 / len(X) * np.sign(W0), rtol=1e-9, atol=1e-12)
+    for b_p, b_l in zip(plain.intercepts_, lasso.intercepts_):
+        np.testing.assert_allclose(b_l, b_p, rtol=1e-12)
+    step = np.linalg.norm(clipped.model_.params - start.model_.params)
+    assert step == pytest.approx(0.1 * 1e-3, rel=1e-3)
 
 
 # ----- persistence and meta-estimators ---------------------------------------------------------
@@ -327,17 +359,22 @@ def test_joblib_round_trip_and_clone(tmp_path):
 
 
 def test_pipeline_and_grid_search_in_processes():
+    """GridSearchCV with 2 worker processes (the estimators pickle) scores exactly as in-process."""
     from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     X, y = _data("multiclass", n=150)
-    pipe = make_pipeline(StandardScaler(), MLPClassifier((16,), max_iter=60, random_state=0))
-    search = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1e-1]}, cv=2, n_jobs=2)
+    pipe = make_pipeline(StandardScaler(), MLPClassifier((16,), max_iter=100, learning_rate_init=0.01,
+                                                         random_state=0))
+    grid = {"mlpclassifier__alpha": [1e-4, 1e-1]}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        search.fit(X, y)
-    assert search.best_score_ > 0.6
-    assert search.score(X, y) > 0.7
+        in_processes = GridSearchCV(pipe, grid, cv=2, n_jobs=2).fit(X, y)
+        in_process = GridSearchCV(pipe, grid, cv=2, n_jobs=1).fit(X, y)
+    np.testing.assert_array_equal(in_processes.cv_results_["mean_test_score"],
+                                  in_process.cv_results_["mean_test_score"])
+    assert in_processes.best_score_ > 0.6
+    assert in_processes.score(X, y) > 0.8
 
 
 def test_feature_names_from_pandas():
