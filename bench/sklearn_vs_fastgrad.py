@@ -29,7 +29,8 @@ WORKLOADS = {"digits": dict(max_iter=50), "synthetic 100000x50": dict(max_iter=1
 CHILD = r"""
 import json, sys, time, warnings
 import numpy as np
-lib, workload, max_iter, repeats, quick = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
+lib, workload = sys.argv[1], sys.argv[2]
+max_iter, repeats, quick = int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
 start = time.perf_counter()
 if lib == "fastgrad":
     from fastgrad.sklearn import MLPClassifier
@@ -89,9 +90,9 @@ def main(argv=None):
         for lib in ("fastgrad", "scikit-learn"):
             r = run(lib, workload, max_iter, repeats, args.quick)
             results[f"{workload} | {lib}"] = r
-            print(f"{workload:>20} {lib:>13}: first fit {r['first_fit_s']:7.3f} s, fit {statistics.median(r['fit_s']):8.3f} s "
-                  f"(median of {repeats}, {r['n_iter']} epochs), predict {1e3 * statistics.median(r['predict_s']):8.2f} ms, "
-                  f"test accuracy {r['accuracy']:.4f}")
+            print(f"{workload:>20} {lib:>13}: first fit {r['first_fit_s']:7.3f} s, "
+                  f"fit {statistics.median(r['fit_s']):8.3f} s (median of {repeats}, {r['n_iter']} epochs), "
+                  f"predict {1e3 * statistics.median(r['predict_s']):8.2f} ms, test accuracy {r['accuracy']:.4f}")
         fg, sk = results[f"{workload} | fastgrad"], results[f"{workload} | scikit-learn"]
         print(f"{workload:>20}: fit {statistics.median(sk['fit_s']) / statistics.median(fg['fit_s']):.1f}x, "
               f"predict {statistics.median(sk['predict_s']) / statistics.median(fg['predict_s']):.1f}x faster; "
