@@ -1,0 +1,107 @@
+"""fastgrad.sklearn.MLPClassifier vs scikit-learn's MLPClassifier, each library in its own process.
+
+    python bench/sklearn_vs_fastgrad.py [--repeats 3] [--quick] [--json out.json]
+
+Workloads (issue 14):
+
+* digits: scikit-learn's 8x8 digits scaled to [0, 1], a stratified 75/25 split,
+  ``MLPClassifier(hidden_layer_sizes=(128, 64), solver="adam", max_iter=50, random_state=0)``;
+* synthetic: 100,000 x 50 from ``fastgrad.datasets.make_classification`` (10 classes,
+  90/10 split), the same estimator with ``max_iter=10``.
+
+Per library and workload a fresh Python process measures: the first fit on a small slice
+(fastgrad: loading or compiling its kernels; scikit-learn: imports and warm-up), then
+``repeats`` full fits (median seconds), the predict time on the test set (median of 5)
+and the test accuracy. Timing figures are for a quiet machine; under load they are noise.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORKLOADS = {"digits": dict(max_iter=50), "synthetic 100000x50": dict(max_iter=10)}
+
+CHILD = r"""
+import json, sys, time, warnings
+import numpy as np
+lib, workload = sys.argv[1], sys.argv[2]
+max_iter, repeats, quick = int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
+start = time.perf_counter()
+if lib == "fastgrad":
+    from fastgrad.sklearn import MLPClassifier
+else:
+    from sklearn.neural_network import MLPClassifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+import_s = time.perf_counter() - start
+if workload == "digits":
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32)
+    test_size = 0.25
+else:
+    from fastgrad.datasets import make_classification
+    n = 5000 if quick else 100_000
+    X, y = make_classification(n, 50, 10, seed=0)
+    test_size = 0.1
+Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=test_size, stratify=y, random_state=0)
+params = dict(hidden_layer_sizes=(128, 64), solver="adam", max_iter=max_iter, random_state=0)
+warnings.simplefilter("ignore", ConvergenceWarning)
+start = time.perf_counter()
+MLPClassifier(**dict(params, max_iter=1)).fit(Xtr[:200], ytr[:200]).predict(Xte[:10])
+first_s = time.perf_counter() - start
+fits = []
+for _ in range(repeats):
+    start = time.perf_counter()
+    est = MLPClassifier(**params).fit(Xtr, ytr)
+    fits.append(time.perf_counter() - start)
+preds = []
+for _ in range(5):
+    start = time.perf_counter()
+    pred = est.predict(Xte)
+    preds.append(time.perf_counter() - start)
+print(json.dumps({"import_s": import_s, "first_fit_s": first_s, "fit_s": fits, "predict_s": preds,
+                  "accuracy": float(np.mean(pred == yte)), "n_iter": int(est.n_iter_)}))
+"""
+
+
+def run(lib, workload, max_iter, repeats, quick):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", CHILD, lib, workload, str(max_iter), str(repeats),
+                          "1" if quick else "0"], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="2 epochs, 1 repeat, 5000 synthetic rows (smoke test)")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args(argv)
+    repeats = 1 if args.quick else args.repeats
+    results = {}
+    for workload, opts in WORKLOADS.items():
+        max_iter = 2 if args.quick else opts["max_iter"]
+        for lib in ("fastgrad", "scikit-learn"):
+            r = run(lib, workload, max_iter, repeats, args.quick)
+            results[f"{workload} | {lib}"] = r
+            print(f"{workload:>20} {lib:>13}: first fit {r['first_fit_s']:7.3f} s, "
+                  f"fit {statistics.median(r['fit_s']):8.3f} s (median of {repeats}, {r['n_iter']} epochs), "
+                  f"predict {1e3 * statistics.median(r['predict_s']):8.2f} ms, test accuracy {r['accuracy']:.4f}")
+        fg, sk = results[f"{workload} | fastgrad"], results[f"{workload} | scikit-learn"]
+        print(f"{workload:>20}: fit {statistics.median(sk['fit_s']) / statistics.median(fg['fit_s']):.1f}x, "
+              f"predict {statistics.median(sk['predict_s']) / statistics.median(fg['predict_s']):.1f}x faster; "
+              f"accuracy {100 * (fg['accuracy'] - sk['accuracy']):+.2f} points")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(results, handle, indent=1)
+    return results
+
+
+if __name__ == "__main__":
+    main()
