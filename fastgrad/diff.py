@@ -14,11 +14,20 @@ Steps. Unless ``h`` is given (a positive scalar or one step per coordinate, used
 ``eps**(1/4)`` for second differences (Hessians, Hessian-vector products). This balances
 the truncation error ``O(h**accuracy)`` against the round-off ``O(eps / h**order)``, so a
 first difference is good to about ``eps**(2/3)`` and a second difference to about
-``eps**(1/2)``, relative to the scale of ``f``.
+``eps**(1/2)``, relative to the scale of ``f``. An explicit step that vanishes against ``x``
+(``x + h == x`` in ``x``'s dtype, for the smallest step taken) raises ``ValueError``.
 
 dtypes. ``x`` may be float32 or float64 (integers become float64). ``f`` is evaluated at
 points of ``x``'s dtype (a compiled ``f`` is specialised for it) and the step follows that
 dtype's ``eps``; differences are combined in float64 and returned in ``x``'s dtype.
+
+Failures of ``f``. An exception raised by ``f`` reaches the caller with its own type and message on
+every path (in compiled parallel loops the failing point is evaluated again from Python); an ``f``
+whose output changes length or type between points raises ``ValueError`` naming ``f``, the expected
+and the received shape.
+
+Threads. The evaluations are cut into blocks fixed by the input sizes, each value depends only on
+its point, and values are combined in a fixed order: results are bit-identical for any thread count.
 """
 from __future__ import annotations
 
@@ -32,6 +41,7 @@ from fastgrad._gradcheck import GradCheck, compare as compare_checked
 
 __all__ = ("derivative", "gradient", "jacobian", "hessian", "hessian_from_gradient", "hvp",
            "hvp_from_gradient", "check_grad", "GradCheck", "is_compiled")
+
 
 def derivative(f, x, order=1, h=None, method="central", accuracy=2, richardson=False, full_output=False):
     """Derivative of any ``order >= 1`` of a scalar function ``f: R -> R`` at ``x`` (a scalar or any array).
