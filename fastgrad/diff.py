@@ -146,12 +146,19 @@ def jacobian(f, x, h=None, method="central", accuracy=2):
     chk.check_f(f)
     accuracy = chk.options(method, accuracy)
     x = chk.point(x)
-    f0 = chk.vector_output(f(x), "f")
+    first = f(x)
+    f0 = chk.vector_output(first, "f")
     offsets, weights = st.stencil(1, method, accuracy)
     hh = chk.steps(x, h, st.step_exponent(1, accuracy))
     steps = st.stepped(x, offsets, hh)
-    values = np.empty(steps.shape + (f0.size,), dtype=np.float64)
-    chk.ops(f).partial_vectors(f, x, steps, values, chk.eval_blocks(x.size, steps.shape[0] * x.size))
+    blocks = chk.eval_blocks(x.size, steps.shape[0] * x.size)
+    if np.ndim(first) == 0:  # a scalar f: the scalar loop (a compiled f's type is fixed at every point)
+        values = np.empty(steps.shape, dtype=np.float64)
+        chk.ops(f).partial_values(f, x, steps, values, blocks)
+        values = values[..., None]
+    else:
+        values = np.empty(steps.shape + (f0.size,), dtype=np.float64)
+        chk.ops(f).partial_vectors(f, x, steps, values, blocks)
     return np.ascontiguousarray(st.combine(values, f0, offsets, weights, hh[:, None], 1).T).astype(x.dtype)
 
 

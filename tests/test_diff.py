@@ -140,6 +140,7 @@ def test_jacobian_of_vector_function():
     np.testing.assert_array_equal(J, diff.jacobian(vec.py_func, x))
     np.testing.assert_allclose(J, R.jacobian(vec.py_func, x), rtol=1e-12, atol=1e-12)
     assert diff.jacobian(lambda z: float(z @ z), x).shape == (1, 3)
+    np.testing.assert_allclose(diff.jacobian(ros_loop, x), T.rosenbrock_grad(x)[None, :], rtol=1e-8)  # compiled scalar f
 
 
 # --- compiled and Python paths -------------------------------------------------------------
