@@ -172,21 +172,29 @@ def _lbfgs(f, x, gradient, tol, max_iter, callback, record, options):
         return fz, gz
 
     stopped = []
+    iterates = []
 
     def on_iteration(intermediate_result):
-        record.add(intermediate_result.x, intermediate_result.fun)
-        if callback is not None and callback(intermediate_result.x.copy(), float(intermediate_result.fun)):
+        # scipy >= 1.11 passes an OptimizeResult to a parameter of this name; older versions pass x
+        xk = np.array(getattr(intermediate_result, "x", intermediate_result), dtype=np.float64)
+        fk = float(getattr(intermediate_result, "fun", last["f"] if np.array_equal(last.get("x"), xk) else f(xk)))
+        record.add(xk, fk)
+        iterates.append((xk, fk))
+        if callback is not None and callback(xk.copy(), fk):
             stopped.append(True)
             raise StopIteration
 
-    res = scipy.optimize.minimize(
-        fun_and_grad, x, jac=True, method="L-BFGS-B", callback=on_iteration,
-        options={"maxcor": m, "ftol": ftol, "gtol": tol / np.sqrt(x.size), "maxiter": max_iter,
-                 "maxfun": max(15000, 20 * max_iter)})
-    x_end = np.asarray(res.x, dtype=np.float64)
+    settings = {"maxcor": m, "ftol": ftol, "gtol": tol / np.sqrt(x.size), "maxiter": max_iter,
+                "maxfun": max(15000, 20 * max_iter)}
+    try:
+        res = scipy.optimize.minimize(fun_and_grad, x, jac=True, method="L-BFGS-B", callback=on_iteration,
+                                      options=settings)
+        x_end, f_end, nit, message = np.asarray(res.x, dtype=np.float64), float(res.fun), int(res.nit), str(res.message)
+    except StopIteration:  # scipy < 1.11 lets the callback's StopIteration through
+        (x_end, f_end), nit, message = iterates[-1], len(iterates), ""
     g_end = last["g"] if "x" in last and np.array_equal(last["x"], x_end) else gradient(x_end)
-    message = "stopped by callback" if stopped else f"L-BFGS-B: {res.message}"
-    return x_end, float(res.fun), g_end, int(res.nit), message
+    message = "stopped by callback" if stopped else f"L-BFGS-B: {message}"
+    return x_end, f_end, g_end, nit, message
 
 
 def _gradient_function(f, grad, n):
