@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from fastgrad import diff, testfunctions as T
+from fastgrad.minimize import minimize
 from fastgrad._jit import get_numba_threads, threading_layer
 from fastgrad.reference import diff as R
 
@@ -84,3 +85,36 @@ def test_gradient_n1000(benchmark):
     g = benchmark(diff.gradient, T.rosenbrock_jit, x)
     err = np.max(np.abs(g - T.rosenbrock_grad(x))) / np.max(np.abs(T.rosenbrock_grad(x)))
     print(f"\n[bench_diff] gradient: relative error {err:.2e}")
+
+
+def test_hessian_with_error_estimate(benchmark):
+    x = point(N_HESS)
+    diff.hessian(T.rosenbrock_jit, x[:10], full_output=True)  # compile
+    benchmark.group = f"hessian rosenbrock n={N_HESS} float64"
+    H_fd, err = benchmark(diff.hessian, T.rosenbrock_jit, x, full_output=True)
+    exact = T.rosenbrock_hess(x)
+    covered = bool(np.all(np.abs(H_fd - exact) <= err))
+    print(f"\n[bench_diff] hessian full_output: max error estimate {err.max():.2e}, covers the error: {covered}")
+
+
+LBFGS = {
+    "fastgrad-lbfgs": lambda x0: minimize(T.rosenbrock_jit, x0, grad=T.rosenbrock_grad_jit, method="lbfgs").nit,
+    "fastgrad-lbfgs-fd": lambda x0: minimize(T.rosenbrock_jit, x0, method="lbfgs").nit,
+    "scipy-L-BFGS-B": lambda x0: _scipy_lbfgs(x0),
+}
+
+
+def _scipy_lbfgs(x0):
+    import scipy.optimize
+    return scipy.optimize.minimize(scipy.optimize.rosen, x0, jac=scipy.optimize.rosen_der, method="L-BFGS-B",
+                                   options={"ftol": 0.0, "gtol": 1e-8 / np.sqrt(x0.size)}).nit
+
+
+@pytest.mark.parametrize("name", list(LBFGS))
+def test_lbfgs_rosenbrock_2d(benchmark, name):
+    pytest.importorskip("scipy.optimize")
+    x0 = np.array([-1.2, 1.0])
+    LBFGS[name](x0)  # compile
+    benchmark.group = "lbfgs rosenbrock n=2 tol=1e-8"
+    nit = benchmark(LBFGS[name], x0)
+    print(f"\n[bench_diff] {name}: {nit} iterations")

@@ -48,7 +48,7 @@ def main(argv=None):
     for method, lr in METHODS.items():
         start = time.perf_counter()
         res = minimize(rosenbrock_jit, START, grad=rosenbrock_grad_jit, method=method, lr=lr,
-                       max_iter=100 if method == "newton" else max_iter, tol=args.tol)
+                       max_iter=100 if method == "newton" else max_iter, tol=args.tol, history=True)
         seconds = time.perf_counter() - start
         error = float(np.linalg.norm(res.x - MINIMUM))
         results[method] = {"nit": res.nit, "converged": res.converged, "error": error, "fun": res.fun,

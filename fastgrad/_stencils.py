@@ -18,20 +18,9 @@ from fractions import Fraction
 
 import numpy as np
 
-# Offsets (in units of h) of each stencil; weights follow exactly from the offsets.
-_OFFSETS = {
-    ("central", 2): (-1, 1),
-    ("central", 4): (-2, -1, 1, 2),
-    ("forward", 2): (0, 1, 2),
-    ("forward", 4): (0, 1, 2, 3, 4),
-}
-_OFFSETS_2ND = {
-    ("central", 2): (-1, 0, 1),
-    ("central", 4): (-2, -1, 0, 1, 2),
-    ("forward", 2): (0, 1, 2, 3),
-    ("forward", 4): (0, 1, 2, 3, 4, 5),
-}
 METHODS = ("central", "forward", "backward")
+# Highest accuracy order accepted: beyond it the weights grow so large that round-off wins.
+MAX_ACCURACY = 16
 
 # Richardson base step 4 eps**(1/8) max(1, |x_i|): after two extrapolation levels the
 # truncation error is O(h^6) and the round-off O(eps / h^2), balanced at h ~ eps**(1/8).
@@ -39,41 +28,59 @@ METHODS = ("central", "forward", "backward")
 # the error changes little between factors 4 and 8 and grows on either side.
 RICHARDSON_EXPONENT = 1.0 / 8.0
 RICHARDSON_SCALE = 4.0
-ACCURACIES = (2, 4)
+
+
+def offsets_for(order: int, method: str, accuracy: int) -> tuple:
+    """Integer offsets of the stencil for derivative ``order`` with error ``O(h**accuracy)``.
+
+    Central: ``-r..r`` with ``r = (order - 1) // 2 + accuracy // 2`` (``accuracy`` even), the
+    zero offset left out for odd orders (its weight is 0). Forward: ``0..order + accuracy - 1``;
+    backward: the negated forward offsets.
+    """
+    if method == "central":
+        r = (order - 1) // 2 + accuracy // 2
+        return tuple(o for o in range(-r, r + 1) if o != 0 or order % 2 == 0)
+    offsets = tuple(range(order + accuracy))
+    return tuple(-o for o in offsets) if method == "backward" else offsets
 
 
 def fd_weights(offsets, order: int) -> tuple:
     """Exact weights ``w`` with ``sum_k w_k f(x + o_k h) / h**order = f^(order)(x) + O(h**p)``.
 
-    Solves the Vandermonde system ``sum_k w_k o_k**j / j! = [j == order]`` for
-    ``j = 0..K-1`` in rational arithmetic (the textbook construction of Fornberg's tables).
+    Fornberg's recursion (B. Fornberg, "Generation of finite difference formulas on arbitrarily
+    spaced grids", Math. Comp. 51 (1988) 699-706) run in rational arithmetic, so the tables are
+    exact: ``(1/12, -2/3, 2/3, -1/12)`` for the 4-point first derivative, and so on.
     """
-    k = len(offsets)
-    a = [[Fraction(o) ** j for o in offsets] + [Fraction(1 if j == order else 0) * _fact(j)]
-         for j in range(k)]
-    for c in range(k):
-        p = next(r for r in range(c, k) if a[r][c] != 0)
-        a[c], a[p] = a[p], a[c]
-        for r in range(k):
-            if r != c and a[r][c] != 0:
-                q = a[r][c] / a[c][c]
-                a[r] = [u - q * v for u, v in zip(a[r], a[c])]
-    return tuple(a[r][k] / a[r][r] for r in range(k))
-
-
-def _fact(j: int) -> int:
-    out = 1
-    for i in range(2, j + 1):
-        out *= i
-    return out
+    z = [Fraction(o) for o in offsets]
+    n = len(z) - 1
+    if order > n:
+        raise ValueError(f"a stencil of {len(z)} points cannot give derivative order {order}")
+    c = [[Fraction(0)] * (order + 1) for _ in range(n + 1)]
+    c[0][0] = Fraction(1)
+    c1 = Fraction(1)
+    c4 = z[0]
+    for i in range(1, n + 1):
+        mn = min(i, order)
+        c2 = Fraction(1)
+        c5 = c4
+        c4 = z[i]
+        for j in range(i):
+            c3 = z[i] - z[j]
+            c2 *= c3
+            if j == i - 1:
+                for k in range(mn, 0, -1):
+                    c[i][k] = c1 * (k * c[i - 1][k - 1] - c5 * c[i - 1][k]) / c2
+                c[i][0] = -c1 * c5 * c[i - 1][0] / c2
+            for k in range(mn, 0, -1):
+                c[j][k] = (c4 * c[j][k] - k * c[j][k - 1]) / c3
+            c[j][0] = c4 * c[j][0] / c3
+        c1 = c2
+    return tuple(c[k][order] for k in range(n + 1))
 
 
 def stencil(order: int, method: str, accuracy: int):
-    """``(offsets, weights)`` as float tuples for derivative ``order`` (1 or 2)."""
-    base = "central" if method == "central" else "forward"
-    offsets = (_OFFSETS if order == 1 else _OFFSETS_2ND)[(base, accuracy)]
-    if method == "backward":
-        offsets = tuple(-o for o in offsets)
+    """``(offsets, weights)`` as float tuples for derivative ``order`` (any order >= 1)."""
+    offsets = offsets_for(order, method, accuracy)
     weights = fd_weights(offsets, order)
     return tuple(float(o) for o in offsets), tuple(float(w) for w in weights)
 
@@ -123,9 +130,52 @@ def cross(values: np.ndarray, hi: np.ndarray, hj: np.ndarray) -> np.ndarray:
     return ((v[:, 0] - v[:, 1]) - (v[:, 2] - v[:, 3])) / (4.0 * hi * hj)
 
 
-def richardson_step(x: np.ndarray) -> np.ndarray:
-    """The base step of the extrapolated Hessian: ``4 eps**(1/8) max(1, |x|)``, a power of two."""
-    return RICHARDSON_SCALE * default_step(x, RICHARDSON_EXPONENT)
+def richardson_step(x: np.ndarray, exponent: float = RICHARDSON_EXPONENT) -> np.ndarray:
+    """The base step of an extrapolated difference: ``4 eps**exponent max(1, |x|)``, a power of two
+    (default ``exponent`` 1/8: the Hessian's)."""
+    return RICHARDSON_SCALE * default_step(x, exponent)
+
+
+def richardson_exponent(order: int, accuracy: int, method: str) -> float:
+    """``1 / (accuracy + 2 s + order)``, ``s`` = 2 (central) or 1 (one-sided): the step exponent that
+    balances the truncation left after two extrapolation levels against the round-off at ``h/4``."""
+    return 1.0 / (accuracy + 2 * error_step(method) + order)
+
+
+def error_step(method: str) -> int:
+    """The gap between successive powers of ``h`` in a stencil's error: 2 central, 1 one-sided."""
+    return 2 if method == "central" else 1
+
+
+def extrapolate(d_h, d_h2, d_h4, p: int, s: int):
+    """Two Richardson levels from estimates at ``h``, ``h/2``, ``h/4`` with error
+    ``a h^p + b h^(p+s) + ...``: ``A(h) = (2^p D(h/2) - D(h)) / (2^p - 1)`` cancels ``a``,
+    ``B = (2^(p+s) A(h/2) - A(h)) / (2^(p+s) - 1)`` cancels ``b``.
+
+    Returns ``(B, |B - A(h/2)|)``: the extrapolated value and the change made by the last level,
+    an estimate of the error of ``A(h/2)`` and so a conservative one of ``B``'s.
+    """
+    q1, q2 = 2.0 ** p, 2.0 ** (p + s)
+    a_h = (q1 * d_h2 - d_h) / (q1 - 1.0)
+    a_h2 = (q1 * d_h4 - d_h2) / (q1 - 1.0)
+    b = (q2 * a_h2 - a_h) / (q2 - 1.0)
+    return b, np.abs(b - a_h2)
+
+
+def extrapolation_gain(p: int, s: int) -> float:
+    """``sum_j |c_j|`` for the coefficients ``c`` of ``D(h), D(h/2), D(h/4)`` in :func:`extrapolate`'s
+    value (85/45 for p = s = 2): its round-off is at most this times the round-off of ``D(h/4)``."""
+    q1, q2 = 2.0 ** p, 2.0 ** (p + s)
+    c_h = 1.0 / (q1 - 1.0) / (q2 - 1.0)
+    c_h2 = (q1 / (q1 - 1.0) + q2 / (q1 - 1.0)) / (q2 - 1.0)
+    c_h4 = q2 * q1 / (q1 - 1.0) / (q2 - 1.0)
+    return c_h + c_h2 + c_h4
+
+
+def truncation_estimate(d_h, d_h2, p: int):
+    """The Richardson estimate of the error of ``D(h)`` from ``D(h/2)``: ``2^p |D(h) - D(h/2)| / (2^p - 1)``."""
+    q = 2.0 ** p
+    return q * np.abs(d_h - d_h2) / (q - 1.0)
 
 
 def richardson_combine(d_h, d_h2, d_h4):

@@ -21,14 +21,16 @@ _FIRST_ORDER = {
     "adam": (Adam, {}, 1e-3),
     "adamw": (AdamW, {}, 1e-3),
 }
-METHODS = tuple(_FIRST_ORDER) + ("newton",)
+METHODS = tuple(_FIRST_ORDER) + ("newton", "lbfgs")
 
 
 @dataclass(frozen=True)
 class MinimizeResult:
     """``x`` the last iterate (float64), ``fun = f(x)``, ``grad_norm = ||grad f(x)||_2``, ``nit`` the
-    number of updates, ``converged`` (``grad_norm <= tol``), ``message``, and ``history``: a dict
-    with ``"x"`` ``(nit + 1, n)`` and ``"fun"`` ``(nit + 1,)``, the start included."""
+    number of updates (iterations for ``lbfgs``), ``converged`` (``grad_norm <= tol``), ``message``,
+    and ``history``, a dict as chosen by :func:`minimize`'s ``history``: ``{}`` (False), ``{"fun":
+    (nit + 1,)}`` ("f", the default) or ``{"x": (nit + 1, n), "fun": (nit + 1,)}`` (True), the start
+    included."""
 
     x: np.ndarray
     fun: float
@@ -39,8 +41,32 @@ class MinimizeResult:
     message: str = ""
 
 
+class _History:
+    """The iterates kept for :class:`MinimizeResult`: none, the values of ``f``, or ``x`` and ``f``."""
+
+    def __init__(self, mode):
+        if mode is not True and mode is not False and mode != "f":
+            raise ValueError(f"history must be False, True or 'f', got {mode!r}")
+        self.mode = mode
+        self.xs, self.fs = [], []
+
+    def add(self, x, fx):
+        if self.mode is True:
+            self.xs.append(np.array(x, dtype=np.float64))
+        if self.mode is not False:
+            self.fs.append(float(fx))
+
+    def result(self) -> dict:
+        if self.mode is False:
+            return {}
+        out = {"fun": np.array(self.fs)}
+        if self.mode is True:
+            out["x"] = np.array(self.xs)
+        return out
+
+
 def minimize(f, x0, grad=None, method="adam", lr=None, max_iter=1000, tol=1e-8, callback=None,
-             **options) -> MinimizeResult:
+             history="f", **options) -> MinimizeResult:
     """Minimise ``f: R^n -> R`` from 1-D ``x0`` until ``||grad f(x)||_2 <= tol`` or ``max_iter`` updates.
 
     ``grad=None`` uses :func:`fastgrad.diff.gradient` (compiled and parallel for an njit ``f``).
@@ -57,6 +83,16 @@ def minimize(f, x0, grad=None, method="adam", lr=None, max_iter=1000, tol=1e-8, 
     accepted step divides ``mu`` by 10 (down to 0 below 1e-12). ``max_damping_tries`` (default 30)
     bounds the retries; if none decreases ``f`` the run stops with ``converged=False``.
 
+    ``lbfgs``: scipy's L-BFGS-B (``scipy.optimize.minimize(method="L-BFGS-B")``, Byrd, Lu, Nocedal &
+    Zhu 1995; needs scipy) driven by ``f`` and the gradient above (fastgrad's compiled finite
+    differences when ``grad`` is None); options ``m`` (default 10, the number of correction pairs,
+    scipy's ``maxcor``) and ``ftol`` (default 0: stop on the gradient, not on a small decrease of
+    ``f``). scipy stops when the largest gradient entry is ``<= tol / sqrt(n)``, which implies
+    ``||g||_2 <= tol``; ``max_iter`` bounds its iterations, ``lr`` is not used.
+
+    ``history``: ``"f"`` (default) keeps ``f`` at every iterate (8 bytes per iteration), ``True`` also
+    every ``x`` (``8 n (nit + 1)`` bytes: 400 MB for ``n = 2e5`` and 250 iterations), ``False`` nothing;
+    scipy's ``OptimizeResult`` keeps no iterates either.
     ``callback(x, fun)`` is called after every update (``x`` a copy); returning True stops the run.
     A non-finite ``f`` or gradient stops the run. Raises ``ValueError``/``TypeError`` for bad options.
     """
@@ -68,14 +104,19 @@ def minimize(f, x0, grad=None, method="adam", lr=None, max_iter=1000, tol=1e-8, 
         raise ValueError("x0 must be finite")
     max_iter = as_int(max_iter, "max_iter", low=0)
     tol = as_scalar(tol, "tol", low=0.0)
-    default_lr = 1.0 if method == "newton" else _FIRST_ORDER[method][2]
+    default_lr = _FIRST_ORDER[method][2] if method in _FIRST_ORDER else 1.0
     lr = default_lr if lr is None else as_scalar(lr, "lr", low=0.0, low_open=True)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+    record = _History(history)
     gradient = _gradient_function(f, grad, x.size)
 
     fx = chk.scalar_output(f(x))
-    xs, fs = [x.copy()], [fx]
+    record.add(x, fx)
+    if method == "lbfgs":
+        x, fx, g, nit, message = _lbfgs(f, x, gradient, tol, max_iter, callback, record, options)
+        gnorm = float(np.linalg.norm(g))
+        return MinimizeResult(x, fx, gnorm, nit, bool(gnorm <= tol), record.result(), message)
     if method == "newton":
         step = _newton_stepper(f, grad, lr, options)
     else:
@@ -104,16 +145,56 @@ def minimize(f, x0, grad=None, method="adam", lr=None, max_iter=1000, tol=1e-8, 
             message = failure
             break
         nit += 1
-        xs.append(x.copy())
-        fs.append(fx)
+        record.add(x, fx)
         g = gradient(x)
         if callback is not None and callback(x.copy(), fx):
             message = "stopped by callback"
-            gnorm = float(np.linalg.norm(g))
             break
     gnorm = float(np.linalg.norm(g))
-    return MinimizeResult(x, fx, gnorm, nit, bool(gnorm <= tol), {"x": np.array(xs), "fun": np.array(fs)},
-                          message)
+    return MinimizeResult(x, fx, gnorm, nit, bool(gnorm <= tol), record.result(), message)
+
+
+def _lbfgs(f, x, gradient, tol, max_iter, callback, record, options):
+    """Run scipy's L-BFGS-B; returns ``(x, f(x), grad(x), iterations, message)``."""
+    import scipy.optimize  # imported on use: `import fastgrad` must stay fast
+
+    options = dict(options)
+    m = as_int(options.pop("m", 10), "m", low=1)
+    ftol = as_scalar(options.pop("ftol", 0.0), "ftol", low=0.0)
+    if options:
+        raise TypeError(f"unknown options for method 'lbfgs': {', '.join(sorted(options))}")
+    last = {}
+
+    def fun_and_grad(z):
+        fz = chk.scalar_output(f(z))
+        gz = gradient(z)
+        last.update(x=z.copy(), f=fz, g=gz)
+        return fz, gz
+
+    stopped = []
+    iterates = []
+
+    def on_iteration(intermediate_result):
+        # scipy >= 1.11 passes an OptimizeResult to a parameter of this name; older versions pass x
+        xk = np.array(getattr(intermediate_result, "x", intermediate_result), dtype=np.float64)
+        fk = float(getattr(intermediate_result, "fun", last["f"] if np.array_equal(last.get("x"), xk) else f(xk)))
+        record.add(xk, fk)
+        iterates.append((xk, fk))
+        if callback is not None and callback(xk.copy(), fk):
+            stopped.append(True)
+            raise StopIteration
+
+    settings = {"maxcor": m, "ftol": ftol, "gtol": tol / np.sqrt(x.size), "maxiter": max_iter,
+                "maxfun": max(15000, 20 * max_iter)}
+    try:
+        res = scipy.optimize.minimize(fun_and_grad, x, jac=True, method="L-BFGS-B", callback=on_iteration,
+                                      options=settings)
+        x_end, f_end, nit, message = np.asarray(res.x, dtype=np.float64), float(res.fun), int(res.nit), str(res.message)
+    except StopIteration:  # scipy < 1.11 lets the callback's StopIteration through
+        (x_end, f_end), nit, message = iterates[-1], len(iterates), ""
+    g_end = last["g"] if "x" in last and np.array_equal(last["x"], x_end) else gradient(x_end)
+    message = "stopped by callback" if stopped else f"L-BFGS-B: {message}"
+    return x_end, f_end, g_end, nit, message
 
 
 def _gradient_function(f, grad, n):

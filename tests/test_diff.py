@@ -140,6 +140,7 @@ def test_jacobian_of_vector_function():
     np.testing.assert_array_equal(J, diff.jacobian(vec.py_func, x))
     np.testing.assert_allclose(J, R.jacobian(vec.py_func, x), rtol=1e-12, atol=1e-12)
     assert diff.jacobian(lambda z: float(z @ z), x).shape == (1, 3)
+    np.testing.assert_allclose(diff.jacobian(ros_loop, x), T.rosenbrock_grad(x)[None, :], rtol=1e-8)  # compiled scalar f
 
 
 # --- compiled and Python paths -------------------------------------------------------------
@@ -228,10 +229,12 @@ def test_bad_input():
         diff.hessian_from_gradient(lambda w: 1.0, np.ones(3))
     with pytest.raises(ValueError, match="method must be one of"):
         diff.gradient(f, np.ones(3), method="upwind")
-    with pytest.raises(ValueError, match="accuracy must be 2 or 4"):
+    with pytest.raises(ValueError, match="accuracy must be an even integer"):
         diff.gradient(f, np.ones(3), accuracy=3)
-    with pytest.raises(ValueError, match="order must be 1 or 2"):
-        diff.derivative(cube, 1.0, order=3)
+    with pytest.raises(ValueError, match="accuracy must be an integer in 1..16"):
+        diff.gradient(f, np.ones(3), method="forward", accuracy=0)
+    with pytest.raises(ValueError, match="order must be >= 1"):
+        diff.derivative(cube, 1.0, order=0)
     with pytest.raises(TypeError, match="f must be callable"):
         diff.gradient(3.0, np.ones(3))
     with pytest.raises(TypeError):

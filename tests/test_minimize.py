@@ -67,14 +67,68 @@ def test_matches_the_optimizer_stepped_by_hand():
 
 def test_history_and_callback():
     seen = []
-    res = minimize(bowl, [0.0, 0.0], grad=bowl_grad, method="gd", lr=0.1, max_iter=50, tol=0.0,
+    res = minimize(bowl, [0.0, 0.0], grad=bowl_grad, method="gd", lr=0.1, max_iter=50, tol=0.0, history=True,
                    callback=lambda x, fx: seen.append(fx) or len(seen) == 7)
     assert res.nit == 7 and res.message == "stopped by callback"
     assert res.history["x"].shape == (8, 2) and res.history["fun"].shape == (8,)
     np.testing.assert_array_equal(res.history["x"][0], [0.0, 0.0])
     np.testing.assert_allclose(res.history["fun"][1:], seen)
-    short = minimize(bowl, [0.0, 0.0], method="gd", max_iter=3, tol=0.0)
+    short = minimize(bowl, [0.0, 0.0], method="gd", max_iter=3, tol=0.0, history=True)
     assert short.history["x"].shape == (4, 2)
+
+
+def test_history_is_optional_and_f_only_by_default():
+    default = minimize(bowl, [0.0, 0.0], grad=bowl_grad, method="gd", lr=0.1, max_iter=5, tol=0.0)
+    assert set(default.history) == {"fun"} and default.history["fun"].shape == (6,)
+    np.testing.assert_allclose(default.history["fun"][0], bowl(np.zeros(2)))
+    assert minimize(bowl, [0.0, 0.0], method="gd", max_iter=5, tol=0.0, history=False).history == {}
+    full = minimize(bowl, [0.0, 0.0], grad=bowl_grad, method="gd", lr=0.1, max_iter=5, tol=0.0, history=True)
+    np.testing.assert_array_equal(full.history["fun"], default.history["fun"])
+    np.testing.assert_array_equal(full.history["x"][-1], full.x)
+    lb = minimize(bowl, [0.0, 0.0], grad=bowl_grad, method="lbfgs", history=True)
+    assert lb.history["x"].shape == (lb.nit + 1, 2) and lb.history["fun"].shape == (lb.nit + 1,)
+    np.testing.assert_allclose(lb.history["x"][-1], lb.x)
+    for bad in ("x", 1, None, "True"):
+        with pytest.raises(ValueError, match="history must be False, True or 'f'"):
+            minimize(bowl, [0.0, 0.0], history=bad)
+
+
+def test_lbfgs_rosenbrock_matches_scipy():
+    """L-BFGS on the 2-D Rosenbrock function from (-1.2, 1): fastgrad drives scipy's L-BFGS-B with its
+    gradient; with the analytic gradient the iterates are scipy's own (38 iterations here, both)."""
+    scipy_optimize = pytest.importorskip("scipy.optimize")
+    x0 = np.array([-1.2, 1.0])
+    ours = minimize(T.rosenbrock_jit, x0, grad=T.rosenbrock_grad_jit, method="lbfgs", m=10, tol=1e-8)
+    ref = scipy_optimize.minimize(scipy_optimize.rosen, x0, jac=scipy_optimize.rosen_der, method="L-BFGS-B",
+                                  options={"maxcor": 10, "ftol": 0.0, "gtol": 1e-8 / np.sqrt(2)})
+    assert ours.converged and ours.grad_norm <= 1e-8, ours.message
+    np.testing.assert_allclose(ours.x, 1.0, atol=1e-9)
+    assert abs(ours.nit - ref.nit) <= 2, (ours.nit, ref.nit)
+    # finite-difference gradient (grad=None): compiled differences of the njit f
+    fd = minimize(T.rosenbrock_jit, x0, method="lbfgs", tol=1e-8)
+    assert fd.converged and fd.grad_norm <= 1e-8, fd.message
+    np.testing.assert_allclose(fd.x, 1.0, atol=1e-7)
+    assert fd.nit <= 1.5 * ref.nit, (fd.nit, ref.nit)
+    # scipy with its default ftol stops earlier, on a small decrease of f, short of 1e-8
+    default = scipy_optimize.minimize(scipy_optimize.rosen, x0, jac=scipy_optimize.rosen_der, method="L-BFGS-B")
+    assert np.max(np.abs(default.x - 1.0)) > 1e-8
+
+
+def test_lbfgs_options_and_callback():
+    pytest.importorskip("scipy.optimize")
+    seen = []
+    res = minimize(T.rosenbrock, [-1.2, 1.0], grad=T.rosenbrock_grad, method="lbfgs",
+                   callback=lambda x, fx: seen.append(fx) or len(seen) == 4)
+    assert res.nit == 4 and res.message == "stopped by callback" and not res.converged
+    np.testing.assert_allclose(res.history["fun"][1:], seen)
+    short = minimize(T.rosenbrock, [-1.2, 1.0], grad=T.rosenbrock_grad, method="lbfgs", max_iter=3)
+    assert short.nit == 3 and not short.converged
+    one = minimize(T.rosenbrock, [-1.2, 1.0], grad=T.rosenbrock_grad, method="lbfgs", m=1)
+    assert one.converged and one.nit > 38  # one correction pair: a worse Hessian model
+    with pytest.raises(TypeError, match="unknown options for method 'lbfgs'"):
+        minimize(bowl, [0.0, 0.0], method="lbfgs", momentum=0.9)
+    with pytest.raises(ValueError, match="m must be >= 1"):
+        minimize(bowl, [0.0, 0.0], method="lbfgs", m=0)
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -83,6 +137,8 @@ def test_stops_on_nonfinite_and_bad_input():
     assert not res.converged and "non-finite" in res.message
     with pytest.raises(ValueError, match="method must be one of"):
         minimize(bowl, [0.0, 0.0], method="bfgs")
+    with pytest.raises(ValueError, match="grad must return"):
+        minimize(bowl, [0.0, 0.0], grad=lambda w: np.zeros(3), method="lbfgs")
     with pytest.raises(ValueError, match="lr must be > 0"):
         minimize(bowl, [0.0, 0.0], lr=0.0)
     with pytest.raises(ValueError, match="x0 must be 1-D"):
