@@ -73,7 +73,7 @@ EXPECTED = {
         "x after 20 steps = 5 * 0.8^20": (0.057646075230342354, 1e-12),
         "saddle eigenvalue min": (-2.0, 1e-6),
         "bowl eigenvalue min": (2.0, 1e-6),
-        "sin'''(0) (derivative of the 2nd derivative)": (-1.0, 1e-6),
+        "sin'''(0) (order-3 stencil, Richardson)": (-1.0, 1e-6),
         "w after 200 epochs": (2.075663232058441, 1e-10),
         "b after 200 epochs": (0.7268317244555035, 1e-10),
         "second derivative of x^3 at 2": (12.0, 1e-5),

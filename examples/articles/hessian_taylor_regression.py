@@ -54,7 +54,8 @@ def descent():
                             lr=0.1, max_iter=20, tol=0.0)
     check("x after 20 steps = 5 * 0.8^20", None, one.x[0], 5 * 0.8 ** 20, tol=1e-15)
     check("f(x) after 20 steps", None, one.fun, 25 * 0.8 ** 40, tol=1e-15)
-    two = fastgrad.minimize(lambda p: float(p @ p), np.array([4.0, 3.0]), method="gd", lr=0.1, max_iter=30, tol=0.0)
+    two = fastgrad.minimize(lambda p: float(p @ p), np.array([4.0, 3.0]), method="gd", lr=0.1, max_iter=30, tol=0.0,
+                            history=True)
     check("x after 30 steps (numerical gradient)", None, two.x[0], 4 * 0.8 ** 30, tol=1e-9)
     check("y after 30 steps", None, two.x[1], 3 * 0.8 ** 30, tol=1e-9)
     check("f after 30 steps = 25 * 0.8^60", None, two.fun, 25 * 0.8 ** 60, tol=1e-12)
@@ -76,23 +77,18 @@ def hessians():
         assert result.kind == kind
 
 
-def third_derivative(f, x):
-    """f'''(x) as the first derivative of the second derivative (steps chosen so that
-    the inner difference's round-off, about 1e-10, is not amplified past 1e-7)."""
-    return diff.derivative(lambda t: diff.derivative(f, t, order=2, h=2.0 ** -10, accuracy=4), x,
-                           h=2.0 ** -7, accuracy=4)
-
-
 def taylor_of_sin():
     section("Taylor models of sin around 0: order 1 = order 2 = h (sin''(0) = 0); order 3 adds -h^3/6")
     for h in (0.1, 0.5, 1.0, 2.0):
         for order in (1, 2):
             value = fastgrad.taylor(lambda v: math.sin(v[0]), np.zeros(1), np.array([h]), order=order)
             check(f"order-{order} model of sin at h = {h:g}", None, value, h, tol=1e-7)
-    d3 = third_derivative(math.sin, 0.0)
-    check("sin'''(0) (derivative of the 2nd derivative)", None, d3, -1.0, tol=1e-6)
+    d3, d3_error = diff.derivative(math.sin, 0.0, order=3, richardson=True, full_output=True)
+    check("sin'''(0) (order-3 stencil, Richardson)", None, d3, -1.0, tol=1e-6)
+    note(f"estimated error of sin'''(0): {d3_error:.1e} (full_output=True)")
+    model = fastgrad.taylor(math.sin, 0.0, order=3)
     for h in (0.5, 1.0):
-        check(f"order-3 model at h = {h:g}: h + sin'''(0) h^3 / 6", None, h + d3 * h ** 3 / 6, h - h ** 3 / 6, tol=1e-6)
+        check(f"order-3 model at h = {h:g}: h + sin'''(0) h^3 / 6", None, model(h), h - h ** 3 / 6, tol=1e-6)
         note(f"sin({h:g}) = {math.sin(h):.6f}: the order-3 model is off by {abs(math.sin(h) - h + h ** 3 / 6):.1e}")
 
 

@@ -83,7 +83,7 @@ def learning_rates():
     paths = {}
     for lr in (0.01, 0.05, 0.1, 0.2, 0.5, 1.05):
         r = fastgrad.minimize(lambda x: float(x[0] ** 2), np.array([5.0]), grad=lambda x: 2 * x, method="gd",
-                              lr=lr, max_iter=50, tol=0.0)
+                              lr=lr, max_iter=50, tol=0.0, history=True)
         exact = 5 * (1 - 2 * lr) ** 50
         check(f"x after 50 steps, lr {lr:g}", None, r.x[0], exact, tol=1e-9 * max(1.0, abs(exact)))
         paths[lr] = r.history["x"][:, 0]
@@ -251,7 +251,8 @@ def main(argv=None):
         gx, gy = np.meshgrid(g, g)
         ax2.contour(gx, gy, gx ** 2 + 10 * gy ** 2, levels=20, cmap="viridis")
         for method, lr, style in (("gd", 0.09, "r.-"), ("newton", None, "bo-")):
-            path = fastgrad.minimize(ravine_f, np.array([-1.0, 0.8]), method=method, lr=lr, max_iter=40).history["x"]
+            path = fastgrad.minimize(ravine_f, np.array([-1.0, 0.8]), method=method, lr=lr, max_iter=40,
+                                    history=True).history["x"]
             ax2.plot(path[:, 0], path[:, 1], style, ms=3, label=f"{method}" + (f", lr {lr}" if lr else ""))
         ax2.set(xlabel="x", ylabel="y", title="x^2 + 10 y^2: gradient descent zig-zags, Newton jumps")
         ax2.legend()
