@@ -12,12 +12,15 @@ with the reason; the caller adds the file's name.
 from __future__ import annotations
 
 import math
+import struct
 import zipfile
 
 import numpy as np
 
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
+EOCD_MAGIC = b"PK\x05\x06"
+EOCD_SIZE = 22
 MAX_HEADER = 4096
 TEXT, FLOAT = "text", "float"
 
@@ -37,13 +40,25 @@ class _Member:
         self.info, self.shape, self.dtype, self.offset, self.nbytes = info, shape, dtype, offset, nbytes
 
 
-def _sniff(handle) -> None:
+def _sniff(handle, size, max_members) -> None:
+    """The magic bytes, then the member count of the end-of-archive record, read before
+    :class:`zipfile.ZipFile` builds one object per member (a forged count would cost
+    memory out of proportion to the file)."""
     start = handle.read(8)
-    handle.seek(0)
     if start.startswith(NPY_MAGIC):
         raise InvalidFile("it is a single .npy array, not an .npz archive")
     if not start.startswith(ZIP_MAGIC):
         raise InvalidFile("it is not an .npz (zip) archive")
+    tail_start = max(0, size - EOCD_SIZE - 65535)
+    handle.seek(tail_start)
+    tail = handle.read()
+    handle.seek(0)
+    at = tail.rfind(EOCD_MAGIC)
+    if at < 0 or len(tail) - at < EOCD_SIZE:
+        raise InvalidFile("unreadable archive (no end-of-archive record: truncated)")
+    n_members = struct.unpack_from("<H", tail, at + 10)[0]
+    if n_members > max_members:
+        raise InvalidFile(f"the archive lists {n_members} members, expected at most {max_members}")
 
 
 def _header(zf, info, archive_size, kind):
@@ -90,9 +105,9 @@ class NpzMembers:
     def __init__(self, path, kinds: dict, required):
         self._handle = open(path, "rb")
         try:
-            _sniff(self._handle)
             size = self._handle.seek(0, 2)
             self._handle.seek(0)
+            _sniff(self._handle, size, max_members=len(kinds))
             self._zip = zipfile.ZipFile(self._handle)
             self._members = {}
             for info in self._zip.infolist():

@@ -75,6 +75,12 @@ def _set(keys, value):
     return edit
 
 
+def _rename(path, old, new):
+    members = dict(np.load(path, allow_pickle=False))
+    members[new] = members.pop(old)
+    write_npz(path, members)
+
+
 def _truncated(path):
     members_of_saved(path)
     data = open(path, "rb").read()
@@ -143,7 +149,8 @@ FORGERIES = {
                               r"'opt_state' must have shape \(slots, 26\)"),
     "opt_state_wrong_slots": (lambda p: with_member(p, "opt_state", np.zeros((3, 26), np.float32)),
                               "'opt_state'"),
-    "extra_member": (lambda p: with_member(p, "surprise", np.ones(2)), "unexpected member"),
+    "extra_member": (lambda p: with_member(p, "surprise", np.ones(2)), "lists 5 members, expected at most 4"),
+    "unknown_member": (lambda p: with_member(p, "opt_state", None) or _rename(p, "params", "weights"), "unexpected member"),
     "wrong_format": (lambda p: with_member(p, "format", np.array("fastgrad.Sequential 99")), "format"),
     "compressed": (lambda p: write_npz(p, members_of_saved(p), zipfile.ZIP_DEFLATED), "is compressed"),
 }
