@@ -12,7 +12,7 @@ import pytest
 
 from fastgrad import Dense, Sequential
 from fastgrad.callbacks import ModelCheckpoint
-from fastgrad.optim import SGD, Adam
+from fastgrad.optim import SGD
 from model_files import FORGERIES, small_model
 
 
