@@ -168,3 +168,21 @@ def test_index_and_data_are_written_under_an_exclusive_lock(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_every_numba_locator_has_a_stamped_twin_tried_first():
+    code = '''
+    from numba.core import caching
+    import fastgrad._jit
+    classes = caching.CacheImpl._locator_classes
+    stamped = [c for c in classes if getattr(c, "_fastgrad_stamped", False)]
+    plain = [c for c in classes if not getattr(c, "_fastgrad_stamped", False)]
+    assert classes == stamped + plain, classes
+    assert [c.__mro__[2] for c in stamped] == plain, [c.__mro__ for c in stamped]
+    import importlib
+    importlib.reload(fastgrad._jit)              # installing twice does not stack twins or locks
+    assert len(caching.CacheImpl._locator_classes) == 2 * len(plain)
+    assert not getattr(caching.IndexDataCacheFile.save.__wrapped__, "_fastgrad_locked", False)
+    print(len(plain))
+    '''
+    assert int(_python(code, {}, ROOT, ROOT)[0]) >= 5   # user dir, in-tree, user-wide, IPython, zip

@@ -135,3 +135,28 @@ def test_checkpoint_template_must_use_names(template):
 def test_checkpoint_path_type():
     with pytest.raises(TypeError, match="path"):
         ModelCheckpoint(3)
+
+
+def test_every_truncation_and_every_flipped_byte_is_a_clean_outcome(tmp_path):
+    """Cut the file at many lengths, or flip many single bytes: the load succeeds (the byte was not
+    significant, e.g. a zip timestamp) or raises the documented ValueError; nothing else."""
+    good = tmp_path / "good.npz"
+    small_model().save(good)
+    data = good.read_bytes()
+    path = tmp_path / "bad.npz"
+    for cut in range(0, len(data), 31):
+        path.write_bytes(data[:cut])
+        with pytest.raises(ValueError, match="not a valid fastgrad model file"):
+            Sequential.load(path)
+    outcomes = {"loaded": 0, "rejected": 0}
+    for at in range(0, len(data), 5):
+        flipped = bytearray(data)
+        flipped[at] ^= 0xFF
+        path.write_bytes(bytes(flipped))
+        try:
+            Sequential.load(path)
+            outcomes["loaded"] += 1
+        except ValueError as exc:
+            assert "not a valid fastgrad model file" in str(exc), (at, exc)
+            outcomes["rejected"] += 1
+    assert outcomes["rejected"] > len(data) // 10, outcomes
