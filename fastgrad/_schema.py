@@ -16,7 +16,9 @@ import re
 from fastgrad._safe_npz import InvalidFile
 
 MAX_DEPTH = 16
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# A string (an unterminated one runs to the end, so no match is ever retried: linear
+# time on any input) or a bracket; brackets inside strings are thus skipped.
+_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
 
 
 def _got(value) -> str:
@@ -27,7 +29,8 @@ def parse_json(text: str, what: str = "config", max_depth: int = MAX_DEPTH):
     """``json.loads(text)``, refusing nesting deeper than ``max_depth`` (checked before parsing)
     and the non-standard constants NaN and Infinity."""
     depth = 0
-    for ch in _STRINGS.sub('""', text):
+    for token in _TOKENS.finditer(text):
+        ch = token.group()
         if ch in "[{":
             depth += 1
             if depth > max_depth:
