@@ -137,6 +137,7 @@ FORGERIES = {
                    "non-standard JSON value NaN"),
     "config_huge_int": (lambda p: with_config(p, lambda c: json.dumps(c).replace(
         '"epochs_done": 0', '"epochs_done": ' + "9" * 5000)), "not valid JSON"),
+    "config_unterminated_escapes": (lambda p: with_config(p, lambda c: '"\\"' * 200_000), "not valid JSON"),
     "config_not_json": (lambda p: with_config(p, lambda c: "{'a': 1}"), "not valid JSON"),
     "config_not_text": (lambda p: with_member(p, "config", np.ones(3)), "must be a text scalar"),
     "pickled_config": (lambda p: with_member(p, "config", npy_bytes(

@@ -55,7 +55,8 @@ print(size, peak)
 '''
 DANGEROUS = ["npy_file", "truncated", "nested_brackets", "nested_objects", "params_header_2_40",
              "params_negative_shape", "dense_100000_squared", "epochs_done_negative", "pickled_config",
-             "config_huge_int", "compressed", "opt_state_wrong_shape", "rng_state_garbage", "n_in_string"]
+             "config_huge_int", "config_unterminated_escapes", "compressed", "opt_state_wrong_shape",
+             "rng_state_garbage", "n_in_string"]
 
 
 @pytest.mark.parametrize("name", DANGEROUS)
