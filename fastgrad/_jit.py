@@ -83,31 +83,11 @@ SOURCES_DIGEST = kernel_sources_digest()
 
 def _install_cache_locators():
     from numba.core import caching
-
-    user_dir = getattr(caching, "UserProvidedCacheLocator", None) or getattr(caching, "_UserProvidedCacheLocator")
-    in_tree = getattr(caching, "InTreeCacheLocator", None) or getattr(caching, "_InTreeCacheLocator")
-    impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl")
-
-    class _KernelSources:
-        @classmethod
-        def from_function(cls, py_func, py_file):
-            if os.path.dirname(os.path.abspath(py_file)) != KERNELS_DIR:
-                return None
-            return super().from_function(py_func, py_file)
-
-        def get_source_stamp(self):
-            return SOURCES_DIGEST
-
-    class KernelsUserDirLocator(_KernelSources, user_dir):
-        pass
-
-    class KernelsInTreeLocator(_KernelSources, in_tree):
-        pass
-
-    impl._locator_classes[:0] = [KernelsUserDirLocator, KernelsInTreeLocator]
+    from fastgrad._cache import install
+    install(caching, KERNELS_DIR, SOURCES_DIGEST)
 
 
-try:
+try:  # every cache location Numba may choose is stamped and locked: see fastgrad/_cache.py
     _install_cache_locators()
 except (ImportError, AttributeError):  # another Numba layout: its own per-file stamps apply
     pass
@@ -206,6 +186,43 @@ def threading_layer() -> str:
 def _touch_parallel():
     from fastgrad.kernels.util import parallel_touch  # compiled lazily, on demand
     parallel_touch(np.zeros(4))
+
+
+# GNU OpenMP is not fork-safe: in a child forked after the parent started Numba's ``omp``
+# layer, Numba's own check kills the child (SIGTERM) at its first parallel region, and with
+# that check passed, a region of more than one thread waits forever for the parent's
+# threads. A region of one thread never touches that pool, so the child is made to run
+# every parallel region on its calling thread: the same code, blocks and order as in the
+# parent, hence the same results. ``forked_from_openmp()`` tells the thread policy.
+_FORKED_FROM_OPENMP = False
+
+
+def _after_fork_in_child():
+    global _FORKED_FROM_OPENMP
+    try:
+        import ctypes
+        from numba.np.ufunc import parallel
+        if not parallel._is_initialized or numba.threading_layer() != "omp":
+            return
+        from numba.np.ufunc import omppool
+        if getattr(omppool, "openmp_vendor", "GNU") != "GNU":
+            return
+        # launch_threads records the calling process as the pool's owner (Numba's fork
+        # check then passes) and sets the default thread count of new threads to 1.
+        ctypes.CFUNCTYPE(None, ctypes.c_int)(omppool.launch_threads)(1)
+        numba.set_num_threads(1)
+        _FORKED_FROM_OPENMP = True
+    except Exception:  # another Numba layout: keep Numba's own behaviour
+        pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def forked_from_openmp() -> bool:
+    """True in a process forked from one whose Numba ran GNU OpenMP (one thread only here)."""
+    return _FORKED_FROM_OPENMP
 
 
 def set_numba_threads(n: int) -> None:

@@ -10,7 +10,9 @@ pools at 2 threads, 0.8 ms with Numba at 1. So:
   (:func:`blas_phase`), and the BLAS keeps every core for the products;
 * pure elementwise kernels (activations, losses, optimizer updates, clipping,
   finite differences) use Numba's threads above 32768 elements;
-* GNU OpenMP's workers spin only briefly before sleeping (``GOMP_SPINCOUNT``, see _jit).
+* GNU OpenMP's workers spin only briefly before sleeping (``GOMP_SPINCOUNT``, see _jit);
+* a process forked after the parent ran parallel kernels on GNU OpenMP runs them on one
+  thread (same results; GNU OpenMP cannot run a team after a fork; see _jit).
 
 :func:`set_num_threads` caps both pools together, e.g. to 1 per worker when fastgrad
 runs in several Python threads or processes at once.
@@ -33,9 +35,18 @@ def _blas_controller():
 
 def set_num_threads(n: int) -> None:
     """Use ``n`` threads in Numba's parallel kernels and in every loaded BLAS (numpy's and
-    scipy's, which ``np.dot`` uses inside compiled code). ``n`` in [1, cores]."""
+    scipy's, which ``np.dot`` uses inside compiled code). ``n`` in [1, cores].
+
+    Raises ``RuntimeError`` for ``n > 1`` in a process forked (``fork`` start method) from
+    one that ran parallel kernels on GNU OpenMP: such a child computes on one thread.
+    """
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"n must be an int, got {type(n).__name__}")
+    if n > 1 and _jit.forked_from_openmp():
+        raise RuntimeError("this process was forked from one that ran fastgrad's parallel kernels on GNU "
+                           "OpenMP, which cannot run more than one thread after a fork; it computes on one "
+                           "thread. For parallel workers, start them with the 'spawn' start method "
+                           "(multiprocessing.get_context('spawn'), or mp_context= in ProcessPoolExecutor)")
     top = _jit.numba_max_threads()
     if not 1 <= n <= top:
         raise ValueError(f"n must be in [1, {top}] (the cores Numba was started with), got {n}")

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+import os
+import string
 
 import numpy as np
 
@@ -116,14 +118,44 @@ class EarlyStopping(Callback):
 
 
 class ModelCheckpoint(Callback):
-    """Save the model to ``path`` (``{epoch}`` and log names may appear in it, e.g.
-    ``"ckpt-{epoch:02d}.npz"``) after every epoch, or only when ``monitor`` improved."""
+    """Save the model to ``path`` after every epoch, or only when ``monitor`` improved.
+
+    ``path`` may hold ``{epoch}`` (1-based) and the names ``fit`` logs, with format specs,
+    e.g. ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"``. The placeholders are checked when
+    training begins against the names ``fit`` will log (``val_*`` only with validation
+    data): an unknown name raises ``ValueError`` naming it then, not after an epoch.
+    Raises ``TypeError`` for a ``path`` that is not a string or path, ``ValueError`` for a
+    malformed template.
+    """
 
     def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto"):
-        self.path = str(path)
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a string or path, got {type(path).__name__}")
+        self.path = os.fspath(path)
+        if isinstance(self.path, bytes):
+            raise TypeError("path must be a text path, got bytes")
+        self._fields = _template_fields(self.path)
         self.save_best_only = bool(save_best_only)
         self._tracker = _Improvement(monitor, mode, 0.0)
         self.saved = []
+
+    def on_train_begin(self, logs=None):
+        names = (logs or {}).get("log_names")
+        if names is None:
+            return
+        available = {"epoch", *names}
+        for field in self._fields:
+            if field not in available:
+                raise ValueError(f"ModelCheckpoint path {self.path!r} uses the placeholder {{{field}}}, which fit "
+                                 f"does not log in this run (available: {', '.join(sorted(available))}; "
+                                 "val_* names need validation data)")
+        if self.save_best_only and self._tracker.monitor not in names:
+            raise ValueError(f"ModelCheckpoint monitor {self._tracker.monitor!r} is not logged in this run "
+                             f"(logged: {', '.join(sorted(names))}; val_* names need validation data)")
+        try:
+            self.path.format(epoch=1, **{name: 0.5 for name in names})
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise ValueError(f"ModelCheckpoint path {self.path!r} cannot be formatted: {exc}") from None
 
     def on_epoch_end(self, epoch, logs=None):
         if self.save_best_only and not self._tracker.improved(_monitored(logs, self._tracker.monitor)):
@@ -131,6 +163,24 @@ class ModelCheckpoint(Callback):
         path = self.path.format(epoch=epoch + 1, **logs)
         self.model.save(path)
         self.saved.append(path)
+
+
+def _template_fields(path):
+    """The placeholder names of a ``str.format`` template; ``ValueError`` for positional or
+    indexed fields (``{}``, ``{0}``, ``{loss[0]}``) and malformed braces."""
+    try:
+        parsed = list(string.Formatter().parse(path))
+    except ValueError as exc:
+        raise ValueError(f"path {path!r} is not a valid template: {exc}") from None
+    fields = []
+    for _, field, _, _ in parsed:
+        if field is None:
+            continue
+        if not field.isidentifier():
+            raise ValueError(f"path {path!r} has the placeholder {{{field}}}; placeholders must be names "
+                             "such as {epoch} or {val_loss}")
+        fields.append(field)
+    return tuple(fields)
 
 
 class LearningRateScheduler(Callback):
@@ -184,9 +234,9 @@ class CallbackList:
             self.callbacks.append(cb)
         self.history = history
 
-    def on_train_begin(self):
+    def on_train_begin(self, logs=None):
         for cb in self.callbacks:
-            cb.on_train_begin({})
+            cb.on_train_begin(dict(logs or {}))
 
     def on_epoch_begin(self, epoch):
         for cb in self.callbacks:

@@ -117,7 +117,8 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
     history = History(len(model.layers))
     cbs = CallbackList(callbacks, model, history)
     model.stop_training = False
-    cbs.on_train_begin()
+    logged = ["loss"] + (["accuracy"] if model._accuracy(0, 1) is not None else [])
+    cbs.on_train_begin({"log_names": logged + ([f"val_{k}" for k in logged] if val is not None else []) + ["lr"]})
     n = Xa.shape[0]
     n_batches = math.ceil(n / batch_size)
     for epoch in range(model.epochs_done, model.epochs_done + epochs):

@@ -179,8 +179,8 @@ def test_load_rejects_bad_files(tmp_path):
     pickled = tmp_path / "pickled.npz"
     np.savez(pickled, format=np.array("fastgrad.Sequential 1"), config=np.array([{"a": 1}], dtype=object),
              params=np.ones(3))
-    for path, match in [(truncated, "not a readable"), (foreign, "not a fastgrad model"),
-                        (garbage, "not a readable"), (pickled, "not a readable"),
+    for path, match in [(truncated, "not a valid fastgrad model file"), (foreign, "not a valid fastgrad model file"),
+                        (garbage, "not a valid fastgrad model file"), (pickled, "not a valid fastgrad model file"),
                         (tmp_path / "missing.npz", "no model file")]:
         with pytest.raises(ValueError, match=match):
             Sequential.load(path)
