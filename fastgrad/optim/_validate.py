@@ -195,3 +195,19 @@ def count(value, name):
     if value < 0:
         raise ValueError(f"{name} must be an integer >= 0, got {value}")
     return int(value)
+
+
+def positive_int(value, name):
+    """An int >= 1 (iteration counts, history sizes)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer >= 1, got {_describe(value)}")
+    if value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value}")
+    return int(value)
+
+
+def line_search(value, name):
+    """``None`` or ``"strong_wolfe"`` (L-BFGS's ``line_search_fn``)."""
+    if value is not None and not (isinstance(value, str) and value == "strong_wolfe"):
+        raise ValueError(f"{name} must be None or 'strong_wolfe', got {_describe(value)}")
+    return value
