@@ -357,3 +357,210 @@ def test_params_that_do_not_match_the_saved_state():
     bad = Adam().state_dict() | {"state": [np.zeros((5, 3))]}
     with pytest.raises(ValueError, match="state_dict"):
         Adam().load_state_dict(bad)
+
+
+# -- state validated whenever it is set (issue 10.1) ---------------------------------------------
+
+@pytest.mark.parametrize("cls, name, value, error", [
+    (Adam, "betas", (1.0, 0.999), ValueError), (Adam, "betas", (0.9,), ValueError),
+    (AdamW, "betas", (0.9, float("nan")), ValueError), (RMSprop, "alpha", 2, ValueError),
+    (SGD, "weight_decay", float("nan"), ValueError), (SGD, "momentum", -0.5, ValueError),
+    (SGD, "dampening", 1.5, ValueError), (RMSprop, "eps", 0.0, ValueError), (Adam, "eps", -1e-8, ValueError),
+    (Adagrad, "lr_decay", float("inf"), ValueError), (Adagrad, "initial_accumulator_value", -1, ValueError),
+    (Adam, "lr", float("inf"), ValueError), (SGD, "lr", "0.1", TypeError),
+    (SGD, "maximize", "False", TypeError), (SGD, "nesterov", 1, TypeError), (Adam, "amsgrad", "yes", TypeError),
+    (RMSprop, "centered", 1.0, TypeError), (Adagrad, "skip_nonfinite", None, TypeError),
+])
+def test_hyperparameter_assigned_later_is_validated(cls, name, value, error):
+    opt = cls()
+    before = getattr(opt, name)
+    with pytest.raises(error, match=rf"^{name}"):
+        setattr(opt, name, value)
+    assert getattr(opt, name) == before  # unchanged by the failed assignment
+    p = np.ones(4)
+    opt.step(p, np.ones(4))
+    assert np.isfinite(p).all()
+
+
+@pytest.mark.parametrize("cls, kw", [
+    (SGD, dict(maximize="False")), (SGD, dict(nesterov="True", momentum=0.9)), (Adam, dict(amsgrad=0)),
+    (AdamW, dict(amsgrad="False")), (RMSprop, dict(centered="False")), (Adagrad, dict(maximize=None)),
+    (Adam, dict(skip_nonfinite="yes")), (SGD, dict(skip_nonfinite=1)),
+])
+def test_flags_accept_only_booleans(cls, kw):
+    name = next(iter(kw))  # the flag under test comes first
+    with pytest.raises(TypeError, match=rf"^{name} must be True or False"):
+        cls(**kw)
+
+
+def test_numpy_bools_are_flags():
+    opt = SGD(lr=0.1, maximize=np.bool_(True), momentum=0.9, nesterov=np.True_)
+    assert opt.maximize is True and opt.nesterov is True
+    p = np.zeros(2)
+    opt.step(p, np.ones(2))
+    assert (p > 0).all()  # maximize climbs
+
+
+def test_nesterov_relation_checked_on_assignment_and_restored():
+    opt = SGD(momentum=0.9, nesterov=True)
+    with pytest.raises(ValueError, match="^nesterov=True requires"):
+        opt.momentum = 0.0
+    with pytest.raises(ValueError, match="^nesterov=True requires"):
+        opt.dampening = 0.5
+    assert (opt.momentum, opt.dampening) == (0.9, 0.0)
+    opt.nesterov = False
+    opt.dampening = 0.5
+    with pytest.raises(ValueError, match="^nesterov=True requires"):
+        opt.nesterov = True
+    assert opt.nesterov is False
+
+
+@pytest.mark.parametrize("make, label", [
+    (lambda: Adam(lr=1e39), "^lr must be finite in the parameters' dtype float32"),
+    (lambda: SGD(lr=0.1, weight_decay=1e39), "^weight_decay must be finite"),
+    (lambda: SGD(lr=0.1, momentum=1e39), "^momentum must be finite"),
+    (lambda: Adam(lr=1e38, betas=(0.9, 0.999)), r"^lr / \(1 - betas\[0\]\)"),
+    (lambda: AdamW(lr=1e20, weight_decay=1e20), r"^lr \* weight_decay"),
+    (lambda: RMSprop(eps=1e-50), "^eps must be > 0 in the parameters' dtype float32"),
+    (lambda: Adagrad(initial_accumulator_value=1e39), "^initial_accumulator_value must be finite"),
+])
+def test_hyperparameters_must_fit_the_params_dtype(make, label):
+    opt = make()
+    p32 = np.ones(3, dtype=np.float32)
+    with pytest.raises(ValueError, match=label):
+        opt.step(p32, np.ones(3, dtype=np.float32))
+    np.testing.assert_array_equal(p32, 1.0)
+    assert opt.state is None and opt.step_count == 0
+    with pytest.raises(ValueError, match=label):  # the compiled loop's entry checks it too
+        opt._ensure_state([p32], opt.kernel_spec()[1])
+    p64 = np.ones(3)
+    opt.step(p64, np.ones(3))  # representable in float64
+
+
+def test_lr_set_after_construction_is_checked_in_the_dtype():
+    opt = SGD(lr=0.1)
+    p = np.ones(3, dtype=np.float32)
+    opt.step(p, np.ones(3, dtype=np.float32))
+    opt.lr = 1e39
+    with pytest.raises(ValueError, match="^lr must be finite"):
+        opt.step(p, np.ones(3, dtype=np.float32))
+    assert np.isfinite(p).all()
+
+
+@pytest.mark.parametrize("make_args, name", [
+    (lambda buf: (buf[:-1], buf[1:]), "grads"),
+    (lambda buf: (buf[1:], buf[:-1]), "params"),
+    (lambda buf: (buf, buf), "(params|grads)"),
+    (lambda buf: ([buf[:4], buf[4:8]], [np.ones(4), buf[5:9]]), "grads.1."),
+    (lambda buf: ([buf[:4], buf[2:6]], [np.ones(4), np.ones(4)]), "params.1."),
+    (lambda buf: ([buf[:4], buf[:4]], [np.ones(4), np.ones(4)]), "params.1."),
+])
+def test_overlapping_or_repeated_arrays_are_rejected(make_args, name):
+    buf = np.arange(10.0)
+    params, grads = make_args(buf)
+    before = buf.copy()
+    with pytest.raises(ValueError, match=rf"^{name}.* shares memory with"):
+        SGD(lr=0.1).step(params, grads)
+    np.testing.assert_array_equal(buf, before)
+
+
+def test_repeated_params_and_grads_as_in_the_issue():
+    p, g = np.zeros(3), np.ones(3)
+    opt = SGD(lr=0.1)
+    with pytest.raises(ValueError, match="shares memory"):
+        opt.step([p, p], [g, g])
+    np.testing.assert_array_equal(p, 0.0)
+
+
+def test_gradients_may_share_memory_with_each_other():
+    a, b, g = np.zeros(3), np.zeros(3), np.ones(3)
+    SGD(lr=0.1).step([a, b], [g, g])
+    np.testing.assert_allclose(a, -0.1)
+    np.testing.assert_allclose(b, -0.1)
+    # a gradient of another dtype is a copy: no sharing
+    buf = np.arange(10.0)
+    SGD(lr=0.1).step(buf[:5], buf[5:].astype(np.float32))
+
+
+@pytest.mark.parametrize("bad, error, key", [
+    (5, TypeError, "state_dict must be a dict"),
+    ({"state": 5}, ValueError, r"state_dict lacks the key\(s\) \['step', 'hyperparameters'\]"),
+    ({"step": 0, "state": 5, "hyperparameters": {}}, TypeError, r"state_dict\['state'\] must be None or"),
+    ({"step": 0, "state": None, "hyperparameters": 3}, TypeError, r"state_dict\['hyperparameters'\]"),
+    ({"step": 0, "state": None, "hyperparameters": {"momentum": 0.9}}, ValueError, "'momentum'"),
+    ({"step": 0, "state": None, "hyperparameters": {"betas": (1.0, 0.9)}}, ValueError,
+     r"state_dict\['hyperparameters'\]: betas\[0\]"),
+    ({"step": 0, "state": None, "hyperparameters": {"amsgrad": "no"}}, TypeError, "amsgrad"),
+    ({"step": -1, "state": None, "hyperparameters": {}}, ValueError, r"state_dict\['step'\]"),
+    ({"step": 1.5, "state": None, "hyperparameters": {}}, TypeError, r"state_dict\['step'\]"),
+    ({"step": 1, "state": None, "hyperparameters": {}, "n_skipped": -2}, ValueError, "n_skipped"),
+    ({"step": 1, "state": None, "hyperparameters": {}, "extra": 1}, ValueError, "unknown key.*'extra'"),
+    ({"step": 1, "state": [[1.0, 2.0]], "hyperparameters": {}}, TypeError, r"state_dict\['state'\]\[0\]"),
+    ({"step": 1, "state": [np.zeros((3, 4))], "hyperparameters": {}}, ValueError,
+     r"state_dict\['state'\]\[0\] must have shape \(2, size\)"),
+    ({"step": 1, "state": [np.zeros((2, 4), np.int64)], "hyperparameters": {}}, ValueError, "float32 or float64"),
+    ({"step": 1, "state": [np.zeros((2, 4)), np.zeros(8)], "hyperparameters": {}}, ValueError,
+     r"state_dict\['state'\]\[1\]"),
+    ({"step": 1, "state": None, "hyperparameters": {}, "slots": ("a", "b")}, ValueError, "slots"),
+])
+def test_load_state_dict_names_the_bad_key_and_changes_nothing(bad, error, key):
+    opt = Adam(lr=0.5)
+    opt.step(np.zeros(4), np.ones(4))
+    before = opt.state_dict()
+    with pytest.raises(error, match=key):
+        opt.load_state_dict(bad)
+    after = opt.state_dict()
+    assert after["hyperparameters"] == before["hyperparameters"] and after["step"] == before["step"]
+    np.testing.assert_array_equal(after["state"][0], before["state"][0])
+
+
+def test_load_state_dict_checks_sizes_at_the_next_step():
+    saved = Adam().state_dict() | {"step": 1, "state": [np.zeros((2, 5))]}
+    opt = Adam()
+    opt.load_state_dict(saved)
+    with pytest.raises(ValueError, match="saved state"):
+        opt.step(np.zeros(4), np.ones(4))
+
+
+def test_state_and_counts_assigned_by_hand_are_checked():
+    opt = Adam()
+    opt.state = "abc"
+    with pytest.raises(ValueError, match="state holds str"):
+        opt.step(np.zeros(3), np.ones(3))
+    opt.state = [np.zeros((2, 3), dtype=np.float32)]
+    with pytest.raises(ValueError, match="saved state"):
+        opt.step(np.zeros(3), np.ones(3))
+    with pytest.raises(ValueError, match="^step_count must be an integer >= 0"):
+        opt.step_count = -1
+    with pytest.raises(TypeError, match="^n_skipped"):
+        opt.n_skipped = 1.5
+    assert opt.step_count == 0
+
+
+# Cases that would reach the kernel with the wrong memory (out-of-bounds writes, races) if a
+# check were missing: each runs in its own interpreter, so a crash fails one test.
+HOSTILE = {
+    "state_too_short": "opt = Adam(); opt.state = [np.zeros((2, 3))]; opt.step(np.zeros(50_000), np.ones(50_000))",
+    "state_too_few_rows": "opt = Adam(); opt.state = [np.zeros((1, 100))]; opt.step(np.zeros(100), np.ones(100))",
+    "state_not_contiguous": "opt = Adam(); opt.state = [np.zeros((2, 200))[:, ::2]]; opt.step(np.zeros(100), np.ones(100))",
+    "state_is_the_params": "p = np.zeros((2, 100)); opt = Adam(); opt.state = [p]; opt.step(p[0], np.ones(100))",
+    "loaded_state_too_short": ("opt = Adam(); opt.load_state_dict({'step': 1, 'state': [np.zeros((2, 3))], "
+                               "'hyperparameters': {}}); opt.step(np.zeros(50_000), np.ones(50_000))"),
+    "overlap_parallel_path": "buf = np.ones(100_001); SGD(momentum=0.9).step(buf[:-1], buf[1:])",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_state_raises_in_a_fresh_process(name):
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = ("import numpy as np\nfrom fastgrad.optim import SGD, Adam\n"
+            f"try:\n    {HOSTILE[name]}\nexcept (TypeError, ValueError) as exc:\n"
+            "    print('raised', type(exc).__name__, exc)\nelse:\n    print('no error')\n")
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("raised ValueError"), out.stdout + out.stderr[-2000:]

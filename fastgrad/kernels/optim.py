@@ -76,34 +76,69 @@ def new_state(code, hyper, n, dtype):
 
 
 @inline
+def _direction(grad, p, sign, wd, has_wd):
+    """PyTorch's ``g = (-grad if maximize else grad) + wd p``, the decay term only when wd != 0:
+    ``0 * p`` would turn an infinite parameter into NaN where PyTorch keeps it."""
+    g = sign * grad
+    return g + wd * p if has_wd else g
+
+
+@inline
+def _lerp(start, end, weight, small):
+    """``torch.lerp(start, end, weight)`` as ATen evaluates it: ``start + w (end - start)`` if
+    ``|w| < 0.5`` (``small``), else ``end - (1 - w)(end - start)`` -- written
+    ``base + coeff (end - start)`` with ``weight`` holding ``w`` or ``w - 1``. The two forms
+    differ on infinities (``end = inf, start = 0, w = 0.9`` gives inf, resp. NaN)."""
+    return (start if small else end) + weight * (end - start)
+
+
+@inline
+def _maximum(a, b):
+    """``torch.maximum``: NaN if either is NaN (Python's ``max`` would drop a NaN ``b``)."""
+    return a if (a > b or a != a) else b
+
+
+@inline
+def _lerp_coeff(x, w):
+    """``(weight, small)`` for :func:`_lerp` from the lerp weight ``w`` (float64), in ``x``'s float
+    type: ``w`` rounded to that type and tested there, then ``w - 1`` in it if not small, as ATen."""
+    wt = like(x, w)
+    small = abs(wt) < like(x, 0.5)
+    return (wt if small else wt - like(x, 1.0)), small
+
+
+@inline
 def _sgd_range(params, grads, state, hyper, first, lo, hi):
     params = params[lo:hi]
     grads = grads[lo:hi]
     lr = like(params, hyper[LR])
     wd = like(params, hyper[WEIGHT_DECAY])
+    has_wd = hyper[WEIGHT_DECAY] != 0.0
     sign = like(params, -1.0 if hyper[MAXIMIZE] else 1.0)
     momentum = like(params, hyper[MOMENTUM])
     damp1 = like(params, 1.0 - hyper[DAMPENING])
     if hyper[MOMENTUM] == 0.0:
         for i in range(params.size):
-            params[i] = params[i] - lr * (sign * grads[i] + wd * params[i])
+            p = params[i]
+            params[i] = p - lr * _direction(grads[i], p, sign, wd, has_wd)
         return
     buf = state[0][lo:hi]
     nesterov = hyper[NESTEROV] != 0.0
     for i in range(params.size):
-        g = sign * grads[i] + wd * params[i]
+        p = params[i]
+        g = _direction(grads[i], p, sign, wd, has_wd)
         b = g if first else momentum * buf[i] + damp1 * g
         buf[i] = b
-        params[i] = params[i] - lr * (g + momentum * b if nesterov else b)
+        params[i] = p - lr * (g + momentum * b if nesterov else b)
 
 
 @inline
-def _rms_avg(g, square_avg, grad_avg, i, alpha, w, eps, centered):
+def _rms_avg(g, square_avg, grad_avg, i, alpha, w, eps, centered, lerp_w, lerp_small):
     """Update ``square_avg[i]`` (and ``grad_avg[i]`` if centered); return ``sqrt(v - ga^2) + eps``."""
     v = alpha * square_avg[i] + w * g * g
     square_avg[i] = v
     if centered:
-        ga = grad_avg[i] + w * (g - grad_avg[i])
+        ga = _lerp(grad_avg[i], g, lerp_w, lerp_small)
         grad_avg[i] = ga
         return math.sqrt(v - ga * ga) + eps
     return math.sqrt(v) + eps
@@ -115,10 +150,12 @@ def _rmsprop_range(params, grads, state, hyper, lo, hi):
     grads = grads[lo:hi]
     lr = like(params, hyper[LR])
     wd = like(params, hyper[WEIGHT_DECAY])
+    has_wd = hyper[WEIGHT_DECAY] != 0.0
     eps = like(params, hyper[EPS])
     sign = like(params, -1.0 if hyper[MAXIMIZE] else 1.0)
     alpha = like(params, hyper[ALPHA])
     w = like(params, 1.0 - hyper[ALPHA])
+    lerp_w, lerp_small = _lerp_coeff(params, 1.0 - hyper[ALPHA])
     momentum = like(params, hyper[MOMENTUM])
     square_avg = state[0][lo:hi]
     # The flags select one of four loops: a flag tested inside the loop stops it vectorizing.
@@ -127,25 +164,33 @@ def _rmsprop_range(params, grads, state, hyper, lo, hi):
         if hyper[MOMENTUM] > 0.0:
             buf = state[2][lo:hi]
             for i in range(params.size):
-                g = sign * grads[i] + wd * params[i]
-                b = momentum * buf[i] + g / _rms_avg(g, square_avg, grad_avg, i, alpha, w, eps, True)
+                p = params[i]
+                g = _direction(grads[i], p, sign, wd, has_wd)
+                b = momentum * buf[i] + g / _rms_avg(g, square_avg, grad_avg, i, alpha, w, eps, True,
+                                                     lerp_w, lerp_small)
                 buf[i] = b
-                params[i] = params[i] - lr * b
+                params[i] = p - lr * b
         else:
             for i in range(params.size):
-                g = sign * grads[i] + wd * params[i]
-                params[i] = params[i] - lr * (g / _rms_avg(g, square_avg, grad_avg, i, alpha, w, eps, True))
+                p = params[i]
+                g = _direction(grads[i], p, sign, wd, has_wd)
+                params[i] = p - lr * (g / _rms_avg(g, square_avg, grad_avg, i, alpha, w, eps, True,
+                                                   lerp_w, lerp_small))
     elif hyper[MOMENTUM] > 0.0:
         buf = state[1][lo:hi]
         for i in range(params.size):
-            g = sign * grads[i] + wd * params[i]
-            b = momentum * buf[i] + g / _rms_avg(g, square_avg, square_avg, i, alpha, w, eps, False)
+            p = params[i]
+            g = _direction(grads[i], p, sign, wd, has_wd)
+            b = momentum * buf[i] + g / _rms_avg(g, square_avg, square_avg, i, alpha, w, eps, False,
+                                                 lerp_w, lerp_small)
             buf[i] = b
-            params[i] = params[i] - lr * b
+            params[i] = p - lr * b
     else:
         for i in range(params.size):
-            g = sign * grads[i] + wd * params[i]
-            params[i] = params[i] - lr * (g / _rms_avg(g, square_avg, square_avg, i, alpha, w, eps, False))
+            p = params[i]
+            g = _direction(grads[i], p, sign, wd, has_wd)
+            params[i] = p - lr * (g / _rms_avg(g, square_avg, square_avg, i, alpha, w, eps, False,
+                                               lerp_w, lerp_small))
 
 
 @inline
@@ -154,14 +199,16 @@ def _adagrad_range(params, grads, state, hyper, clr64, lo, hi):
     grads = grads[lo:hi]
     clr = like(params, clr64)
     wd = like(params, hyper[WEIGHT_DECAY])
+    has_wd = hyper[WEIGHT_DECAY] != 0.0
     eps = like(params, hyper[EPS])
     sign = like(params, -1.0 if hyper[MAXIMIZE] else 1.0)
     state_sum = state[0][lo:hi]
     for i in range(params.size):
-        g = sign * grads[i] + wd * params[i]
+        p = params[i]
+        g = _direction(grads[i], p, sign, wd, has_wd)
         s = state_sum[i] + g * g
         state_sum[i] = s
-        params[i] = params[i] - clr * (g / (math.sqrt(s) + eps))
+        params[i] = p - clr * (g / (math.sqrt(s) + eps))
 
 
 @inline
@@ -169,13 +216,13 @@ def _adam_range(params, grads, state, hyper, decoupled, step_size64, bc2_sqrt64,
     params = params[lo:hi]
     grads = grads[lo:hi]
     # AdamW decays the weights (p *= 1 - lr*wd) instead of adding wd*p to the gradient;
-    # with the unused term set to 0 (or the factor to 1) both run the same branch-free loop.
-    wd = hyper[WEIGHT_DECAY]
-    l2 = like(params, 0.0 if decoupled else wd)
-    decay = like(params, 1.0 - hyper[LR] * wd if decoupled else 1.0)
+    # the factor is 1 (exact) for Adam, and the L2 term is skipped for AdamW.
+    wd = like(params, hyper[WEIGHT_DECAY])
+    has_l2 = hyper[WEIGHT_DECAY] != 0.0 and not decoupled
+    decay = like(params, 1.0 - hyper[LR] * hyper[WEIGHT_DECAY] if decoupled else 1.0)
     eps = like(params, hyper[EPS])
     sign = like(params, -1.0 if hyper[MAXIMIZE] else 1.0)
-    w1 = like(params, 1.0 - hyper[BETA1])
+    lerp_w, lerp_small = _lerp_coeff(params, 1.0 - hyper[BETA1])
     beta2 = like(params, hyper[BETA2])
     w2 = like(params, 1.0 - hyper[BETA2])
     step_size = like(params, step_size64)
@@ -186,10 +233,10 @@ def _adam_range(params, grads, state, hyper, decoupled, step_size64, bc2_sqrt64,
         max_sq = state[2][lo:hi]
         for i in range(params.size):
             p = params[i]
-            g = sign * grads[i] + l2 * p
-            m = exp_avg[i] + w1 * (g - exp_avg[i])
+            g = _direction(grads[i], p, sign, wd, has_l2)
+            m = _lerp(exp_avg[i], g, lerp_w, lerp_small)
             v = beta2 * exp_avg_sq[i] + w2 * g * g
-            vmax = max(max_sq[i], v)
+            vmax = _maximum(max_sq[i], v)
             exp_avg[i] = m
             exp_avg_sq[i] = v
             max_sq[i] = vmax
@@ -197,8 +244,8 @@ def _adam_range(params, grads, state, hyper, decoupled, step_size64, bc2_sqrt64,
     else:
         for i in range(params.size):
             p = params[i]
-            g = sign * grads[i] + l2 * p
-            m = exp_avg[i] + w1 * (g - exp_avg[i])
+            g = _direction(grads[i], p, sign, wd, has_l2)
+            m = _lerp(exp_avg[i], g, lerp_w, lerp_small)
             v = beta2 * exp_avg_sq[i] + w2 * g * g
             exp_avg[i] = m
             exp_avg_sq[i] = v

@@ -1,7 +1,8 @@
 """Fused optimizers on flat parameter buffers, gradient clipping, learning-rate schedules.
 
 ``SGD, RMSprop, Adagrad, Adam, AdamW`` have PyTorch's names, defaults and update
-equations (see each class). ``opt.step(params, grads)`` updates ``params`` in place
+equations (see each class); ``LBFGS`` is full-batch L-BFGS with PyTorch's iterates
+(``loss = opt.step(closure, params, grads)``, see its class). ``opt.step(params, grads)`` updates ``params`` in place
 in one fused, parallel, allocation-free pass and returns None. ``params`` is a 1-D
 float32/float64 array (a flat buffer) or a list of arrays; state (moments, step count)
 is allocated on the first step, kept in ``opt.state`` (one ``(n_slots, size)`` array
@@ -27,9 +28,10 @@ Kernel protocol (for compiled training loops, e.g. the model's epoch loop)
   ``clip_grad_value``, ``count_nonfinite``.
 """
 from fastgrad.optim.grad_utils import clip_grad_norm, clip_grad_value, grad_stats
+from fastgrad.optim.lbfgs import LBFGS
 from fastgrad.optim.optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from fastgrad.schedules import CosineAnnealingLR, ExponentialLR, LinearWarmupCosine, ReduceLROnPlateau, StepLR
 
-__all__ = ("Optimizer", "SGD", "RMSprop", "Adagrad", "Adam", "AdamW",
+__all__ = ("Optimizer", "SGD", "RMSprop", "Adagrad", "Adam", "AdamW", "LBFGS",
            "clip_grad_norm", "clip_grad_value", "grad_stats",
            "StepLR", "ExponentialLR", "CosineAnnealingLR", "LinearWarmupCosine", "ReduceLROnPlateau")

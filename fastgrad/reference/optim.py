@@ -6,7 +6,9 @@ written as a pure function ``(params, grads, state, step, **hyperparameters) ->
 :func:`fastgrad.kernels.optim.state_slot_names` and is not modified (missing entries start
 as PyTorch starts them: zeros, Adagrad's sum at ``initial_accumulator_value``); ``step`` is the
 1-based count of this update. Operations follow PyTorch's order, so float64 results
-agree with PyTorch to round-off.
+agree with PyTorch to round-off, and NaN/inf gradients give NaN/inf in PyTorch's positions
+(the decay term only when ``weight_decay != 0``, ATen's two lerp forms, a NaN-propagating
+maximum; see docs/optim.md).
 
 :func:`optimizer_step` is the twin of the compiled kernel of the same name and
 signature: it decodes the ``hyper`` vector, calls the pure function and writes the
@@ -17,6 +19,16 @@ import numpy as np
 from fastgrad.kernels.optim import (ADAGRAD, ADAM, ADAMW, ALPHA, AMSGRAD, BETA1, BETA2, CENTERED,
                                     DAMPENING, EPS, LR, LR_DECAY, MAXIMIZE, MOMENTUM, NESTEROV,
                                     RMSPROP, SGD, WEIGHT_DECAY, state_slot_names)
+
+
+def _lerp(start, end, weight):
+    """``torch.lerp(start, end, weight)`` as ATen evaluates it (the weight rounded to the arrays'
+    dtype first): ``start + w (end - start)`` if ``|w| < 0.5``, else ``end - (1 - w)(end - start)``.
+    The two forms agree on finite numbers to round-off but not on infinities."""
+    w = end.dtype.type(weight)
+    if abs(w) < 0.5:
+        return start + w * (end - start)
+    return end - (end - start) * (1 - w)
 
 
 def sgd(params, grads, state, step, *, lr=1e-3, momentum=0.0, dampening=0.0, nesterov=False,
@@ -50,7 +62,7 @@ def rmsprop(params, grads, state, step, *, lr=1e-2, alpha=0.99, eps=1e-8, weight
     new_state = {"square_avg": square_avg}
     if centered:
         grad_avg0 = state.get("grad_avg", np.zeros_like(g))
-        grad_avg = grad_avg0 + (1 - alpha) * (g - grad_avg0)
+        grad_avg = _lerp(grad_avg0, g, 1 - alpha)
         new_state["grad_avg"] = grad_avg
         avg = np.sqrt(square_avg - grad_avg * grad_avg) + eps
     else:
@@ -90,7 +102,7 @@ def adam(params, grads, state, step, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, w
         else:
             g = g + weight_decay * params
     exp_avg0 = state.get("exp_avg", np.zeros_like(g))
-    exp_avg = exp_avg0 + (1 - beta1) * (g - exp_avg0)
+    exp_avg = _lerp(exp_avg0, g, 1 - beta1)
     exp_avg_sq = beta2 * state.get("exp_avg_sq", 0.0) + (1 - beta2) * g * g
     new_state = {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
     step_size = lr / (1 - beta1 ** float(step))
