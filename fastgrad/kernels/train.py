@@ -28,6 +28,8 @@ from fastgrad.kernels.optim import LR, optimizer_step
 
 SOFTMAX_CE = 10  # loss code beside kernels.losses' MSE, MAE, HUBER, BCE_LOGITS
 N_DIAG = 3       # per layer: gradient L2 norm, update-to-weight ratio, dead-ReLU fraction
+# train_epoch's status[0]: why the batch it returns failed.
+OK, FAIL_LOSS, FAIL_UPDATE, FAIL_PARAMS = 0, 1, 2, 3
 
 
 @inline
@@ -115,15 +117,21 @@ def loss_and_grad_batch(params, grads, layout, act_params, x, yf, yl, use_labels
 @kernel
 def count_correct(out, yf, yl, use_labels, loss_code):
     """Correct predictions in a batch: rows whose argmax hits the class (softmax CE), or
-    entries whose sign agrees with target > 0.5 (BCE on logits); 0 for regression."""
+    entries whose sign agrees with target > 0.5 (BCE on logits); 0 for regression.
+    A NaN output is never correct (a row holding one has no argmax)."""
     m, k = out.shape
     correct = 0
     if loss_code == SOFTMAX_CE:
         for r in range(m):
             best = 0
+            nan = out[r, 0] != out[r, 0]
             for j in range(1, k):
-                if out[r, j] > out[r, best]:
+                v = out[r, j]
+                nan = nan or v != v
+                if v > out[r, best]:
                     best = j
+            if nan:
+                continue
             if use_labels:
                 hit = yl[r] == best
             else:
@@ -136,8 +144,38 @@ def count_correct(out, yf, yl, use_labels, loss_code):
     elif loss_code == BCE_LOGITS:
         for r in range(m):
             for j in range(k):
-                correct += 1 if (out[r, j] > 0) == (yf[r, j] > 0.5) else 0
+                v = out[r, j]
+                correct += 1 if v == v and (v > 0) == (yf[r, j] > 0.5) else 0
     return correct
+
+
+@kernel
+def dead_fraction(z):
+    """Fraction of the columns (units) of pre-activations z (m, n) that are <= 0 on every row:
+    ReLU units that pass no gradient. A NaN is not <= 0, so a unit with a NaN is not dead."""
+    m, n = z.shape
+    dead = 0
+    for j in range(n):
+        alive = False
+        for r in range(m):
+            if not z[r, j] <= 0:
+                alive = True
+                break
+        dead += 0 if alive else 1
+    return dead / n
+
+
+@inline
+def _copy_if_finite(src, dst):
+    """dst[:] = src; True when every entry of src is finite (x * 0 is 0 for finite x, NaN
+    for inf and NaN, and fastmath here keeps NaN semantics), in one vectorized pass."""
+    zero = like(src[0], 0.0)
+    acc = zero
+    for i in range(src.size):
+        v = src[i]
+        dst[i] = v
+        acc += v * zero
+    return acc == zero
 
 
 @inline
@@ -158,7 +196,7 @@ def _gather(X, yf, yl, use_labels, perm, lo, m, xbuf, yfbuf, ylbuf):
 
 
 @inline
-def _record_diagnostics(params, grads, prev, layout, abuf, buf_off, m, diag):
+def _record_diagnostics(params, grads, prev, layout, zbuf, buf_off, m, diag):
     for l in range(layout.shape[0]):
         lo = layout[l, 0]
         hi = layout[l, 1] + layout[l, 3]
@@ -172,23 +210,14 @@ def _record_diagnostics(params, grads, prev, layout, abuf, buf_off, m, diag):
         diag[l, 0] += np.sqrt(g2)
         diag[l, 1] += np.sqrt(d2) / np.sqrt(p2) if p2 > 0 else 0.0
         if layout[l, 4] == RELU:
-            a = _block(abuf, buf_off, layout, l, m)
-            dead = 0
-            for j in range(a.shape[1]):
-                alive = False
-                for r in range(m):
-                    if a[r, j] > 0:
-                        alive = True
-                        break
-                dead += 0 if alive else 1
-            diag[l, 2] += dead / a.shape[1]
+            diag[l, 2] += dead_fraction(_block(zbuf, buf_off, layout, l, m))
 
 
 @kernel
 def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, perm, batch_size,
                 first_batch, last_batch, loss_code, loss_param, l1, l2, clip_norm, opt_code,
                 opt_state, opt_hyper, lrs, step0, zbuf, abuf, gbuf, delta, xbuf, yfbuf, ylbuf,
-                buf_off, batch_loss, batch_correct, diagnostics, prev, diag):
+                buf_off, batch_loss, batch_correct, diagnostics, snaps, diag, status):
     """Train on mini-batches ``first_batch .. last_batch - 1`` of the permutation ``perm``.
 
     Batch i takes rows ``perm[i*batch_size : (i+1)*batch_size]``, uses learning rate
@@ -196,31 +225,47 @@ def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, perm, 
     count go to ``batch_loss[i]``/``batch_correct[i]``. ``clip_norm > 0`` rescales the
     gradient to that L2 norm (PyTorch's ``max_norm / (norm + 1e-6)``). With
     ``diagnostics``, per-layer sums of (grad norm, update ratio, dead-ReLU fraction) are
-    added to ``diag`` (L, 3). Returns the index of the first batch whose loss or gradient
-    was not finite (its update is not applied), or ``last_batch`` when all went through.
+    added to ``diag`` (L, 3).
+
+    ``snaps`` (2, n_params) holds the parameters before the current update (ping-pong):
+    after each update one pass copies ``params`` into the other row while checking that
+    they are finite. Returns the index of the first batch that failed, or ``last_batch``
+    when all went through; ``status[0]`` says why: ``FAIL_LOSS`` (the loss or gradient was
+    not finite: no update), ``FAIL_UPDATE`` (the update made a parameter non-finite: the
+    parameters before it were restored), ``FAIL_PARAMS`` (the parameters were not finite
+    before the batch). The optimizer's state is not restored.
     """
     n = X.shape[0]
+    status[0] = OK
+    cur = 0
+    if not _copy_if_finite(params, snaps[0]):
+        status[0] = FAIL_PARAMS
+        return first_batch
     for i in range(first_batch, last_batch):
         lo = i * batch_size
         m = min(n, lo + batch_size) - lo
         xb, yfb, ylb = _gather(X, yf, yl, use_labels, perm, lo, m, xbuf, yfbuf, ylbuf)
         loss = loss_and_grad_batch(params, grads, layout, act_params, xb, yfb, ylb, use_labels,
                                    loss_code, loss_param, l1, l2, zbuf, abuf, gbuf, delta, buf_off)
+        batch_loss[i] = loss
         norm = grad_norm(grads, 2.0)
         if not (np.isfinite(loss) and np.isfinite(norm)):
-            batch_loss[i] = loss
+            status[0] = FAIL_LOSS
             return i
         if clip_norm > 0 and norm > clip_norm:
             scale_inplace(grads, like(params[0], clip_norm / (norm + 1e-6)))
-        if diagnostics:
-            prev[:] = params
         opt_hyper[LR] = lrs[i]
         optimizer_step(opt_code, params, grads, opt_state, opt_hyper, step0 + i - first_batch + 1)
-        batch_loss[i] = loss
+        nxt = 1 - cur
+        if not _copy_if_finite(params, snaps[nxt]):
+            params[:] = snaps[cur]
+            status[0] = FAIL_UPDATE
+            return i
         out = _block(abuf, buf_off, layout, layout.shape[0] - 1, m)
         batch_correct[i] = count_correct(out, yfb, ylb, use_labels, loss_code)
         if diagnostics:
-            _record_diagnostics(params, grads, prev, layout, abuf, buf_off, m, diag)
+            _record_diagnostics(params, grads, snaps[cur], layout, zbuf, buf_off, m, diag)
+        cur = nxt
     return last_batch
 
 
