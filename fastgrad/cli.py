@@ -1,8 +1,9 @@
-"""The ``fastgrad`` command (also ``python -m fastgrad``): ``bench`` and ``demo``.
+"""The ``fastgrad`` command (also ``python -m fastgrad``): ``bench``, ``warmup`` and ``demo``.
 
     fastgrad bench [--quick] [--filter WORD ...] [--json PATH] [--markdown] [--plot PATH]
                    [--compare OLD.json] [--threshold 0.10] [--compile-time | --no-compile-time]
                    [--threads N] [--list]
+    fastgrad warmup [--dtype float32 float64]
     fastgrad demo [ARGS ...]
 
 ``bench`` measures; it never fails because of a timing (exit status 0 once the report is
@@ -42,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="threads for Numba, the BLAS and the peers (default: as configured)")
     bench.add_argument("--list", action="store_true", help="list the selected workloads and exit")
     bench.set_defaults(handler=_bench)
+
+    warm = sub.add_parser("warmup", help="compile every kernel ahead of use (fills the on-disk cache)",
+                          description="Compile fastgrad's kernels now, for Docker images and CI caches, "
+                                      "and print the seconds per family.")
+    warm.add_argument("--dtype", nargs="+", default=["float32"], choices=["float32", "float64"],
+                      help="dtypes to compile for (default: float32)")
+    warm.set_defaults(handler=lambda args: __import__("fastgrad._warmup", fromlist=["main"]).main(args.dtype))
 
     demo = sub.add_parser("demo", help="train a small model and show what fastgrad does", add_help=False)
     demo.add_argument("args", nargs=argparse.REMAINDER)
