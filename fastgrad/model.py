@@ -8,6 +8,7 @@ import numpy as np
 from fastgrad import init as _init
 from fastgrad._checks import as_float_array, as_float_dtype, as_int, as_scalar, check_choice
 from fastgrad._threads import blas_phase
+from fastgrad.kernels.activations import IDENTITY, SIGMOID, SOFTMAX
 from fastgrad.kernels.losses import BCE_LOGITS, HUBER, MAE, MSE
 from fastgrad.kernels.train import SOFTMAX_CE
 from fastgrad.layers import Dense
@@ -225,24 +226,22 @@ class Sequential:
     # ----- inference -------------------------------------------------------------------------
     def forward(self, X, batch_size=1024):
         """The last layer's raw outputs (logits for the classification losses), shape (n, n_out)."""
+        return self._predict(X, batch_size, IDENTITY)
+
+    def predict(self, X, batch_size=1024):
+        """Outputs for X (n, n_in): class probabilities for softmax_cross_entropy (softmax of the
+        logits), probabilities for binary_cross_entropy (sigmoid), raw outputs otherwise."""
+        post = {"softmax_cross_entropy": SOFTMAX, "binary_cross_entropy": SIGMOID}.get(self.loss, IDENTITY)
+        return self._predict(X, batch_size, post)
+
+    def _predict(self, X, batch_size, post):
         X = self._inputs(X)
         batch = min(as_int(batch_size, "batch_size", low=1), X.shape[0])
         work = self._work(batch)
         out = np.empty((X.shape[0], self.n_out), self.dtype)
         with blas_phase():
             self._train.predict_batches(self.params, self.layout, self.act_params, X, batch, work["zbuf"],
-                                        work["abuf"], work["buf_off"], out)
-        return out
-
-    def predict(self, X, batch_size=1024):
-        """Outputs for X (n, n_in): class probabilities for softmax_cross_entropy (softmax of the
-        logits), probabilities for binary_cross_entropy (sigmoid), raw outputs otherwise."""
-        from fastgrad import functional as F
-        out = self.forward(X, batch_size)
-        if self.loss == "softmax_cross_entropy":
-            return F.softmax(out)
-        if self.loss == "binary_cross_entropy":
-            return F.sigmoid(out)
+                                        work["abuf"], work["buf_off"], out, post)
         return out
 
     def evaluate(self, X, y, batch_size=1024) -> dict:

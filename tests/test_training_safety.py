@@ -104,7 +104,7 @@ def test_count_correct_and_dead_fraction_with_nan():
         assert mod.count_correct(out, probs, dummy_l, False, K.SOFTMAX_CE) == 2
         targets = np.array([[0.0, 1.0, 0.0]] * 4)
         # NaN entries never count, whatever their target: 12 entries, 2 NaN, 6 sign agreements
-        assert mod.count_correct(out, targets, dummy_l, False, K.BCE_LOGITS) == 3
+        assert mod.count_correct(out, targets, dummy_l, False, K.BCE_LOGITS) == 6
         z = np.array([[-1.0, np.nan, -2.0, 1.0], [-3.0, -1.0, 0.0, -1.0]])
         assert mod.dead_fraction(z) == 0.5  # columns 0 and 2; the NaN column is not dead
     rng = np.random.default_rng(0)
@@ -154,7 +154,7 @@ SETUP = ("import numpy as np\nfrom fastgrad import Dense, Sequential\n"
     ("m.params = buf[:m.n_params - 1]", "m.forward(X)", r"params must have shape \(37,\)"),
     ("m.params = np.zeros(10, np.float32)", "m.predict(X)", r"params must have shape \(37,\), got \(10,\)"),
     ("m.params = np.zeros(m.n_params)", "m.predict(X)", "params must have dtype float32 .*got float64"),
-    ("m.params = buf[:2 * m.n_params:2]", "m.predict(X)", "params must be C-contiguous"),
+    ("m.params = np.zeros(2 * m.n_params, np.float32)[::2]", "m.predict(X)", "params must be C-contiguous"),
     ("m.params = [0.0] * m.n_params", "m.predict(X)", "params must be a numpy array"),
     ("m.layers[0].W = np.zeros((5, 4), np.float32)", "m.predict(X)", r"W must have shape \(4, 5\)"),
     ("m.layers[1].b = np.zeros(2, np.float64)", "m.predict(X)", "b must have dtype float32"),

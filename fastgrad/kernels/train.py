@@ -16,15 +16,24 @@ Everything a model holds is flat (see DESIGN.md):
 ``train_epoch`` runs forward, fused loss + gradient, backward, penalties, clipping and
 the optimizer update for a range of mini-batches in one call. The plain-NumPy twin of
 every function here, with the same name and signature, is :mod:`fastgrad.reference.train`.
+
+Compile time: the model's compiled calls run with one Numba thread (``blas_phase``), so
+the layer and loss passes here are the serial range helpers of the activation, softmax
+and loss kernels, each lowered once in a function of its own (``_layer_forward``,
+``_layer_backward``, ``_output_loss``), not the parallel kernels: Numba's parallel
+lowering of those kernels (each with every activation or loss inlined twice) was most of
+the cold-cache time of a first ``fit``.
 """
 import numpy as np
 
 from fastgrad._jit import inline, kernel, like
-from fastgrad.kernels.activations import RELU
-from fastgrad.kernels.dense import dense_backward, dense_forward
+from fastgrad.kernels.activations import (IDENTITY, LOG_SOFTMAX, RELU, SIGMOID, SOFTMAX, backward_range,
+                                          forward_range)
+from fastgrad.kernels.dense import _bias_act_rows, column_sums
 from fastgrad.kernels.grad_utils import grad_norm, scale_inplace
-from fastgrad.kernels.losses import BCE_LOGITS, elementwise_loss, softmax_cross_entropy
+from fastgrad.kernels.losses import BCE_LOGITS, ce_rows, loss_range
 from fastgrad.kernels.optim import LR, optimizer_step
+from fastgrad.kernels.softmax import _backward_rows, _forward_rows
 
 SOFTMAX_CE = 10  # loss code beside kernels.losses' MSE, MAE, HUBER, BCE_LOGITS
 N_DIAG = 3       # per layer: gradient L2 norm, update-to-weight ratio, dead-ReLU fraction
@@ -55,6 +64,32 @@ def _scratch(buf, m, n):
 
 
 @kernel
+def _layer_forward(x, W, b, z, a, code, p1, p2):
+    """z = x @ W + b, a = act(z) (row-wise for softmax/log_softmax); serial passes."""
+    np.dot(x, W, z)
+    m = z.shape[0]
+    if code == SOFTMAX or code == LOG_SOFTMAX:
+        _bias_act_rows(z, b, z, IDENTITY, p1, p2, 0, m)
+        _forward_rows(z, a, code == LOG_SOFTMAX, 0, m)
+    else:
+        _bias_act_rows(z, b, a, code, p1, p2, 0, m)
+
+
+@kernel
+def _layer_backward(x, W, z, grad_a, code, p1, p2, delta, grad_x, grad_W, grad_b, need_grad_x):
+    """delta = grad_a * act'(z) (the row-wise Jacobian product for softmax); grad_b = column
+    sums of delta; grad_W = x^T delta; grad_x = delta W^T when ``need_grad_x``."""
+    if code == SOFTMAX or code == LOG_SOFTMAX:
+        _backward_rows(z, grad_a, delta, code == LOG_SOFTMAX, 0, z.shape[0])
+    else:
+        backward_range(code, z.reshape(-1), grad_a.reshape(-1), delta.reshape(-1), p1, p2)
+    column_sums(delta, grad_b)
+    np.dot(x.T, delta, grad_W)
+    if need_grad_x:
+        np.dot(delta, W.T, grad_x)
+
+
+@kernel
 def forward(params, layout, act_params, x, zbuf, abuf, buf_off):
     """Run x (m, n_in) through every layer; returns the last layer's activations (a view of abuf)."""
     m = x.shape[0]
@@ -62,21 +97,21 @@ def forward(params, layout, act_params, x, zbuf, abuf, buf_off):
     for l in range(layout.shape[0]):
         z = _block(zbuf, buf_off, layout, l, m)
         a = _block(abuf, buf_off, layout, l, m)
-        dense_forward(inp, _weights(params, layout, l), _bias(params, layout, l), z, a,
-                      layout[l, 4], act_params[l, 0], act_params[l, 1])
+        _layer_forward(inp, _weights(params, layout, l), _bias(params, layout, l), z, a,
+                       layout[l, 4], act_params[l, 0], act_params[l, 1])
         inp = a
     return inp
 
 
-@inline
+@kernel
 def _output_loss(out, yf, yl, use_labels, grad_out, loss_code, loss_param):
     """Mean loss of the batch; writes d loss / d out into grad_out."""
     m, k = out.shape
     if loss_code == SOFTMAX_CE:
-        return softmax_cross_entropy(out, yl, yf, use_labels, grad_out, like(out[0, 0], 1.0 / m),
-                                     like(out[0, 0], 0.0))
-    return elementwise_loss(loss_code, out.reshape(-1), yf.reshape(-1), grad_out.reshape(-1),
-                            like(out[0, 0], 1.0 / (m * k)), loss_param)
+        scale = like(out[0, 0], 1.0 / m)
+        return ce_rows(out, yl, yf, use_labels, grad_out, scale, like(out[0, 0], 0.0), 0, m) * scale
+    scale = like(out[0, 0], 1.0 / (m * k))
+    return loss_range(loss_code, out.reshape(-1), yf.reshape(-1), grad_out.reshape(-1), scale, loss_param) * scale
 
 
 @kernel
@@ -107,10 +142,10 @@ def loss_and_grad_batch(params, grads, layout, act_params, x, yf, yl, use_labels
     for l in range(n_layers - 1, -1, -1):
         inp = x if l == 0 else _block(abuf, buf_off, layout, l - 1, m)
         grad_inp = x if l == 0 else _block(gbuf, buf_off, layout, l - 1, m)
-        dense_backward(inp, _weights(params, layout, l), _block(zbuf, buf_off, layout, l, m),
-                       _block(gbuf, buf_off, layout, l, m), layout[l, 4], act_params[l, 0],
-                       act_params[l, 1], _scratch(delta, m, layout[l, 3]), grad_inp,
-                       _weights(grads, layout, l), _bias(grads, layout, l), l > 0)
+        _layer_backward(inp, _weights(params, layout, l), _block(zbuf, buf_off, layout, l, m),
+                        _block(gbuf, buf_off, layout, l, m), layout[l, 4], act_params[l, 0],
+                        act_params[l, 1], _scratch(delta, m, layout[l, 3]), grad_inp,
+                        _weights(grads, layout, l), _bias(grads, layout, l), l > 0)
     return loss + penalty(params, grads, layout, l1, l2, True)
 
 
@@ -163,6 +198,16 @@ def dead_fraction(z):
                 break
         dead += 0 if alive else 1
     return dead / n
+
+
+@inline
+def _all_finite(x):
+    """True when every entry of x is finite (read-only twin of _copy_if_finite)."""
+    zero = like(x[0], 0.0)
+    acc = zero
+    for i in range(x.size):
+        acc += x[i] * zero
+    return acc == zero
 
 
 @inline
@@ -229,7 +274,7 @@ def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, perm, 
 
     ``snaps`` (2, n_params) holds the parameters before the current update (ping-pong):
     after each update one pass copies ``params`` into the other row while checking that
-    they are finite. Returns the index of the first batch that failed, or ``last_batch``
+    they are finite (after the call's last update, a check without the copy). Returns the index of the first batch that failed, or ``last_batch``
     when all went through; ``status[0]`` says why: ``FAIL_LOSS`` (the loss or gradient was
     not finite: no update), ``FAIL_UPDATE`` (the update made a parameter non-finite: the
     parameters before it were restored), ``FAIL_PARAMS`` (the parameters were not finite
@@ -257,7 +302,9 @@ def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, perm, 
         opt_hyper[LR] = lrs[i]
         optimizer_step(opt_code, params, grads, opt_state, opt_hyper, step0 + i - first_batch + 1)
         nxt = 1 - cur
-        if not _copy_if_finite(params, snaps[nxt]):
+        # the last batch of the call needs no snapshot for a next one: check only
+        ok = _all_finite(params) if i == last_batch - 1 else _copy_if_finite(params, snaps[nxt])
+        if not ok:
             params[:] = snaps[cur]
             status[0] = FAIL_UPDATE
             return i
@@ -289,9 +336,17 @@ def evaluate_batches(params, layout, act_params, X, yf, yl, use_labels, batch_si
 
 
 @kernel
-def predict_batches(params, layout, act_params, X, batch_size, zbuf, abuf, buf_off, out):
-    """out (n, k) = the network's last-layer activations for X, computed in batches."""
+def predict_batches(params, layout, act_params, X, batch_size, zbuf, abuf, buf_off, out, post):
+    """out (n, k) = the network's last-layer activations for X, computed in batches, then
+    passed through ``post``: ``IDENTITY``, ``SOFTMAX`` (row-wise) or ``SIGMOID``."""
     n = X.shape[0]
+    zero = like(out[0, 0], 0.0)
     for lo in range(0, n, batch_size):
         hi = min(n, lo + batch_size)
-        out[lo:hi, :] = forward(params, layout, act_params, X[lo:hi], zbuf, abuf, buf_off)
+        a = forward(params, layout, act_params, X[lo:hi], zbuf, abuf, buf_off)
+        if post == SOFTMAX:
+            _forward_rows(a, out[lo:hi], False, 0, hi - lo)
+        elif post == SIGMOID:
+            forward_range(SIGMOID, a.reshape(-1), out[lo:hi].reshape(-1), zero, zero)
+        else:
+            out[lo:hi, :] = a

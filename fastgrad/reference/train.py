@@ -11,6 +11,7 @@ from fastgrad.kernels import activations as K
 from fastgrad.kernels.losses import BCE_LOGITS, HUBER, MAE, MSE
 from fastgrad.kernels.optim import LR
 from fastgrad.kernels.train import FAIL_LOSS, FAIL_PARAMS, FAIL_UPDATE, OK, SOFTMAX_CE
+from fastgrad.reference import activations as activations_ref
 from fastgrad.reference import losses as losses_ref
 from fastgrad.reference.dense import dense_backward, dense_forward
 from fastgrad.reference.optim import optimizer_step
@@ -175,7 +176,12 @@ def evaluate_batches(params, layout, act_params, X, yf, yl, use_labels, batch_si
         out_sums[1] += count_correct(out, yf[sl], yl[sl], use_labels, loss_code)
 
 
-def predict_batches(params, layout, act_params, X, batch_size, zbuf, abuf, buf_off, out):
-    """out = the network's last-layer activations for X."""
+def predict_batches(params, layout, act_params, X, batch_size, zbuf, abuf, buf_off, out, post):
+    """out = the network's last-layer activations for X, through ``post`` (IDENTITY, SOFTMAX, SIGMOID)."""
     for lo in range(0, X.shape[0], batch_size):
-        out[lo:lo + batch_size] = forward(params, layout, act_params, X[lo:lo + batch_size], zbuf, abuf, buf_off)
+        a = forward(params, layout, act_params, X[lo:lo + batch_size], zbuf, abuf, buf_off)
+        if post == K.SOFTMAX:
+            a = activations_ref.softmax(a)
+        elif post == K.SIGMOID:
+            a = activations_ref.sigmoid(a)
+        out[lo:lo + batch_size] = a
