@@ -203,24 +203,25 @@ def dead_fraction(z):
 @inline
 def _all_finite(x):
     """True when every entry of x is finite (read-only twin of _copy_if_finite)."""
-    zero = like(x[0], 0.0)
-    acc = zero
+    bad = 0
     for i in range(x.size):
-        acc += x[i] * zero
-    return acc == zero
+        d = x[i] - x[i]
+        bad += d != d
+    return bad == 0
 
 
 @inline
 def _copy_if_finite(src, dst):
-    """dst[:] = src; True when every entry of src is finite (x * 0 is 0 for finite x, NaN
-    for inf and NaN, and fastmath here keeps NaN semantics), in one vectorized pass."""
-    zero = like(src[0], 0.0)
-    acc = zero
+    """dst[:] = src; True when every entry of src is finite, in one pass: x - x is 0 for finite
+    x and NaN for inf and NaN (no fast-math flag here lets LLVM fold it), and the count of
+    NaNs is an integer reduction, which vectorizes without reassociating float sums."""
+    bad = 0
     for i in range(src.size):
         v = src[i]
         dst[i] = v
-        acc += v * zero
-    return acc == zero
+        d = v - v
+        bad += d != d
+    return bad == 0
 
 
 @inline
