@@ -1,4 +1,9 @@
-"""Ahead-of-use compilation: run every kernel once on tiny inputs so later calls are fast."""
+"""Ahead-of-use compilation: run every kernel once on tiny inputs so later calls are fast.
+
+``fastgrad.warmup()`` from Python, ``python -m fastgrad warmup [--dtype float32 float64]``
+from a shell (for Docker images and CI caches): both fill the on-disk kernel cache, so a
+later first ``fit`` in a fresh process loads machine code instead of compiling it.
+"""
 from __future__ import annotations
 
 import time
@@ -54,13 +59,14 @@ def _train(dtype):
 
 
 FAMILIES = {"activations": _activations, "losses": _losses, "dense": _dense, "optim": _optim, "train": _train}
+"""Family name -> a function of the dtype returning {kernel name: a call that compiles it}."""
 
 
 def warmup(dtypes=("float32",), families=None) -> dict:
     """Compile (or load from the on-disk cache) fastgrad's kernels ahead of use.
 
     ``dtypes``: any of "float32", "float64"; ``families``: names from
-    ``fastgrad.warmup.FAMILIES`` (None: all). Returns {"<family>.<kernel>[<dtype>]": seconds}
+    ``fastgrad._warmup.FAMILIES`` -- activations, losses, dense, optim, train (None: all). Returns {"<family>.<kernel>[<dtype>]": seconds}
     for the first call of each kernel. Raises ``ValueError`` for an unknown family or dtype.
     """
     chosen = tuple(FAMILIES) if families is None else tuple(families)
@@ -76,3 +82,40 @@ def warmup(dtypes=("float32",), families=None) -> dict:
                 call()
                 times[f"{family}.{kernel}[{dtype.name}]"] = time.perf_counter() - start
     return times
+
+
+def family_seconds(times: dict) -> dict:
+    """{"<family>[<dtype>]": seconds} summed from :func:`warmup`'s per-kernel figures."""
+    totals = {}
+    for key, seconds in times.items():
+        family, rest = key.split(".", 1)
+        name = f"{family}[{rest[rest.index('[') + 1:-1]}]"
+        totals[name] = totals.get(name, 0.0) + seconds
+    return totals
+
+
+def is_compiled(dtype) -> bool:
+    """Whether the training kernels for ``dtype`` are ready without compiling: already in this
+    process, or in the on-disk cache (read through Numba's cache index; if that cannot be
+    read, the answer is False and a caller merely announces a compile that may not happen)."""
+    from fastgrad.kernels import train
+    name = "float32" if np.dtype(dtype) == np.float32 else "float64"
+    if any(name in str(sig) for sig in train.train_epoch.signatures):
+        return True
+    try:
+        index = train.train_epoch._cache._cache_file._load_index()
+    except Exception:  # noqa: BLE001 - Numba's private cache layout; any failure means "unknown"
+        return False
+    return any(name in str(key) for key in index)
+
+
+def main(dtypes) -> int:
+    """The ``warmup`` command: compile every family for ``dtypes`` and print seconds per family."""
+    import sys
+    start = time.perf_counter()
+    print(f"compiling fastgrad's kernels for {', '.join(dtypes)} (once; cached on disk afterwards)",
+          file=sys.stderr, flush=True)
+    for name, seconds in family_seconds(warmup(dtypes=tuple(dtypes))).items():
+        print(f"{name:<22}{seconds:8.2f} s", flush=True)
+    print(f"{'total':<22}{time.perf_counter() - start:8.2f} s")
+    return 0

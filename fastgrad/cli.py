@@ -1,10 +1,11 @@
-"""The ``fastgrad`` command (also ``python -m fastgrad``): ``bench`` and ``demo``.
+"""The ``fastgrad`` command (also ``python -m fastgrad``): ``bench``, ``warmup`` and ``demo``.
 
     fastgrad --version
     fastgrad bench [--quick] [--filter WORD ...] [--json PATH] [--markdown] [--plot PATH]
                    [--pyperf PATH] [--compare OLD.json] [--threshold 0.10]
                    [--compile-time | --no-compile-time] [--threads N] [--rounds R]
                    [--competitor NAME ...] [--list]
+    fastgrad warmup [--dtype float32 float64]
     fastgrad demo [ARGS ...]
 
 ``fastgrad`` alone prints this help. ``bench`` measures; it never fails because of a timing (exit
@@ -68,10 +69,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command")
     _add_bench(sub)
+    warm = sub.add_parser("warmup", help="compile every kernel ahead of use (fills the on-disk cache)",
+                          description="Compile fastgrad's kernels now, for Docker images and CI caches, "
+                                      "and print the seconds per family.")
+    warm.add_argument("--dtype", nargs="+", default=["float32"], choices=["float32", "float64"],
+                      help="dtypes to compile for (default: float32)")
+    warm.set_defaults(handler=_warmup)
     demo = sub.add_parser("demo", help="train a small model and show what fastgrad does", add_help=False)
     demo.add_argument("args", nargs=argparse.REMAINDER)
     demo.set_defaults(handler=_demo)
     return parser
+
+
+def _warmup(args) -> int:
+    from fastgrad._warmup import main
+    return main(args.dtype)
 
 
 def _demo(args) -> int:

@@ -1,6 +1,8 @@
 """The Dense layer of the model API: a description whose W and b live in the model's flat buffer."""
 from __future__ import annotations
 
+import numpy as np
+
 from fastgrad import init as _init
 from fastgrad._checks import as_int, check_choice
 from fastgrad.functional.activations import activation_spec
@@ -20,6 +22,7 @@ class Dense:
     """
 
     def __init__(self, n_in, n_out, activation="identity", init="auto", **activation_options):
+        activation_options = {k: _python_scalar(v) for k, v in activation_options.items()}
         self.n_in = as_int(n_in, "n_in", low=1)
         self.n_out = as_int(n_out, "n_out", low=1)
         self.code, self.p1, self.p2 = activation_spec(activation, **activation_options)
@@ -52,13 +55,24 @@ class Dense:
 
     @property
     def W(self):
-        """Weights, shape (n_in, n_out): a view into ``model.params``."""
+        """Weights, shape (n_in, n_out): a view into ``model.params``; assigning copies into it
+        (an array of exactly that shape and the model's dtype, else ``ValueError``)."""
         return self._view("params", "W")
+
+    @W.setter
+    def W(self, value):
+        from fastgrad.model import assign_into
+        assign_into(self._view("params", "W"), value, "W")
 
     @property
     def b(self):
-        """Bias, shape (n_out,): a view into ``model.params``."""
+        """Bias, shape (n_out,): a view into ``model.params``; assigning copies into it."""
         return self._view("params", "b")
+
+    @b.setter
+    def b(self, value):
+        from fastgrad.model import assign_into
+        assign_into(self._view("params", "b"), value, "b")
 
     @property
     def grad_W(self):
@@ -75,3 +89,8 @@ class Dense:
     def __repr__(self):
         opts = "".join(f", {k}={v!r}" for k, v in self.activation_options.items())
         return f"Dense({self.n_in}, {self.n_out}, activation={self.activation!r}{opts})"
+
+
+def _python_scalar(value):
+    """A NumPy scalar as the Python number it holds (so configs serialize as JSON); else unchanged."""
+    return value.item() if isinstance(value, np.generic) else value

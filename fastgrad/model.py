@@ -1,11 +1,14 @@
 """Sequential: a network of Dense layers on one flat parameter buffer, trained in compiled code."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from fastgrad import init as _init
-from fastgrad._checks import as_float_array, as_float_dtype, as_scalar, check_choice
+from fastgrad._checks import as_float_array, as_float_dtype, as_int, as_scalar, check_choice
 from fastgrad._threads import blas_phase
+from fastgrad.kernels.activations import IDENTITY, SIGMOID, SOFTMAX
 from fastgrad.kernels.losses import BCE_LOGITS, HUBER, MAE, MSE
 from fastgrad.kernels.train import SOFTMAX_CE
 from fastgrad.layers import Dense
@@ -40,6 +43,14 @@ class Sequential:
 
     ``params`` is ONE flat, contiguous array holding every layer's W (row-major) then b,
     in layer order; ``grads`` has the same layout; ``layer.W``/``layer.b`` are views.
+    Assigning ``model.params = a`` (or ``grads``, ``layer.W``, ``layer.b``) copies ``a`` into
+    the buffer, so views stay views; ``a`` must be a NumPy array of exactly the buffer's
+    shape and dtype, else ``ValueError`` naming the attribute.
+
+    Threads: ``predict``, ``forward``, ``evaluate`` and ``loss_and_grad`` may run on one
+    model from several threads at once (each thread has its own work buffers); ``fit`` and
+    ``train_step`` while the model trains in another thread raise ``RuntimeError``.
+    Models pickle and deep-copy (the copy continues training bit-identically).
     """
 
     def __init__(self, layers, loss="mse", optimizer=None, l1=0.0, l2=0.0, dtype="float32", seed=None,
@@ -62,8 +73,8 @@ class Sequential:
         self.dtype = as_float_dtype(dtype)
         self.backend = backend
         self._train = _backend(backend)
-        self.seed = seed
-        self.rng = np.random.default_rng(seed)
+        self.seed = None if seed is None else as_int(seed, "seed", low=0)
+        self.rng = np.random.default_rng(self.seed)
         self.layers = layers
         self.layout = np.zeros((len(layers), 5), dtype=np.int64)
         self.act_params = np.zeros((len(layers), 2), dtype=self.dtype)
@@ -73,14 +84,50 @@ class Sequential:
             self.layout[i] = (offset, offset + layer.n_in * layer.n_out, layer.n_in, layer.n_out, layer.code)
             self.act_params[i] = (layer.p1, layer.p2)
             offset += layer.n_params
-        self.params = np.zeros(offset, dtype=self.dtype)
-        self.grads = np.zeros(offset, dtype=self.dtype)
+        self._params = np.zeros(offset, dtype=self.dtype)
+        self._grads = np.zeros(offset, dtype=self.dtype)
         for layer in layers:
             layer.W[...] = _init.INITIALIZERS[layer.initializer]((layer.n_in, layer.n_out), rng=self.rng,
                                                                  dtype=self.dtype)
         self.epochs_done = 0
         self.stop_training = False
-        self._buffers = {}
+        self._init_runtime()
+
+    def _init_runtime(self):
+        """What is per process and per thread, never pickled: the backend module, each
+        thread's work buffers, the lock that keeps one fit at a time."""
+        self._train = _backend(self.backend)
+        self._local = threading.local()
+        self._training = threading.Lock()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for key in ("_train", "_local", "_training"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._init_runtime()
+
+    # ----- the flat buffers -----------------------------------------------------------------
+    @property
+    def params(self) -> np.ndarray:
+        """Every trainable value, one flat C-contiguous array (see the class doc)."""
+        return self._params
+
+    @params.setter
+    def params(self, value):
+        assign_into(self._params, value, "params")
+
+    @property
+    def grads(self) -> np.ndarray:
+        """The gradient of the last ``loss_and_grad``/training batch, laid out as ``params``."""
+        return self._grads
+
+    @grads.setter
+    def grads(self, value):
+        assign_into(self._grads, value, "grads")
 
     # ----- layout ---------------------------------------------------------------------------
     @property
@@ -102,17 +149,22 @@ class Sequential:
         return buffer[b_off:b_off + n_out]
 
     def _work(self, batch):
-        """Work buffers for batches of up to ``batch`` rows (allocated once per size)."""
-        if batch not in self._buffers:
+        """This thread's work buffers for batches of up to ``batch`` rows (allocated once per
+        size and thread, so that several threads can predict on one model at once)."""
+        buffers = getattr(self._local, "buffers", None)
+        if buffers is None:
+            buffers = self._local.buffers = {}
+        if batch not in buffers:
             widths = self.layout[:, 3]
             buf_off = np.concatenate([[0], np.cumsum(batch * widths)[:-1]]).astype(np.int64)
             total = int(batch * widths.sum())
             dt = self.dtype
-            self._buffers[batch] = dict(
+            buffers[batch] = dict(
                 zbuf=np.empty(total, dt), abuf=np.empty(total, dt), gbuf=np.empty(total, dt),
                 delta=np.empty(batch * int(widths.max()), dt), xbuf=np.empty(batch * self.n_in, dt),
-                yfbuf=np.empty(batch * self.n_out, dt), ylbuf=np.empty(batch, np.int64), buf_off=buf_off)
-        return self._buffers[batch]
+                yfbuf=np.empty(batch * self.n_out, dt), ylbuf=np.empty(batch, np.int64), buf_off=buf_off,
+                grads=np.empty(self.n_params, dt), snaps=np.empty((2, self.n_params), dt))
+        return buffers[batch]
 
     # ----- data validation -------------------------------------------------------------------
     def _inputs(self, X, name="X"):
@@ -174,31 +226,29 @@ class Sequential:
     # ----- inference -------------------------------------------------------------------------
     def forward(self, X, batch_size=1024):
         """The last layer's raw outputs (logits for the classification losses), shape (n, n_out)."""
-        X = self._inputs(X)
-        batch = max(1, min(int(batch_size), X.shape[0]))
-        work = self._work(batch)
-        out = np.empty((X.shape[0], self.n_out), self.dtype)
-        with blas_phase():
-            self._train.predict_batches(self.params, self.layout, self.act_params, X, batch, work["zbuf"],
-                                        work["abuf"], work["buf_off"], out)
-        return out
+        return self._predict(X, batch_size, IDENTITY)
 
     def predict(self, X, batch_size=1024):
         """Outputs for X (n, n_in): class probabilities for softmax_cross_entropy (softmax of the
         logits), probabilities for binary_cross_entropy (sigmoid), raw outputs otherwise."""
-        from fastgrad import functional as F
-        out = self.forward(X, batch_size)
-        if self.loss == "softmax_cross_entropy":
-            return F.softmax(out)
-        if self.loss == "binary_cross_entropy":
-            return F.sigmoid(out)
+        post = {"softmax_cross_entropy": SOFTMAX, "binary_cross_entropy": SIGMOID}.get(self.loss, IDENTITY)
+        return self._predict(X, batch_size, post)
+
+    def _predict(self, X, batch_size, post):
+        X = self._inputs(X)
+        batch = min(as_int(batch_size, "batch_size", low=1), X.shape[0])
+        work = self._work(batch)
+        out = np.empty((X.shape[0], self.n_out), self.dtype)
+        with blas_phase():
+            self._train.predict_batches(self.params, self.layout, self.act_params, X, batch, work["zbuf"],
+                                        work["abuf"], work["buf_off"], out, post)
         return out
 
     def evaluate(self, X, y, batch_size=1024) -> dict:
         """{"loss": mean loss over X (plus the l1/l2 penalty, as in training), "accuracy": ...}
         (accuracy only for the classification losses)."""
         X, yf, yl, use_labels = self._data(X, y)
-        batch = max(1, min(int(batch_size), X.shape[0]))
+        batch = min(as_int(batch_size, "batch_size", low=1), X.shape[0])
         work = self._work(batch)
         sums = np.zeros(2)
         with blas_phase():
@@ -218,39 +268,62 @@ class Sequential:
 
     # ----- gradients and steps ---------------------------------------------------------------
     def _batch_grad(self, X, yf, yl, use_labels):
-        """Loss of (X, y) as one validated batch; its gradient is left in ``self.grads``."""
+        """Loss of (X, y) as one validated batch; its gradient is left in ``self.grads``
+        (single-threaded callers such as scikit-learn's L-BFGS loop)."""
+        loss, grads = self._batch_loss_grad(X, yf, yl, use_labels)
+        self._grads[:] = grads
+        return loss
+
+    def _batch_loss_grad(self, X, yf, yl, use_labels, params=None):
+        """Loss of (X, y) as one validated batch at ``params`` (default: the model's); the
+        gradient is left in this thread's gradient buffer, which is returned with it."""
         work = self._work(X.shape[0])
+        grads = work["grads"]
         with blas_phase():
-            return float(self._train.loss_and_grad_batch(
-                self.params, self.grads, self.layout, self.act_params, X, yf, yl, use_labels, self._loss_code,
-                self._loss_param, self.l1, self.l2, work["zbuf"], work["abuf"], work["gbuf"], work["delta"],
-                work["buf_off"]))
+            loss = float(self._train.loss_and_grad_batch(
+                self.params if params is None else params, grads, self.layout, self.act_params, X, yf, yl,
+                use_labels, self._loss_code, self._loss_param, self.l1, self.l2, work["zbuf"], work["abuf"],
+                work["gbuf"], work["delta"], work["buf_off"]))
+        return loss, grads
 
     def loss_and_grad(self, X, y):
         """(loss, grad) on the whole of (X, y) as one batch: the mean loss plus the penalty, and a
-        copy of the flat gradient (penalty included), laid out as ``params``."""
-        loss = self._batch_grad(*self._data(X, y))
-        return loss, self.grads.copy()
+        copy of the flat gradient (penalty included), laid out as ``params``. The gradient is
+        also copied into ``model.grads`` (the ``layer.grad_W`` views), unless the model is
+        training in another thread."""
+        loss, grads = self._batch_loss_grad(*self._data(X, y))
+        if self._training.acquire(blocking=False):
+            try:
+                self._grads[:] = grads
+            finally:
+                self._training.release()
+        return loss, grads.copy()
 
     def train_step(self, X, y, clip_norm=None) -> float:
         """One optimizer update on the batch (X, y); returns the batch loss (before the update).
-        Raises ``FloatingPointError`` (parameters untouched) when the loss or gradient is not finite."""
+        Raises ``FloatingPointError`` when the loss or gradient is not finite (parameters untouched)
+        or when the update made a parameter NaN or inf (the parameters before it are restored)."""
         from fastgrad.training import run_batches
         X, yf, yl, use_labels = self._data(X, y)
-        result = run_batches(self, X, yf, yl, use_labels, np.arange(X.shape[0]), X.shape[0], clip_norm,
-                             diagnostics=False)
+        with self.training_lock():
+            result = run_batches(self, X, yf, yl, use_labels, np.arange(X.shape[0]), X.shape[0], clip_norm,
+                                 diagnostics=False)
         if result.failed is not None:
-            raise FloatingPointError(f"non-finite loss or gradient in train_step (loss={result.losses[0]}); "
-                                     "the parameters were left unchanged")
+            raise FloatingPointError(result.failure("train_step"))
         return float(result.losses[0])
+
+    def training_lock(self):
+        """A context manager held while the model trains: ``RuntimeError`` if another thread holds it."""
+        return _TrainingLock(self._training)
 
     def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
             clip_norm=None, callbacks=None, verbose=1, diagnostics=False):
         """Train; see :func:`fastgrad.training.fit` (returns a :class:`~fastgrad.callbacks.History`)."""
         from fastgrad.training import fit
-        return fit(self, X, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
-                   validation_split=validation_split, shuffle=shuffle, clip_norm=clip_norm,
-                   callbacks=callbacks, verbose=verbose, diagnostics=diagnostics)
+        with self.training_lock():
+            return fit(self, X, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
+                       validation_split=validation_split, shuffle=shuffle, clip_norm=clip_norm,
+                       callbacks=callbacks, verbose=verbose, diagnostics=diagnostics)
 
     def hessian(self, X, y, h=None):
         """Hessian (n_params, n_params) of the loss at the current parameters, by central
@@ -262,17 +335,11 @@ class Sequential:
             raise ValueError(f"model.hessian handles at most {HESSIAN_MAX_PARAMS} parameters, this model has "
                              f"{self.n_params}; use fastgrad.diff.hvp_from_gradient for products instead")
         data = self._data(X, y)
-        saved = self.params.copy()
 
         def grad(p):
-            self.params[:] = p
-            self._batch_grad(*data)
-            return self.grads.astype(np.float64)
+            return self._batch_loss_grad(*data, params=p.astype(self.dtype))[1].astype(np.float64)
 
-        try:
-            return diff.hessian_from_gradient(grad, saved.astype(np.float64), h=h)
-        finally:
-            self.params[:] = saved
+        return diff.hessian_from_gradient(grad, self.params.astype(np.float64), h=h)
 
     # ----- description and persistence --------------------------------------------------------
     def summary(self) -> str:
@@ -299,3 +366,35 @@ class Sequential:
 
     def __repr__(self):
         return f"Sequential({self.layers!r}, loss={self.loss!r}, dtype={self.dtype.name!r})"
+
+
+class _TrainingLock:
+    def __init__(self, lock):
+        self._lock = lock
+
+    def __enter__(self):
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError("this model is already training in another thread; train a copy "
+                               "(copy.deepcopy(model)) to train in parallel")
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.release()
+        return False
+
+
+def assign_into(buffer, value, name):
+    """Copy ``value`` into ``buffer`` (a model's flat buffer or a view of it), after checking that
+    it is a NumPy array of exactly ``buffer``'s shape and dtype; ``ValueError`` naming ``name``."""
+    if value is buffer:
+        return
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array of shape {buffer.shape} and dtype {buffer.dtype} "
+                         f"(it is copied into the model's buffer), got {type(value).__name__}")
+    if value.dtype != buffer.dtype:
+        raise ValueError(f"{name} must have dtype {buffer.dtype} (the model's), got {value.dtype}")
+    if value.shape != buffer.shape:
+        raise ValueError(f"{name} must have shape {buffer.shape}, got {value.shape}")
+    if not value.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous, got an array with strides {value.strides}")
+    np.copyto(buffer, value)

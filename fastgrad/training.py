@@ -18,7 +18,21 @@ class BatchRun:
     correct: np.ndarray   # per-batch correct predictions
     sizes: np.ndarray     # per-batch row count
     done: int             # batches whose update was applied
-    failed: int | None    # index of the batch with a non-finite loss or gradient
+    failed: int | None    # index of the batch that failed (see kernels.train.train_epoch)
+    reason: int = 0       # kernels.train's FAIL_LOSS, FAIL_UPDATE or FAIL_PARAMS
+
+    def failure(self, where: str) -> str:
+        """The message of the FloatingPointError for the failed batch, ``where`` naming it."""
+        from fastgrad.kernels.train import FAIL_PARAMS, FAIL_UPDATE
+        if self.reason == FAIL_PARAMS:
+            return (f"the parameters hold NaN or inf before {where}; nothing was trained "
+                    "(set finite values, e.g. from a saved model)")
+        if self.reason == FAIL_UPDATE:
+            return (f"the optimizer update at {where} made a parameter NaN or inf (loss before it "
+                    f"{self.losses[self.failed]}); the parameters before that update were restored "
+                    "(try a smaller learning rate or clip_norm)")
+        return (f"non-finite loss or gradient at {where} (loss={self.losses[self.failed]}); "
+                "the model keeps the parameters of the last finite update")
 
 
 def run_batches(model, X, yf, yl, use_labels, perm, batch_size, clip_norm, diagnostics, diag=None,
@@ -38,7 +52,7 @@ def run_batches(model, X, yf, yl, use_labels, perm, batch_size, clip_norm, diagn
     losses = np.zeros(n_batches)
     correct = np.zeros(n_batches, dtype=np.int64)
     lrs = np.full(n_batches, float(opt.lr))
-    prev = np.empty_like(model.params) if diagnostics else np.empty(1, model.dtype)
+    status = np.zeros(1, np.int64)
     diag = np.zeros((len(model.layers), 3)) if diag is None else diag
     clip = 0.0 if clip_norm is None else as_scalar(clip_norm, "clip_norm", low=0.0, low_open=True)
     n_chunks = min(n_chunks, n_batches)
@@ -51,8 +65,8 @@ def run_batches(model, X, yf, yl, use_labels, perm, batch_size, clip_norm, diagn
                 model.params, model.grads, model.layout, model.act_params, X, yf, yl, use_labels, perm,
                 batch_size, int(first), int(last), model._loss_code, model._loss_param, model.l1, model.l2, clip,
                 code, state, hyper, lrs, opt.step_count, work["zbuf"], work["abuf"], work["gbuf"], work["delta"],
-                work["xbuf"], work["yfbuf"], work["ylbuf"], work["buf_off"], losses, correct, diagnostics, prev,
-                diag)
+                work["xbuf"], work["yfbuf"], work["ylbuf"], work["buf_off"], losses, correct, diagnostics,
+                work["snaps"], diag, status)
         opt.step_count += int(stop - first)
         done = int(stop)
         if progress is not None:
@@ -62,9 +76,10 @@ def run_batches(model, X, yf, yl, use_labels, perm, batch_size, clip_norm, diagn
         if stop < last:
             failed = int(stop)
             break
+    reason = int(status[0])
     sizes = np.full(n_batches, batch_size)
     sizes[-1] = n - batch_size * (n_batches - 1)
-    return BatchRun(losses, correct, sizes, done, failed)
+    return BatchRun(losses, correct, sizes, done, failed, reason if failed is not None else 0)
 
 
 def _split(model, X, y, validation_data, validation_split):
@@ -102,13 +117,17 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
     update-to-weight ratio ||dW||/||W|| and the fraction of dead ReLU units in
     ``history.diagnostics``.
 
-    A non-finite loss or gradient stops training with ``FloatingPointError`` naming the
-    epoch and batch; the parameters stay those of the last finite update (with a
-    :class:`~fastgrad.callbacks.TerminateOnNaN` callback training stops without raising).
+    A non-finite loss or gradient, an update that makes a parameter NaN or inf (it is
+    undone: the parameters before it are restored), or non-finite parameters before
+    training stop it with ``FloatingPointError`` naming the epoch and batch; the model
+    keeps its last finite parameters (with a :class:`~fastgrad.callbacks.TerminateOnNaN`
+    callback training stops without raising). The optimizer's state (moments) is that
+    of the last update tried.
     """
     epochs = as_int(epochs, "epochs", low=1)
     batch_size = as_int(batch_size, "batch_size", low=1)
     verbose = as_int(verbose, "verbose", low=0)
+    _announce_compile(model, verbose)
     Xa, yf, yl, use_labels, val = _split(model, X, y, validation_data, validation_split)
     if val is not None:
         val = (model._inputs(val[0], "X_val"), val[1])
@@ -132,8 +151,7 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
         if bar is not None:
             bar.close()
         if run.failed is not None:
-            message = (f"non-finite loss or gradient at epoch {epoch + 1}, batch {run.failed + 1} of {n_batches} "
-                       f"(loss={run.losses[run.failed]}); the model keeps the parameters of the last finite update")
+            message = run.failure(f"epoch {epoch + 1}, batch {run.failed + 1} of {n_batches}")
             if any(isinstance(cb, TerminateOnNaN) for cb in cbs.callbacks):
                 print(message, file=sys.stderr)
                 model.stop_training = True
@@ -162,3 +180,11 @@ def _progress_bar(verbose, epoch, n_batches):
         return None
     from tqdm.auto import tqdm
     return tqdm(total=n_batches, desc=f"epoch {epoch + 1}", unit="batch", leave=True)
+
+
+def _announce_compile(model, verbose):
+    """Say so before the first compiled fit of a process waits on Numba (seconds to a minute)."""
+    from fastgrad._warmup import is_compiled
+    if verbose >= 1 and model.backend == "compiled" and not is_compiled(model.dtype):
+        print(f"compiling fastgrad's {model.dtype.name} training kernels, once; cached afterwards "
+              "(python -m fastgrad warmup does it ahead of time)", file=sys.stderr, flush=True)

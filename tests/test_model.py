@@ -285,3 +285,28 @@ def test_bad_input():
         layer = Dense(2, 2)
         Sequential([layer])
         Sequential([layer])
+
+
+def test_model_calls_compile_no_parallel_layer_or_loss_kernel():
+    """The model's compiled calls run single-threaded (blas_phase), so they use the serial range
+    helpers: compiling the parallel activation/softmax/loss kernels dominated a first fit's time."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = ("import numpy as np; from fastgrad import Dense, Sequential\n"
+            "from fastgrad.kernels import activations, dense, losses, softmax\n"
+            "X = np.ones((8, 3), np.float32); y = np.zeros(8, int)\n"
+            "for loss, last in (('softmax_cross_entropy', 'identity'), ('mse', 'softmax'), ('binary_cross_entropy', 'tanh')):\n"
+            "    m = Sequential([Dense(3, 4, 'relu'), Dense(4, 2, last)], loss=loss, seed=0)\n"
+            "    t = y if loss == 'softmax_cross_entropy' else np.zeros((8, 2))\n"
+            "    m.fit(X, t, verbose=0); m.evaluate(X, t); m.predict(X); m.loss_and_grad(X, t); m.train_step(X, t)\n"
+            "kernels = (dense.bias_activation, dense.activation_delta, dense.dense_forward, dense.dense_backward,\n"
+            "           softmax.softmax_forward, softmax.softmax_backward, losses.elementwise_loss,\n"
+            "           losses.softmax_cross_entropy, activations.activation_forward)\n"
+            "print(sum(len(k.signatures) for k in kernels))\n")
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root,
+                         timeout=1800)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "0"

@@ -16,18 +16,29 @@ Everything a model holds is flat (see DESIGN.md):
 ``train_epoch`` runs forward, fused loss + gradient, backward, penalties, clipping and
 the optimizer update for a range of mini-batches in one call. The plain-NumPy twin of
 every function here, with the same name and signature, is :mod:`fastgrad.reference.train`.
+
+Compile time: the model's compiled calls run with one Numba thread (``blas_phase``), so
+the layer and loss passes here are the serial range helpers of the activation, softmax
+and loss kernels, each lowered once in a function of its own (``_layer_forward``,
+``_layer_backward``, ``_output_loss``), not the parallel kernels: Numba's parallel
+lowering of those kernels (each with every activation or loss inlined twice) was most of
+the cold-cache time of a first ``fit``.
 """
 import numpy as np
 
 from fastgrad._jit import inline, kernel, like
-from fastgrad.kernels.activations import RELU
-from fastgrad.kernels.dense import dense_backward, dense_forward
+from fastgrad.kernels.activations import (IDENTITY, LOG_SOFTMAX, RELU, SIGMOID, SOFTMAX, backward_range,
+                                          forward_range)
+from fastgrad.kernels.dense import _bias_act_rows, column_sums
 from fastgrad.kernels.grad_utils import grad_norm, scale_inplace
-from fastgrad.kernels.losses import BCE_LOGITS, elementwise_loss, softmax_cross_entropy
+from fastgrad.kernels.losses import BCE_LOGITS, ce_rows, loss_range
 from fastgrad.kernels.optim import LR, optimizer_step
+from fastgrad.kernels.softmax import _backward_rows, _forward_rows
 
 SOFTMAX_CE = 10  # loss code beside kernels.losses' MSE, MAE, HUBER, BCE_LOGITS
 N_DIAG = 3       # per layer: gradient L2 norm, update-to-weight ratio, dead-ReLU fraction
+# train_epoch's status[0]: why the batch it returns failed.
+OK, FAIL_LOSS, FAIL_UPDATE, FAIL_PARAMS = 0, 1, 2, 3
 
 
 @inline
@@ -53,6 +64,32 @@ def _scratch(buf, m, n):
 
 
 @kernel
+def _layer_forward(x, W, b, z, a, code, p1, p2):
+    """z = x @ W + b, a = act(z) (row-wise for softmax/log_softmax); serial passes."""
+    np.dot(x, W, z)
+    m = z.shape[0]
+    if code == SOFTMAX or code == LOG_SOFTMAX:
+        _bias_act_rows(z, b, z, IDENTITY, p1, p2, 0, m)
+        _forward_rows(z, a, code == LOG_SOFTMAX, 0, m)
+    else:
+        _bias_act_rows(z, b, a, code, p1, p2, 0, m)
+
+
+@kernel
+def _layer_backward(x, W, z, grad_a, code, p1, p2, delta, grad_x, grad_W, grad_b, need_grad_x):
+    """delta = grad_a * act'(z) (the row-wise Jacobian product for softmax); grad_b = column
+    sums of delta; grad_W = x^T delta; grad_x = delta W^T when ``need_grad_x``."""
+    if code == SOFTMAX or code == LOG_SOFTMAX:
+        _backward_rows(z, grad_a, delta, code == LOG_SOFTMAX, 0, z.shape[0])
+    else:
+        backward_range(code, z.reshape(-1), grad_a.reshape(-1), delta.reshape(-1), p1, p2)
+    column_sums(delta, grad_b)
+    np.dot(x.T, delta, grad_W)
+    if need_grad_x:
+        np.dot(delta, W.T, grad_x)
+
+
+@kernel
 def forward(params, layout, act_params, x, zbuf, abuf, buf_off):
     """Run x (m, n_in) through every layer; returns the last layer's activations (a view of abuf)."""
     m = x.shape[0]
@@ -60,21 +97,21 @@ def forward(params, layout, act_params, x, zbuf, abuf, buf_off):
     for l in range(layout.shape[0]):
         z = _block(zbuf, buf_off, layout, l, m)
         a = _block(abuf, buf_off, layout, l, m)
-        dense_forward(inp, _weights(params, layout, l), _bias(params, layout, l), z, a,
-                      layout[l, 4], act_params[l, 0], act_params[l, 1])
+        _layer_forward(inp, _weights(params, layout, l), _bias(params, layout, l), z, a,
+                       layout[l, 4], act_params[l, 0], act_params[l, 1])
         inp = a
     return inp
 
 
-@inline
+@kernel
 def _output_loss(out, yf, yl, use_labels, grad_out, loss_code, loss_param):
     """Mean loss of the batch; writes d loss / d out into grad_out."""
     m, k = out.shape
     if loss_code == SOFTMAX_CE:
-        return softmax_cross_entropy(out, yl, yf, use_labels, grad_out, like(out[0, 0], 1.0 / m),
-                                     like(out[0, 0], 0.0))
-    return elementwise_loss(loss_code, out.reshape(-1), yf.reshape(-1), grad_out.reshape(-1),
-                            like(out[0, 0], 1.0 / (m * k)), loss_param)
+        scale = like(out[0, 0], 1.0 / m)
+        return ce_rows(out, yl, yf, use_labels, grad_out, scale, like(out[0, 0], 0.0), 0, m) * scale
+    scale = like(out[0, 0], 1.0 / (m * k))
+    return loss_range(loss_code, out.reshape(-1), yf.reshape(-1), grad_out.reshape(-1), scale, loss_param) * scale
 
 
 @kernel
@@ -105,25 +142,31 @@ def loss_and_grad_batch(params, grads, layout, act_params, x, yf, yl, use_labels
     for l in range(n_layers - 1, -1, -1):
         inp = x if l == 0 else _block(abuf, buf_off, layout, l - 1, m)
         grad_inp = x if l == 0 else _block(gbuf, buf_off, layout, l - 1, m)
-        dense_backward(inp, _weights(params, layout, l), _block(zbuf, buf_off, layout, l, m),
-                       _block(gbuf, buf_off, layout, l, m), layout[l, 4], act_params[l, 0],
-                       act_params[l, 1], _scratch(delta, m, layout[l, 3]), grad_inp,
-                       _weights(grads, layout, l), _bias(grads, layout, l), l > 0)
+        _layer_backward(inp, _weights(params, layout, l), _block(zbuf, buf_off, layout, l, m),
+                        _block(gbuf, buf_off, layout, l, m), layout[l, 4], act_params[l, 0],
+                        act_params[l, 1], _scratch(delta, m, layout[l, 3]), grad_inp,
+                        _weights(grads, layout, l), _bias(grads, layout, l), l > 0)
     return loss + penalty(params, grads, layout, l1, l2, True)
 
 
 @kernel
 def count_correct(out, yf, yl, use_labels, loss_code):
     """Correct predictions in a batch: rows whose argmax hits the class (softmax CE), or
-    entries whose sign agrees with target > 0.5 (BCE on logits); 0 for regression."""
+    entries whose sign agrees with target > 0.5 (BCE on logits); 0 for regression.
+    A NaN output is never correct (a row holding one has no argmax)."""
     m, k = out.shape
     correct = 0
     if loss_code == SOFTMAX_CE:
         for r in range(m):
             best = 0
+            nan = out[r, 0] != out[r, 0]
             for j in range(1, k):
-                if out[r, j] > out[r, best]:
+                v = out[r, j]
+                nan = nan or v != v
+                if v > out[r, best]:
                     best = j
+            if nan:
+                continue
             if use_labels:
                 hit = yl[r] == best
             else:
@@ -136,8 +179,49 @@ def count_correct(out, yf, yl, use_labels, loss_code):
     elif loss_code == BCE_LOGITS:
         for r in range(m):
             for j in range(k):
-                correct += 1 if (out[r, j] > 0) == (yf[r, j] > 0.5) else 0
+                v = out[r, j]
+                correct += 1 if v == v and (v > 0) == (yf[r, j] > 0.5) else 0
     return correct
+
+
+@kernel
+def dead_fraction(z):
+    """Fraction of the columns (units) of pre-activations z (m, n) that are <= 0 on every row:
+    ReLU units that pass no gradient. A NaN is not <= 0, so a unit with a NaN is not dead."""
+    m, n = z.shape
+    dead = 0
+    for j in range(n):
+        alive = False
+        for r in range(m):
+            if not z[r, j] <= 0:
+                alive = True
+                break
+        dead += 0 if alive else 1
+    return dead / n
+
+
+@inline
+def _all_finite(x):
+    """True when every entry of x is finite (read-only twin of _copy_if_finite)."""
+    bad = 0
+    for i in range(x.size):
+        d = x[i] - x[i]
+        bad += d != d
+    return bad == 0
+
+
+@inline
+def _copy_if_finite(src, dst):
+    """dst[:] = src; True when every entry of src is finite, in one pass: x - x is 0 for finite
+    x and NaN for inf and NaN (no fast-math flag here lets LLVM fold it), and the count of
+    NaNs is an integer reduction, which vectorizes without reassociating float sums."""
+    bad = 0
+    for i in range(src.size):
+        v = src[i]
+        dst[i] = v
+        d = v - v
+        bad += d != d
+    return bad == 0
 
 
 @inline
@@ -158,7 +242,7 @@ def _gather(X, yf, yl, use_labels, perm, lo, m, xbuf, yfbuf, ylbuf):
 
 
 @inline
-def _record_diagnostics(params, grads, prev, layout, abuf, buf_off, m, diag):
+def _record_diagnostics(params, grads, prev, layout, zbuf, buf_off, m, diag):
     for l in range(layout.shape[0]):
         lo = layout[l, 0]
         hi = layout[l, 1] + layout[l, 3]
@@ -172,23 +256,14 @@ def _record_diagnostics(params, grads, prev, layout, abuf, buf_off, m, diag):
         diag[l, 0] += np.sqrt(g2)
         diag[l, 1] += np.sqrt(d2) / np.sqrt(p2) if p2 > 0 else 0.0
         if layout[l, 4] == RELU:
-            a = _block(abuf, buf_off, layout, l, m)
-            dead = 0
-            for j in range(a.shape[1]):
-                alive = False
-                for r in range(m):
-                    if a[r, j] > 0:
-                        alive = True
-                        break
-                dead += 0 if alive else 1
-            diag[l, 2] += dead / a.shape[1]
+            diag[l, 2] += dead_fraction(_block(zbuf, buf_off, layout, l, m))
 
 
 @kernel
 def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, perm, batch_size,
                 first_batch, last_batch, loss_code, loss_param, l1, l2, clip_norm, opt_code,
                 opt_state, opt_hyper, lrs, step0, zbuf, abuf, gbuf, delta, xbuf, yfbuf, ylbuf,
-                buf_off, batch_loss, batch_correct, diagnostics, prev, diag):
+                buf_off, batch_loss, batch_correct, diagnostics, snaps, diag, status):
     """Train on mini-batches ``first_batch .. last_batch - 1`` of the permutation ``perm``.
 
     Batch i takes rows ``perm[i*batch_size : (i+1)*batch_size]``, uses learning rate
@@ -196,31 +271,49 @@ def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, perm, 
     count go to ``batch_loss[i]``/``batch_correct[i]``. ``clip_norm > 0`` rescales the
     gradient to that L2 norm (PyTorch's ``max_norm / (norm + 1e-6)``). With
     ``diagnostics``, per-layer sums of (grad norm, update ratio, dead-ReLU fraction) are
-    added to ``diag`` (L, 3). Returns the index of the first batch whose loss or gradient
-    was not finite (its update is not applied), or ``last_batch`` when all went through.
+    added to ``diag`` (L, 3).
+
+    ``snaps`` (2, n_params) holds the parameters before the current update (ping-pong):
+    after each update one pass copies ``params`` into the other row while checking that
+    they are finite (after the call's last update, a check without the copy). Returns the index of the first batch that failed, or ``last_batch``
+    when all went through; ``status[0]`` says why: ``FAIL_LOSS`` (the loss or gradient was
+    not finite: no update), ``FAIL_UPDATE`` (the update made a parameter non-finite: the
+    parameters before it were restored), ``FAIL_PARAMS`` (the parameters were not finite
+    before the batch). The optimizer's state is not restored.
     """
     n = X.shape[0]
+    status[0] = OK
+    cur = 0
+    if not _copy_if_finite(params, snaps[0]):
+        status[0] = FAIL_PARAMS
+        return first_batch
     for i in range(first_batch, last_batch):
         lo = i * batch_size
         m = min(n, lo + batch_size) - lo
         xb, yfb, ylb = _gather(X, yf, yl, use_labels, perm, lo, m, xbuf, yfbuf, ylbuf)
         loss = loss_and_grad_batch(params, grads, layout, act_params, xb, yfb, ylb, use_labels,
                                    loss_code, loss_param, l1, l2, zbuf, abuf, gbuf, delta, buf_off)
+        batch_loss[i] = loss
         norm = grad_norm(grads, 2.0)
         if not (np.isfinite(loss) and np.isfinite(norm)):
-            batch_loss[i] = loss
+            status[0] = FAIL_LOSS
             return i
         if clip_norm > 0 and norm > clip_norm:
             scale_inplace(grads, like(params[0], clip_norm / (norm + 1e-6)))
-        if diagnostics:
-            prev[:] = params
         opt_hyper[LR] = lrs[i]
         optimizer_step(opt_code, params, grads, opt_state, opt_hyper, step0 + i - first_batch + 1)
-        batch_loss[i] = loss
+        nxt = 1 - cur
+        # the last batch of the call needs no snapshot for a next one: check only
+        ok = _all_finite(params) if i == last_batch - 1 else _copy_if_finite(params, snaps[nxt])
+        if not ok:
+            params[:] = snaps[cur]
+            status[0] = FAIL_UPDATE
+            return i
         out = _block(abuf, buf_off, layout, layout.shape[0] - 1, m)
         batch_correct[i] = count_correct(out, yfb, ylb, use_labels, loss_code)
         if diagnostics:
-            _record_diagnostics(params, grads, prev, layout, abuf, buf_off, m, diag)
+            _record_diagnostics(params, grads, snaps[cur], layout, zbuf, buf_off, m, diag)
+        cur = nxt
     return last_batch
 
 
@@ -244,9 +337,17 @@ def evaluate_batches(params, layout, act_params, X, yf, yl, use_labels, batch_si
 
 
 @kernel
-def predict_batches(params, layout, act_params, X, batch_size, zbuf, abuf, buf_off, out):
-    """out (n, k) = the network's last-layer activations for X, computed in batches."""
+def predict_batches(params, layout, act_params, X, batch_size, zbuf, abuf, buf_off, out, post):
+    """out (n, k) = the network's last-layer activations for X, computed in batches, then
+    passed through ``post``: ``IDENTITY``, ``SOFTMAX`` (row-wise) or ``SIGMOID``."""
     n = X.shape[0]
+    zero = like(out[0, 0], 0.0)
     for lo in range(0, n, batch_size):
         hi = min(n, lo + batch_size)
-        out[lo:hi, :] = forward(params, layout, act_params, X[lo:hi], zbuf, abuf, buf_off)
+        a = forward(params, layout, act_params, X[lo:hi], zbuf, abuf, buf_off)
+        if post == SOFTMAX:
+            _forward_rows(a, out[lo:hi], False, 0, hi - lo)
+        elif post == SIGMOID:
+            forward_range(SIGMOID, a.reshape(-1), out[lo:hi].reshape(-1), zero, zero)
+        else:
+            out[lo:hi, :] = a

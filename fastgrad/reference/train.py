@@ -10,7 +10,8 @@ import numpy as np
 from fastgrad.kernels import activations as K
 from fastgrad.kernels.losses import BCE_LOGITS, HUBER, MAE, MSE
 from fastgrad.kernels.optim import LR
-from fastgrad.kernels.train import SOFTMAX_CE
+from fastgrad.kernels.train import FAIL_LOSS, FAIL_PARAMS, FAIL_UPDATE, OK, SOFTMAX_CE
+from fastgrad.reference import activations as activations_ref
 from fastgrad.reference import losses as losses_ref
 from fastgrad.reference.dense import dense_backward, dense_forward
 from fastgrad.reference.optim import optimizer_step
@@ -101,36 +102,52 @@ def _loss_and_grad(params, grads, layout, act_params, x, yf, yl, use_labels, los
 
 
 def count_correct(out, yf, yl, use_labels, loss_code):
-    """Correct argmax predictions (softmax CE) or sign agreements (BCE on logits); 0 otherwise."""
+    """Correct argmax predictions (softmax CE) or sign agreements (BCE on logits); 0 otherwise.
+    A NaN output is never correct."""
     if loss_code == SOFTMAX_CE:
         target = yl if use_labels else np.argmax(yf, axis=1)
-        return int(np.sum(np.argmax(out, axis=1) == target))
+        valid = ~np.any(np.isnan(out), axis=1)
+        return int(np.sum((np.argmax(out, axis=1) == target) & valid))
     if loss_code == BCE_LOGITS:
-        return int(np.sum((out > 0) == (yf > 0.5)))
+        return int(np.sum(((out > 0) == (yf > 0.5)) & ~np.isnan(out)))
     return 0
+
+
+def dead_fraction(z):
+    """Fraction of the columns of z (m, n) that are <= 0 on every row (a NaN is not <= 0)."""
+    return float(np.mean(np.all(z <= 0, axis=0)))
 
 
 def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, perm, batch_size,
                 first_batch, last_batch, loss_code, loss_param, l1, l2, clip_norm, opt_code,
                 opt_state, opt_hyper, lrs, step0, zbuf, abuf, gbuf, delta, xbuf, yfbuf, ylbuf,
-                buf_off, batch_loss, batch_correct, diagnostics, prev, diag):
+                buf_off, batch_loss, batch_correct, diagnostics, snaps, diag, status):
     """Mini-batches first_batch .. last_batch - 1, as the compiled twin (see its docstring)."""
+    status[0] = OK
+    if not np.all(np.isfinite(params)):
+        status[0] = FAIL_PARAMS
+        return first_batch
     for i in range(first_batch, last_batch):
         rows = perm[i * batch_size:(i + 1) * batch_size]
         xb = X[rows]
         yfb, ylb = (yf, yl[rows]) if use_labels else (yf[rows], yl)  # the unused one is a dummy
         loss, out, zs = _loss_and_grad(params, grads, layout, act_params, xb, yfb, ylb, use_labels,
                                        loss_code, loss_param, l1, l2)
+        batch_loss[i] = loss
         norm = float(np.sqrt(np.sum(grads.astype(np.float64) ** 2)))
         if not (np.isfinite(loss) and np.isfinite(norm)):
-            batch_loss[i] = loss
+            status[0] = FAIL_LOSS
             return i
         if clip_norm > 0 and norm > clip_norm:
             grads *= grads.dtype.type(clip_norm / (norm + 1e-6))
-        before = params.copy() if diagnostics else params
+        before = params.copy()
         opt_hyper[LR] = lrs[i]
-        optimizer_step(opt_code, params, grads, opt_state, opt_hyper, step0 + i - first_batch + 1)
-        batch_loss[i] = loss
+        with np.errstate(over="ignore", invalid="ignore"):
+            optimizer_step(opt_code, params, grads, opt_state, opt_hyper, step0 + i - first_batch + 1)
+        if not np.all(np.isfinite(params)):
+            params[...] = before
+            status[0] = FAIL_UPDATE
+            return i
         batch_correct[i] = count_correct(out, yfb, ylb, use_labels, loss_code)
         if diagnostics:
             _diagnostics(before, params, grads, layout, zs, diag)
@@ -144,7 +161,7 @@ def _diagnostics(before, params, grads, layout, zs, diag):
         p_norm = np.linalg.norm(before[lo:hi].astype(np.float64))
         diag[l, 1] += np.linalg.norm((params[lo:hi] - before[lo:hi]).astype(np.float64)) / p_norm if p_norm > 0 else 0.0
         if layout[l, 4] == K.RELU:
-            diag[l, 2] += np.mean(np.all(zs[l] <= 0, axis=0))
+            diag[l, 2] += dead_fraction(zs[l])
 
 
 def evaluate_batches(params, layout, act_params, X, yf, yl, use_labels, batch_size, loss_code,
@@ -159,7 +176,12 @@ def evaluate_batches(params, layout, act_params, X, yf, yl, use_labels, batch_si
         out_sums[1] += count_correct(out, yf[sl], yl[sl], use_labels, loss_code)
 
 
-def predict_batches(params, layout, act_params, X, batch_size, zbuf, abuf, buf_off, out):
-    """out = the network's last-layer activations for X."""
+def predict_batches(params, layout, act_params, X, batch_size, zbuf, abuf, buf_off, out, post):
+    """out = the network's last-layer activations for X, through ``post`` (IDENTITY, SOFTMAX, SIGMOID)."""
     for lo in range(0, X.shape[0], batch_size):
-        out[lo:lo + batch_size] = forward(params, layout, act_params, X[lo:lo + batch_size], zbuf, abuf, buf_off)
+        a = forward(params, layout, act_params, X[lo:lo + batch_size], zbuf, abuf, buf_off)
+        if post == K.SOFTMAX:
+            a = activations_ref.softmax(a)
+        elif post == K.SIGMOID:
+            a = activations_ref.sigmoid(a)
+        out[lo:lo + batch_size] = a

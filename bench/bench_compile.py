@@ -1,0 +1,73 @@
+"""Compile time of a first ``fit``, measured in fresh processes on an empty kernel cache.
+
+    python bench/bench_compile.py                 # float32 cold, then float64, then warm
+    FASTGRAD_BENCH_COMPILE=1 pytest bench/bench_compile.py -s
+
+Each figure is the wall time of ``Sequential(...).fit`` (one epoch of a 64-32-32-10
+Dense-ReLU MLP, 256 rows) in a new Python process whose ``NUMBA_CACHE_DIR`` is a
+temporary folder, so the process compiles (or loads) every kernel the fit uses:
+
+* ``float32 cold``: empty cache -- what a new user waits for;
+* ``float64 after float32``: the float32 kernels are cached, the float64 ones compile;
+* ``float32 warm``: everything is cached -- the cost of loading machine code.
+
+The import of fastgrad is outside the timing. A benchmark, not a test: it asserts
+nothing about time (issue 11's targets: 15 s, 15 s more, 1 s warm, on a quiet machine).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+CHILD = r"""
+import json, sys, time
+import numpy as np
+from fastgrad import Dense, Sequential
+dtype = sys.argv[1]
+rng = np.random.default_rng(0)
+X = rng.standard_normal((256, 64))
+y = rng.integers(0, 10, 256)
+model = Sequential([Dense(64, 32, "relu"), Dense(32, 32, "relu"), Dense(32, 10)],
+                   loss="softmax_cross_entropy", dtype=dtype, seed=0)
+start = time.perf_counter()
+model.fit(X, y, epochs=1, batch_size=32, verbose=0)
+print(json.dumps({"seconds": time.perf_counter() - start}))
+"""
+
+
+def first_fit_seconds(dtype: str, cache_dir: str) -> float:
+    """Seconds of the first fit in a fresh process using ``cache_dir`` as Numba's cache."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir,
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", CHILD, dtype], capture_output=True, text=True, env=env,
+                         cwd=ROOT, check=True, timeout=1800).stdout
+    return json.loads(out.strip().splitlines()[-1])["seconds"]
+
+
+def measure() -> dict:
+    """{"float32 cold": s, "float64 after float32": s, "float32 warm": s}, one shared empty cache."""
+    with tempfile.TemporaryDirectory(prefix="fastgrad-compile-") as cache_dir:
+        return {"float32 cold": first_fit_seconds("float32", cache_dir),
+                "float64 after float32": first_fit_seconds("float64", cache_dir),
+                "float32 warm": first_fit_seconds("float32", cache_dir)}
+
+
+def report(times: dict) -> str:
+    return "\n".join(f"first fit, {name:<24}{seconds:8.2f} s" for name, seconds in times.items())
+
+
+@pytest.mark.skipif(os.environ.get("FASTGRAD_BENCH_COMPILE") != "1",
+                    reason="minutes of compilation: set FASTGRAD_BENCH_COMPILE=1 to run")
+def test_first_fit_compile_time():
+    print("\n" + report(measure()))
+
+
+if __name__ == "__main__":
+    print(report(measure()))
