@@ -9,9 +9,14 @@ scalar helpers with :func:`inline`), so the options below are set exactly once:
   (``FASTGRAD_CACHE=0`` turns it off);
 * ``error_model="numpy"`` -- division by zero gives inf/NaN instead of a Python
   exception check in every loop, which would stop loops from vectorizing;
-* ``fastmath`` -- only the flags that keep IEEE semantics for inf and NaN
-  (``nsz``, ``arcp``, ``contract``, ``reassoc``): reductions vectorize, but NaN and
-  inf still propagate exactly as in NumPy (``FASTGRAD_FASTMATH=0`` turns them off);
+* ``fastmath`` -- only flags that keep IEEE semantics for inf and NaN and keep every
+  written subtraction in its written order (``nsz``, ``arcp``, ``contract``): NaN and
+  inf propagate exactly as in NumPy, and stable formulas such as ``(z - max) - log(sum)``
+  stay stable (``FASTGRAD_FASTMATH=0`` turns the flags off). ``reassoc``, which lets LLVM
+  vectorize a floating-point sum but also regroup ``z - max - log(sum)`` into
+  ``z - (max + log(sum))`` (0 instead of -ln 2 for ``log_softmax([1e8, 1e8])`` in
+  float32), is given only to :func:`reduction` helpers, loops that do nothing but sum;
+  ``FASTGRAD_FASTMATH=reassoc`` gives it to every kernel (unsafe; for comparisons);
 * ``parallel`` -- per kernel; ``FASTGRAD_PARALLEL=0`` compiles every kernel serial.
 
 Threading: Numba's ``workqueue`` layer aborts when two Python threads enter
@@ -29,7 +34,7 @@ import numba
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-__all__ = ("kernel", "inline", "prange", "like", "ordered", "float_from_bits", "by_float_type", "PARALLEL_MIN", "BLOCK", "n_blocks", "block_bounds",
+__all__ = ("kernel", "inline", "prange", "like", "ordered", "reduction", "float_from_bits", "by_float_type", "PARALLEL_MIN", "BLOCK", "n_blocks", "block_bounds",
            "numba_version", "threading_layer", "set_numba_threads", "get_numba_threads")
 
 
@@ -42,7 +47,18 @@ def _env_flag(name: str, default: bool) -> bool:
 
 CACHE = _env_flag("FASTGRAD_CACHE", True)
 PARALLEL = _env_flag("FASTGRAD_PARALLEL", True)
-FASTMATH = {"nsz", "arcp", "contract", "reassoc"} if _env_flag("FASTGRAD_FASTMATH", True) else False
+
+def _fastmath_flags():
+    value = os.environ.get("FASTGRAD_FASTMATH", "1").strip().lower()
+    if value == "reassoc":
+        return {"nsz", "arcp", "contract", "reassoc"}
+    return {"nsz", "arcp", "contract"} if _env_flag("FASTGRAD_FASTMATH", True) else False
+
+
+FASTMATH = _fastmath_flags()
+ERROR_MODEL = "numpy"
+# Flags for reduction helpers: reassociation lets LLVM split a sum into vector lanes.
+REDUCTION_FASTMATH = (FASTMATH | {"reassoc"}) if FASTMATH else False
 
 # Below this many elements a kernel takes its serial branch: a parallel region
 # costs a few microseconds even with OpenMP, more than the work it would split.
@@ -61,9 +77,13 @@ KERNELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernels"
 
 
 def kernel_sources_digest(kernels_dir=KERNELS_DIR) -> str:
-    """A digest of every kernel source file (and of this file and Numba's version)."""
+    """A digest of every kernel source file, of this file, of Numba's version and of every
+    switch that changes generated code (fast-math flags, parallel, error model, cache)."""
     import hashlib
     digest = hashlib.sha1(numba_version.encode())
+    switches = (sorted(FASTMATH) if FASTMATH else False, sorted(REDUCTION_FASTMATH) if REDUCTION_FASTMATH else False,
+                PARALLEL, ERROR_MODEL)
+    digest.update(repr(switches).encode())
     names = sorted(n for n in os.listdir(kernels_dir) if n.endswith(".py"))
     paths = [os.path.join(kernels_dir, n) for n in names] + [os.path.abspath(__file__)]
     for path in paths:
@@ -122,13 +142,13 @@ def kernel(func=None, *, parallel: bool = False, cache: bool = CACHE):
     """
     def wrap(f):
         return njit(cache=cache and CACHE, parallel=parallel and PARALLEL, fastmath=FASTMATH,
-                    error_model="numpy", nogil=True)(f)
+                    error_model=ERROR_MODEL, nogil=True)(f)
     return wrap(func) if func is not None else wrap
 
 
 def inline(func):
     """A scalar helper inlined into the kernels that call it (same options as :func:`kernel`)."""
-    return njit(cache=CACHE, fastmath=FASTMATH, error_model="numpy", inline="always")(func)
+    return njit(cache=CACHE, fastmath=FASTMATH, error_model=ERROR_MODEL, inline="always")(func)
 
 
 def ordered(func):
@@ -140,7 +160,18 @@ def ordered(func):
     rewrite ``x - k*hi - k*lo`` as ``x - k*(hi + lo)``.
     """
     flags = FASTMATH - {"reassoc"} if FASTMATH else False
-    return njit(cache=CACHE, fastmath=flags, error_model="numpy")(func)
+    return njit(cache=CACHE, fastmath=flags, error_model=ERROR_MODEL)(func)
+
+
+def reduction(func):
+    """Like :func:`ordered`, but compiled *with* ``reassoc``: for a loop over a slice whose
+    floating-point work is a sum (or the elementwise terms of one), so that LLVM splits it
+    into vector lanes. The lanes are fixed by the slice, never by the thread count, so a
+    sum over fixed blocks stays bit-identical from run to run. A stable formula it calls
+    must be an :func:`ordered` function (its flags survive LLVM's inlining); a Numba
+    :func:`inline` helper would take on ``reassoc``.
+    """
+    return njit(cache=CACHE, fastmath=REDUCTION_FASTMATH, error_model=ERROR_MODEL)(func)
 
 
 def like(x, c):

@@ -1,19 +1,22 @@
 """Gradient clipping and statistics on flat buffers, callable from Python and compiled code.
 
-Norms accumulate in float64 per block of ``BLOCK`` items and the block partials are
-summed in order, so a result does not depend on the number of threads.
+Norms accumulate in float64 per block of ``BLOCK`` items (blocks fixed by the size) and
+the block partials are combined in order, one after the other (never ``partial.sum()``,
+which Numba would turn into a reduction grouped by thread), so a result is
+bit-identical for any number of threads.
 ``norm_type`` is a float > 0 or ``inf``.
 """
 import math
 
 import numpy as np
 
-from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, prange
+from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, prange, reduction
+from fastgrad.kernels.reduce import sum_in_order
 
 N_STATS = 5  # sum of squares, max |g|, sum |g|, count of zeros, count of non-finite
 
 
-@inline
+@reduction
 def _power_sum_range(g, norm_type):
     acc = 0.0
     if norm_type == 2.0:
@@ -48,8 +51,13 @@ def power_sum(grads, norm_type):
         lo, hi = block_bounds(b, nb, n)
         partial[b] = _power_sum_range(grads[lo:hi], norm_type)
     if math.isinf(norm_type):
-        return np.nan if np.isnan(partial).any() else partial.max()
-    return partial.sum()
+        top = 0.0
+        for b in range(nb):
+            if partial[b] != partial[b]:
+                return np.nan
+            top = max(top, partial[b])
+        return top
+    return sum_in_order(partial)
 
 
 @kernel
@@ -134,7 +142,7 @@ def clip_grad_value(grads, clip_value):
             _clip_value_range(grads[lo:hi], c)
 
 
-@inline
+@reduction
 def _stats_range(g, out):
     sum_sq = 0.0
     max_abs = 0.0

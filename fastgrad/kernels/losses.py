@@ -2,20 +2,23 @@
 
 Every kernel takes ``scale`` (1/N for ``reduction="mean"``, 1 for ``"sum"``), writes
 ``grad = scale * d loss_i / d input`` and returns ``scale * sum_i loss_i`` as float64
-(accumulated in float64 whatever the array dtype).
+(accumulated in float64 whatever the array dtype). Work is split in blocks fixed by the
+input size and the block sums are added in order: the result does not depend on the
+number of threads. NaN in an input gives NaN in the loss and in that gradient entry.
 """
 import numpy as np
 
-from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, prange
-from fastgrad.kernels.mathfns import exp, log1p_unit
+from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, ordered, prange, reduction
 from fastgrad.kernels.activations import sigmoid
-from fastgrad.kernels.softmax import log_softmax_at, softmax_row
+from fastgrad.kernels.mathfns import exp, log1p_unit
+from fastgrad.kernels.reduce import sum_in_order
+from fastgrad.kernels.softmax import log_softmax_value, softmax_row
 from fastgrad.kernels.util import row_blocks
 
 MSE, MAE, HUBER, BCE, BCE_LOGITS = range(5)
 
 
-@inline
+@ordered
 def _bce_logits_term(x, t):
     """max(x, 0) - x t + log(1 + exp(-|x|)), finite for x = +-inf when the limit is."""
     zero = like(x, 0.0)
@@ -28,6 +31,19 @@ def _bce_logits_term(x, t):
 
 
 @inline
+def _at_least(x, low):
+    """max(x, low) that keeps NaN (Python's max would return ``low``)."""
+    return low if x < low else x
+
+
+@inline
+def _sign(d):
+    """sign(d) with NaN for NaN (as np.sign)."""
+    one = like(d, 1.0)
+    return one if d > 0 else (-one if d < 0 else d * like(d, 0.0))
+
+
+@reduction
 def loss_range(code, pred, target, grad, scale, p1):
     """Loss sum over flat slices (see activations.forward_range); writes grad. p1: huber's delta or bce's eps."""
     lo, hi = 0, pred.size
@@ -44,7 +60,7 @@ def loss_range(code, pred, target, grad, scale, p1):
         for i in range(lo, hi):
             d = pred[i] - target[i]
             acc += np.abs(d)
-            grad[i] = scale * np.sign(d)
+            grad[i] = scale * _sign(d)
     elif code == HUBER:
         for i in range(lo, hi):
             d = pred[i] - target[i]
@@ -54,13 +70,13 @@ def loss_range(code, pred, target, grad, scale, p1):
                 grad[i] = scale * d
             else:
                 acc += p1 * (ad - half * p1)
-                grad[i] = scale * p1 * np.sign(d)
+                grad[i] = scale * p1 * _sign(d)
     elif code == BCE:
         for i in range(lo, hi):
             p = pred[i]
             t = target[i]
-            acc -= t * np.log(max(p, p1)) + (one - t) * np.log(max(one - p, p1))
-            grad[i] = scale * (p - t) / max(p * (one - p), p1)
+            acc -= t * np.log(_at_least(p, p1)) + (one - t) * np.log(_at_least(one - p, p1))
+            grad[i] = scale * (p - t) / _at_least(p * (one - p), p1)
     elif code == BCE_LOGITS:
         for i in range(lo, hi):
             x = pred[i]
@@ -80,7 +96,7 @@ def elementwise_loss(code, pred, target, grad, scale, p1):
     for b in prange(nb):
         lo, hi = block_bounds(b, nb, n)
         partial[b] = loss_range(code, pred[lo:hi], target[lo:hi], grad[lo:hi], scale, p1)
-    return partial.sum() * scale
+    return sum_in_order(partial) * scale
 
 
 @inline
@@ -104,7 +120,7 @@ def ce_rows(z, labels, probs, use_labels, grad, scale, smoothing, lo, hi):
         for j in range(k):
             q = target_prob(labels, probs, use_labels, r, j, k, smoothing)
             if q != 0:
-                acc -= q * log_softmax_at(z, r, j, m, log_s)
+                acc -= q * log_softmax_value(z[r, j], m, log_s)
             grad[r, j] = scale * (grad[r, j] - q)
     return acc
 
@@ -124,4 +140,4 @@ def softmax_cross_entropy(z, labels, probs, use_labels, grad, scale, smoothing):
     for b in prange(nb):
         partial[b] = ce_rows(z, labels, probs, use_labels, grad, scale, smoothing,
                              b * per, min(n, (b + 1) * per))
-    return partial.sum() * scale
+    return sum_in_order(partial) * scale
