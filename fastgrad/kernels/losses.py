@@ -115,8 +115,7 @@ def ce_rows(z, labels, probs, use_labels, grad, scale, smoothing, lo, hi):
     k = z.shape[1]
     acc = 0.0
     for r in range(lo, hi):
-        m, s = softmax_row(z, grad, r)
-        log_s = np.log(s)
+        m, log_s = softmax_row(z, grad, r)
         for j in range(k):
             q = target_prob(labels, probs, use_labels, r, j, k, smoothing)
             if q != 0:

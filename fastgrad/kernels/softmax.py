@@ -9,7 +9,8 @@ largest entries, and the small ``log(sum)`` is subtracted from it afterwards. Re
 as ``z - (max + log(sum))`` it loses ``log(sum)`` whenever it is below half an ulp of
 ``max`` (``log_softmax([1e8, 1e8])`` would give 0 instead of -ln 2). Kernels are compiled
 without ``reassoc`` (see fastgrad._jit), and the helpers that do sum (``_exp_shifted``)
-are ``reduction`` functions that only add.
+are ``reduction`` functions that only add. ``log(sum)`` is ``log1p`` of the sum
+without the max's own term, 1, so small log-probabilities keep their relative accuracy.
 
 NaN anywhere in a row makes the whole row NaN (as NumPy and PyTorch).
 """
@@ -22,37 +23,46 @@ from fastgrad.kernels.util import row_blocks
 
 @inline
 def row_max(zr):
-    """max of a 1-D row; NaN if the row holds a NaN (found later by the sum)."""
+    """(max, index of the first max) of a 1-D row; a NaN row entry is found by the sum."""
     m = zr[0]
+    at = 0
     for j in range(1, zr.size):
         if zr[j] > m:
             m = zr[j]
-    return m
+            at = j
+    return m, at
 
 
 @reduction
-def _exp_shifted(zr, outr, m):
-    """outr[j] = exp(zr[j] - m); returns their sum (the row's dtype)."""
-    s = like(m, 0.0)
+def _exp_shifted(zr, outr, m, at):
+    """outr[j] = exp(zr[j] - m); returns the sum of the terms other than the one at the
+    max (which is exactly 1): log(1 + rest) is then taken with log1p, keeping the full
+    relative accuracy of small log-probabilities (a float32 sum 1 + 3.4e-4 would lose
+    the last 4 digits of log(sum))."""
+    zero = like(m, 0.0)
+    s = zero
     for j in range(zr.size):
         e = exp(zr[j] - m)
         outr[j] = e
-        s += e
+        s += zero if j == at else e
     return s
 
 
 @reduction
-def exp_shifted_sum(zr, m):
-    """sum_j exp(zr[j] - m), without storing the terms."""
-    s = like(m, 0.0)
+def exp_shifted_rest(zr, m, at):
+    """sum_{j != at} exp(zr[j] - m), without storing the terms."""
+    zero = like(m, 0.0)
+    s = zero
     for j in range(zr.size):
-        s += exp(zr[j] - m)
+        e = exp(zr[j] - m)
+        s += zero if j == at else e
     return s
 
 
 @inline
 def _inf_row(zr, outr):
-    """The limit for a row whose max is +inf: equal mass on its +inf entries (NaN stays NaN)."""
+    """The limit for a row whose max is +inf: equal mass on its +inf entries (NaN stays NaN).
+    Writes the unnormalized masses and returns their sum."""
     one = like(zr[0], 1.0)
     zero = like(zr[0], 0.0)
     s = zero
@@ -65,18 +75,21 @@ def _inf_row(zr, outr):
 
 @inline
 def softmax_row(z, out, r):
-    """out[r] = softmax(z[r]); returns (max, sum of exp(z - max)) of the row."""
+    """out[r] = softmax(z[r]); returns (max, log of the sum of exp(z - max)) of the row."""
     zr = z[r]
     outr = out[r]
-    m = row_max(zr)
+    m, at = row_max(zr)
     if m == np.inf:
         s = _inf_row(zr, outr)
+        log_s = np.log(s)
     else:
-        s = _exp_shifted(zr, outr, m)
+        rest = _exp_shifted(zr, outr, m, at)
+        s = like(m, 1.0) + rest
+        log_s = np.log1p(rest)
     inv = like(m, 1.0) / s
     for j in range(zr.size):
         outr[j] *= inv
-    return m, s
+    return m, log_s
 
 
 @ordered
@@ -101,12 +114,12 @@ def _forward_rows(z, out, log, lo, hi):
     for r in range(lo, hi):
         if log:
             zr = z[r]
-            m = row_max(zr)
+            m, at = row_max(zr)
             if m == np.inf:
-                s = _inf_row(zr, out[r])
+                log_s = np.log(_inf_row(zr, out[r]))
             else:
-                s = exp_shifted_sum(zr, m)
-            _log_softmax_fill(zr, out[r], m, np.log(s))
+                log_s = np.log1p(exp_shifted_rest(zr, m, at))
+            _log_softmax_fill(zr, out[r], m, log_s)
         else:
             softmax_row(z, out, r)
 

@@ -113,11 +113,21 @@ def silu_backward(z, grad_a):
 
 
 def _softmax(z, axis):
+    """(softmax, z - max, log(sum exp(z - max))) in float64 along ``axis``.
+
+    log(sum) is log1p of the sum without the max's own term (exactly 1), which keeps
+    small log-probabilities accurate; a row whose max is +inf gets equal mass on its
+    +inf entries; a NaN anywhere makes its row NaN (through its max).
+    """
+    z = np.asarray(z, dtype=np.float64)
     m = np.max(z, axis=axis, keepdims=True)
     inf_rows = np.isposinf(m)
-    shifted = np.where(inf_rows, np.where(np.isposinf(z), 0.0, -np.inf), z - np.where(inf_rows, 0, m))
-    e = np.exp(shifted)
-    return e / np.sum(e, axis=axis, keepdims=True), shifted
+    with np.errstate(invalid="ignore"):
+        shifted = np.where(inf_rows, np.where(np.isposinf(z), 0.0, -np.inf), z - np.where(inf_rows, 0, m))
+        e = np.exp(shifted)
+        first_max = np.cumsum(shifted == 0, axis=axis) == 1
+        rest = np.sum(np.where(first_max & (shifted == 0), 0.0, e), axis=axis, keepdims=True)
+        return e / (1 + rest), shifted, np.log1p(rest)
 
 
 def softmax(z, axis=-1):
@@ -130,8 +140,8 @@ def softmax_backward(z, grad_a, axis=-1):
 
 
 def log_softmax(z, axis=-1):
-    p, shifted = _softmax(z, axis)
-    return (shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))).astype(z.dtype)
+    _, shifted, log_s = _softmax(z, axis)
+    return (shifted - log_s).astype(z.dtype)
 
 
 def log_softmax_backward(z, grad_a, axis=-1):
