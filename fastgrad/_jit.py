@@ -9,14 +9,17 @@ scalar helpers with :func:`inline`), so the options below are set exactly once:
   (``FASTGRAD_CACHE=0`` turns it off);
 * ``error_model="numpy"`` -- division by zero gives inf/NaN instead of a Python
   exception check in every loop, which would stop loops from vectorizing;
-* ``fastmath`` -- only flags that keep IEEE semantics for inf and NaN and keep every
-  written subtraction in its written order (``nsz``, ``arcp``, ``contract``): NaN and
-  inf propagate exactly as in NumPy, and stable formulas such as ``(z - max) - log(sum)``
-  stay stable (``FASTGRAD_FASTMATH=0`` turns the flags off). ``reassoc``, which lets LLVM
-  vectorize a floating-point sum but also regroup ``z - max - log(sum)`` into
-  ``z - (max + log(sum))`` (0 instead of -ln 2 for ``log_softmax([1e8, 1e8])`` in
-  float32), is given only to :func:`reduction` helpers, loops that do nothing but sum;
-  ``FASTGRAD_FASTMATH=reassoc`` gives it to every kernel (unsafe; for comparisons);
+* ``fastmath`` -- off by default: IEEE arithmetic, so NaN and inf propagate exactly as
+  in NumPy, stable formulas such as ``(z - max) - log(sum)`` keep their written order,
+  and a result is bit-identical whatever the context a function was compiled in. (With
+  ``reassoc`` LLVM regroups ``z - max - log(sum)`` into ``z - (max + log(sum))``, 0
+  instead of -ln 2 for ``log_softmax([1e8, 1e8])`` in float32; with ``reassoc`` or
+  ``contract`` the grouping of a vectorized sum, or an FMA formed across a call, depends
+  on whether LLVM inlined a callee, which differs between a fresh compile and one whose
+  callees came from the disk cache, so the last bits changed between processes.) Sums
+  that must be fast are written with explicit lanes (``fastgrad.kernels.reduce``).
+  ``FASTGRAD_FASTMATH=1`` compiles with ``nsz``, ``arcp``, ``contract`` and
+  ``FASTGRAD_FASTMATH=reassoc`` adds ``reassoc`` (both give up the guarantees above);
 * ``parallel`` -- per kernel; ``FASTGRAD_PARALLEL=0`` compiles every kernel serial.
 
 Threading: Numba's ``workqueue`` layer aborts when two Python threads enter
@@ -34,7 +37,7 @@ import numba
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-__all__ = ("kernel", "inline", "prange", "like", "ordered", "reduction", "float_from_bits", "by_float_type", "PARALLEL_MIN", "BLOCK", "n_blocks", "block_bounds",
+__all__ = ("kernel", "inline", "prange", "like", "ordered", "float_from_bits", "by_float_type", "PARALLEL_MIN", "BLOCK", "n_blocks", "block_bounds",
            "numba_version", "threading_layer", "set_numba_threads", "get_numba_threads")
 
 
@@ -49,16 +52,14 @@ CACHE = _env_flag("FASTGRAD_CACHE", True)
 PARALLEL = _env_flag("FASTGRAD_PARALLEL", True)
 
 def _fastmath_flags():
-    value = os.environ.get("FASTGRAD_FASTMATH", "1").strip().lower()
+    value = os.environ.get("FASTGRAD_FASTMATH", "0").strip().lower()
     if value == "reassoc":
         return {"nsz", "arcp", "contract", "reassoc"}
-    return {"nsz", "arcp", "contract"} if _env_flag("FASTGRAD_FASTMATH", True) else False
+    return {"nsz", "arcp", "contract"} if _env_flag("FASTGRAD_FASTMATH", False) else False
 
 
 FASTMATH = _fastmath_flags()
 ERROR_MODEL = "numpy"
-# Flags for reduction helpers: reassociation lets LLVM split a sum into vector lanes.
-REDUCTION_FASTMATH = (FASTMATH | {"reassoc"}) if FASTMATH else False
 
 # Below this many elements a kernel takes its serial branch: a parallel region
 # costs a few microseconds even with OpenMP, more than the work it would split.
@@ -81,8 +82,7 @@ def kernel_sources_digest(kernels_dir=KERNELS_DIR) -> str:
     switch that changes generated code (fast-math flags, parallel, error model, cache)."""
     import hashlib
     digest = hashlib.sha1(numba_version.encode())
-    switches = (sorted(FASTMATH) if FASTMATH else False, sorted(REDUCTION_FASTMATH) if REDUCTION_FASTMATH else False,
-                PARALLEL, ERROR_MODEL)
+    switches = (sorted(FASTMATH) if FASTMATH else False, PARALLEL, ERROR_MODEL)
     digest.update(repr(switches).encode())
     names = sorted(n for n in os.listdir(kernels_dir) if n.endswith(".py"))
     paths = [os.path.join(kernels_dir, n) for n in names] + [os.path.abspath(__file__)]
@@ -161,17 +161,6 @@ def ordered(func):
     """
     flags = FASTMATH - {"reassoc"} if FASTMATH else False
     return njit(cache=CACHE, fastmath=flags, error_model=ERROR_MODEL)(func)
-
-
-def reduction(func):
-    """Like :func:`ordered`, but compiled *with* ``reassoc``: for a loop over a slice whose
-    floating-point work is a sum (or the elementwise terms of one), so that LLVM splits it
-    into vector lanes. The lanes are fixed by the slice, never by the thread count, so a
-    sum over fixed blocks stays bit-identical from run to run. A stable formula it calls
-    must be an :func:`ordered` function (its flags survive LLVM's inlining); a Numba
-    :func:`inline` helper would take on ``reassoc``.
-    """
-    return njit(cache=CACHE, fastmath=REDUCTION_FASTMATH, error_model=ERROR_MODEL)(func)
 
 
 def like(x, c):

@@ -10,33 +10,49 @@ import math
 
 import numpy as np
 
-from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, prange, reduction
+from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, prange
 from fastgrad.kernels.reduce import sum_in_order
 
 N_STATS = 5  # sum of squares, max |g|, sum |g|, count of zeros, count of non-finite
 
 
-@reduction
-def _power_sum_range(g, norm_type):
-    acc = 0.0
+@inline
+def _power(x, norm_type):
+    """|x|^p in float64 (x * x and |x| for the common p = 2 and 1)."""
+    a = abs(np.float64(x))
     if norm_type == 2.0:
-        for i in range(g.size):
-            x = np.float64(g[i])
-            acc += x * x
-    elif norm_type == 1.0:
-        for i in range(g.size):
-            acc += abs(np.float64(g[i]))
-    elif math.isinf(norm_type):
+        return a * a
+    if norm_type == 1.0:
+        return a
+    return a ** norm_type
+
+
+@inline
+def _power_sum_range(g, norm_type):
+    """sum |g|^p over four lanes (see kernels/reduce.py); max |g| (NaN if any) for p = inf."""
+    if math.isinf(norm_type):
+        acc = 0.0
         for i in range(g.size):
             acc = max(acc, abs(np.float64(g[i])))
         # max() drops NaN; a NaN anywhere must make the norm NaN, as in PyTorch
         for i in range(g.size):
             if g[i] != g[i]:
                 return np.nan
-    else:
-        for i in range(g.size):
-            acc += abs(np.float64(g[i])) ** norm_type
-    return acc
+        return acc
+    n = g.size
+    n4 = n - n % 4
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    for i in range(0, n4, 4):
+        a0 += _power(g[i], norm_type)
+        a1 += _power(g[i + 1], norm_type)
+        a2 += _power(g[i + 2], norm_type)
+        a3 += _power(g[i + 3], norm_type)
+    for i in range(n4, n):
+        a0 += _power(g[i], norm_type)
+    return (a0 + a1) + (a2 + a3)
 
 
 @kernel(parallel=True)
@@ -142,7 +158,7 @@ def clip_grad_value(grads, clip_value):
             _clip_value_range(grads[lo:hi], c)
 
 
-@reduction
+@inline
 def _stats_range(g, out):
     sum_sq = 0.0
     max_abs = 0.0

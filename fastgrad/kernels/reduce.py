@@ -1,10 +1,15 @@
-"""Combining per-block partial results in a fixed order.
+"""Sums in a fixed order: per-block partials combined in order, and four-lane sums.
 
 A parallel kernel writes one partial result per block (blocks fixed by the input size,
-see ``n_blocks``) and adds them here, one after the other. ``partial.sum()`` inside a
+see ``n_blocks``) and adds them with :func:`sum_in_order`. ``partial.sum()`` inside a
 ``parallel=True`` kernel would not do: Numba turns it into a parallel reduction whose
-grouping follows the thread count, so the last bits would change with
-``set_num_threads``.
+grouping follows the thread count.
+
+Kernels are compiled without ``reassoc`` (see fastgrad._jit), so LLVM keeps a sum's
+written order; a single accumulator would then be a chain of dependent additions. The
+loops here keep four accumulators (element i goes to lane i mod 4, the tail to lane 0)
+and add them as ``(a0 + a1) + (a2 + a3)``: an order fixed by the code, which LLVM may
+still put in one vector register.
 """
 from fastgrad._jit import inline
 
@@ -16,3 +21,22 @@ def sum_in_order(partial):
     for b in range(partial.size):
         total += partial[b]
     return total
+
+
+@inline
+def sum_lanes(x):
+    """sum of the 1-D array x over four lanes (see the module docstring), in x's dtype."""
+    n = x.size
+    n4 = n - n % 4
+    a0 = x.dtype.type(0)
+    a1 = a0
+    a2 = a0
+    a3 = a0
+    for i in range(0, n4, 4):
+        a0 += x[i]
+        a1 += x[i + 1]
+        a2 += x[i + 2]
+        a3 += x[i + 3]
+    for i in range(n4, n):
+        a0 += x[i]
+    return (a0 + a1) + (a2 + a3)

@@ -8,16 +8,16 @@ The subtraction order is what makes the formula stable: ``z - max`` is exact for
 largest entries, and the small ``log(sum)`` is subtracted from it afterwards. Regrouped
 as ``z - (max + log(sum))`` it loses ``log(sum)`` whenever it is below half an ulp of
 ``max`` (``log_softmax([1e8, 1e8])`` would give 0 instead of -ln 2). Kernels are compiled
-without ``reassoc`` (see fastgrad._jit), and the helpers that do sum (``_exp_shifted``)
-are ``reduction`` functions that only add. ``log(sum)`` is ``log1p`` of the sum
-without the max's own term, 1, so small log-probabilities keep their relative accuracy.
+without ``reassoc`` (see fastgrad._jit), so the order written here is the order run.
+``log(sum)`` is ``log1p`` of the sum without the max's own term, 1, so small log-probabilities keep their relative accuracy.
 
 NaN anywhere in a row makes the whole row NaN (as NumPy and PyTorch).
 """
 import numpy as np
 
-from fastgrad._jit import inline, kernel, like, ordered, prange, reduction
+from fastgrad._jit import inline, kernel, like, ordered, prange
 from fastgrad.kernels.mathfns import exp
+from fastgrad.kernels.reduce import sum_lanes
 from fastgrad.kernels.util import row_blocks
 
 
@@ -33,30 +33,20 @@ def row_max(zr):
     return m, at
 
 
-@reduction
-def _exp_shifted(zr, outr, m, at):
+@inline
+def exp_shifted(zr, outr, m, at):
     """outr[j] = exp(zr[j] - m); returns the sum of the terms other than the one at the
     max (which is exactly 1): log(1 + rest) is then taken with log1p, keeping the full
     relative accuracy of small log-probabilities (a float32 sum 1 + 3.4e-4 would lose
-    the last 4 digits of log(sum))."""
-    zero = like(m, 0.0)
-    s = zero
+    the last 4 digits of log(sum)). The exponentials are one vectorizable loop, the sum
+    a four-lane one."""
     for j in range(zr.size):
-        e = exp(zr[j] - m)
-        outr[j] = e
-        s += zero if j == at else e
-    return s
-
-
-@reduction
-def exp_shifted_rest(zr, m, at):
-    """sum_{j != at} exp(zr[j] - m), without storing the terms."""
-    zero = like(m, 0.0)
-    s = zero
-    for j in range(zr.size):
-        e = exp(zr[j] - m)
-        s += zero if j == at else e
-    return s
+        outr[j] = exp(zr[j] - m)
+    e_at = outr[at]  # 1, or NaN for a NaN row
+    outr[at] = like(m, 0.0)
+    rest = sum_lanes(outr)
+    outr[at] = e_at
+    return rest
 
 
 @inline
@@ -83,7 +73,7 @@ def softmax_row(z, out, r):
         s = _inf_row(zr, outr)
         log_s = np.log(s)
     else:
-        rest = _exp_shifted(zr, outr, m, at)
+        rest = exp_shifted(zr, outr, m, at)
         s = like(m, 1.0) + rest
         log_s = np.log1p(rest)
     inv = like(m, 1.0) / s
@@ -118,7 +108,7 @@ def _forward_rows(z, out, log, lo, hi):
             if m == np.inf:
                 log_s = np.log(_inf_row(zr, out[r]))
             else:
-                log_s = np.log1p(exp_shifted_rest(zr, m, at))
+                log_s = np.log1p(exp_shifted(zr, out[r], m, at))  # out[r] as scratch
             _log_softmax_fill(zr, out[r], m, log_s)
         else:
             softmax_row(z, out, r)
