@@ -2,7 +2,10 @@
 changes generated code never reuses code compiled under another switch (issue 9.5).
 
 Reductions split their work into blocks fixed by the input size and add the block
-results in order; these tests compare bits, not tolerances.
+results in order; these tests compare bits, not tolerances. The cross-process test also
+compares code compiled fresh with code loaded from the disk cache: with fast-math's
+``reassoc``/``contract`` the two differed in the last bit (LLVM inlines a callee only
+when its IR is at hand, i.e. not when it came from the cache).
 """
 import json
 import os
@@ -130,4 +133,4 @@ def test_code_switches_are_part_of_the_cache_key(tmp_path):
     assert _switch_run(tmp_path, FASTGRAD_FASTMATH="reassoc")["triad"] == [1, 0]
     assert _switch_run(tmp_path)["triad"] == [1, 0]
     assert _switch_run(tmp_path, FASTGRAD_PARALLEL="0")["triad"] == [0, 1]
-    assert _switch_run(tmp_path, FASTGRAD_FASTMATH="0")["triad"] == [0, 1]
+    assert _switch_run(tmp_path, FASTGRAD_FASTMATH="1")["triad"] == [0, 1]
