@@ -11,6 +11,8 @@ loops here keep four accumulators (element i goes to lane i mod 4, the tail to l
 and add them as ``(a0 + a1) + (a2 + a3)``: an order fixed by the code, which LLVM may
 still put in one vector register.
 """
+import numpy as np
+
 from fastgrad._jit import inline
 
 
@@ -25,18 +27,37 @@ def sum_in_order(partial):
 
 @inline
 def sum_lanes(x):
-    """sum of the 1-D array x over four lanes (see the module docstring), in x's dtype."""
+    """sum of the 1-D array x in float64 over four lanes (see the module docstring)."""
     n = x.size
     n4 = n - n % 4
-    a0 = x.dtype.type(0)
-    a1 = a0
-    a2 = a0
-    a3 = a0
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
     for i in range(0, n4, 4):
-        a0 += x[i]
-        a1 += x[i + 1]
-        a2 += x[i + 2]
-        a3 += x[i + 3]
+        a0 += np.float64(x[i])
+        a1 += np.float64(x[i + 1])
+        a2 += np.float64(x[i + 2])
+        a3 += np.float64(x[i + 3])
     for i in range(n4, n):
-        a0 += x[i]
+        a0 += np.float64(x[i])
+    return (a0 + a1) + (a2 + a3)
+
+
+@inline
+def dot_lanes(x, y):
+    """sum_i x[i] y[i] in float64 over four lanes (products in x's dtype)."""
+    n = x.size
+    n4 = n - n % 4
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    for i in range(0, n4, 4):
+        a0 += np.float64(x[i] * y[i])
+        a1 += np.float64(x[i + 1] * y[i + 1])
+        a2 += np.float64(x[i + 2] * y[i + 2])
+        a3 += np.float64(x[i + 3] * y[i + 3])
+    for i in range(n4, n):
+        a0 += np.float64(x[i] * y[i])
     return (a0 + a1) + (a2 + a3)

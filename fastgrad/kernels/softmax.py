@@ -17,7 +17,7 @@ import numpy as np
 
 from fastgrad._jit import inline, kernel, like, ordered, prange
 from fastgrad.kernels.mathfns import exp
-from fastgrad.kernels.reduce import sum_lanes
+from fastgrad.kernels.reduce import dot_lanes, sum_lanes
 from fastgrad.kernels.util import row_blocks
 
 
@@ -44,7 +44,7 @@ def exp_shifted(zr, outr, m, at):
         outr[j] = exp(zr[j] - m)
     e_at = outr[at]  # 1, or NaN for a NaN row
     outr[at] = like(m, 0.0)
-    rest = sum_lanes(outr)
+    rest = like(m, sum_lanes(outr))
     outr[at] = e_at
     return rest
 
@@ -119,15 +119,12 @@ def _backward_rows(z, grad_a, grad_z, log, lo, hi):
     k = z.shape[1]
     for r in range(lo, hi):
         softmax_row(z, grad_z, r)
-        acc = like(z[r, 0], 0.0)
         if log:
-            for j in range(k):
-                acc += grad_a[r, j]
+            acc = like(z[r, 0], sum_lanes(grad_a[r]))
             for j in range(k):
                 grad_z[r, j] = grad_a[r, j] - grad_z[r, j] * acc
         else:
-            for j in range(k):
-                acc += grad_a[r, j] * grad_z[r, j]
+            acc = like(z[r, 0], dot_lanes(grad_a[r], grad_z[r]))
             for j in range(k):
                 grad_z[r, j] = grad_z[r, j] * (grad_a[r, j] - acc)
 
