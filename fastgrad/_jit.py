@@ -9,9 +9,17 @@ scalar helpers with :func:`inline`), so the options below are set exactly once:
   (``FASTGRAD_CACHE=0`` turns it off);
 * ``error_model="numpy"`` -- division by zero gives inf/NaN instead of a Python
   exception check in every loop, which would stop loops from vectorizing;
-* ``fastmath`` -- only the flags that keep IEEE semantics for inf and NaN
-  (``nsz``, ``arcp``, ``contract``, ``reassoc``): reductions vectorize, but NaN and
-  inf still propagate exactly as in NumPy (``FASTGRAD_FASTMATH=0`` turns them off);
+* ``fastmath`` -- off by default: IEEE arithmetic, so NaN and inf propagate exactly as
+  in NumPy, stable formulas such as ``(z - max) - log(sum)`` keep their written order,
+  and a result is bit-identical whatever the context a function was compiled in. (With
+  ``reassoc`` LLVM regroups ``z - max - log(sum)`` into ``z - (max + log(sum))``, 0
+  instead of -ln 2 for ``log_softmax([1e8, 1e8])`` in float32; with ``reassoc`` or
+  ``contract`` the grouping of a vectorized sum, or an FMA formed across a call, depends
+  on whether LLVM inlined a callee, which differs between a fresh compile and one whose
+  callees came from the disk cache, so the last bits changed between processes.) Sums
+  that must be fast are written with explicit lanes (``fastgrad.kernels.reduce``).
+  ``FASTGRAD_FASTMATH=1`` compiles with ``nsz``, ``arcp``, ``contract`` and
+  ``FASTGRAD_FASTMATH=reassoc`` adds ``reassoc`` (both give up the guarantees above);
 * ``parallel`` -- per kernel; ``FASTGRAD_PARALLEL=0`` compiles every kernel serial.
 
 Threading: Numba's ``workqueue`` layer aborts when two Python threads enter
@@ -42,7 +50,16 @@ def _env_flag(name: str, default: bool) -> bool:
 
 CACHE = _env_flag("FASTGRAD_CACHE", True)
 PARALLEL = _env_flag("FASTGRAD_PARALLEL", True)
-FASTMATH = {"nsz", "arcp", "contract", "reassoc"} if _env_flag("FASTGRAD_FASTMATH", True) else False
+
+def _fastmath_flags():
+    value = os.environ.get("FASTGRAD_FASTMATH", "0").strip().lower()
+    if value == "reassoc":
+        return {"nsz", "arcp", "contract", "reassoc"}
+    return {"nsz", "arcp", "contract"} if _env_flag("FASTGRAD_FASTMATH", False) else False
+
+
+FASTMATH = _fastmath_flags()
+ERROR_MODEL = "numpy"
 
 # Below this many elements a kernel takes its serial branch: a parallel region
 # costs a few microseconds even with OpenMP, more than the work it would split.
@@ -61,9 +78,12 @@ KERNELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernels"
 
 
 def kernel_sources_digest(kernels_dir=KERNELS_DIR) -> str:
-    """A digest of every kernel source file (and of this file and Numba's version)."""
+    """A digest of every kernel source file, of this file, of Numba's version and of every
+    switch that changes generated code (fast-math flags, parallel, error model, cache)."""
     import hashlib
     digest = hashlib.sha1(numba_version.encode())
+    switches = (sorted(FASTMATH) if FASTMATH else False, PARALLEL, ERROR_MODEL)
+    digest.update(repr(switches).encode())
     names = sorted(n for n in os.listdir(kernels_dir) if n.endswith(".py"))
     paths = [os.path.join(kernels_dir, n) for n in names] + [os.path.abspath(__file__)]
     for path in paths:
@@ -102,13 +122,13 @@ def kernel(func=None, *, parallel: bool = False, cache: bool = CACHE):
     """
     def wrap(f):
         return njit(cache=cache and CACHE, parallel=parallel and PARALLEL, fastmath=FASTMATH,
-                    error_model="numpy", nogil=True)(f)
+                    error_model=ERROR_MODEL, nogil=True)(f)
     return wrap(func) if func is not None else wrap
 
 
 def inline(func):
     """A scalar helper inlined into the kernels that call it (same options as :func:`kernel`)."""
-    return njit(cache=CACHE, fastmath=FASTMATH, error_model="numpy", inline="always")(func)
+    return njit(cache=CACHE, fastmath=FASTMATH, error_model=ERROR_MODEL, inline="always")(func)
 
 
 def ordered(func):
@@ -120,7 +140,7 @@ def ordered(func):
     rewrite ``x - k*hi - k*lo`` as ``x - k*(hi + lo)``.
     """
     flags = FASTMATH - {"reassoc"} if FASTMATH else False
-    return njit(cache=CACHE, fastmath=flags, error_model="numpy")(func)
+    return njit(cache=CACHE, fastmath=flags, error_model=ERROR_MODEL)(func)
 
 
 def like(x, c):

@@ -125,11 +125,14 @@ class LinearWarmupCosine(_Schedule):
 class ReduceLROnPlateau:
     """Multiply lr by ``factor`` when a metric has stopped improving for more than ``patience`` steps.
 
-    ``step(metric)``: improvement means ``metric < best (1 - threshold)`` (mode "min",
-    threshold_mode "rel"), ``< best - threshold`` ("abs"), ``> best (1 + threshold)`` /
+    ``step(metric)``: improvement means ``metric < best - |best| threshold`` (mode "min",
+    threshold_mode "rel"), ``< best - threshold`` ("abs"), ``> best + |best| threshold`` /
     ``> best + threshold`` in mode "max". After ``patience`` + 1 bad steps in a row,
     ``lr = max(lr factor, min_lr)`` -- applied only if it lowers lr by more than ``eps`` --
-    then ``cooldown`` steps during which bad steps are not counted. As PyTorch's.
+    then ``cooldown`` steps during which bad steps are not counted. As PyTorch's, except
+    that the relative threshold uses ``|best|``: PyTorch's ``best (1 - threshold)`` lies
+    *above* a negative best, so a constant negative metric counts as an improvement at
+    every step and the rate is never lowered (see docs/optim.md).
     ``ValueError`` for factor outside [0, 1), negative patience/cooldown/threshold/min_lr/eps,
     or an unknown mode.
     """
@@ -153,9 +156,15 @@ class ReduceLROnPlateau:
 
     def is_better(self, a: float, best: float) -> bool:
         """Whether metric ``a`` improves on ``best`` under the mode and threshold."""
+        if self.threshold_mode == "rel":
+            # |best| so that the margin points the right way for negative metrics; an
+            # infinite best (the start) keeps its own value (inf - inf would be NaN).
+            margin = abs(best) * self.threshold if math.isfinite(best) else 0.0
+        else:
+            margin = self.threshold
         if self.mode == "min":
-            return a < (best * (1 - self.threshold) if self.threshold_mode == "rel" else best - self.threshold)
-        return a > (best * (1 + self.threshold) if self.threshold_mode == "rel" else best + self.threshold)
+            return a < best - margin
+        return a > best + margin
 
     def step(self, metric) -> None:
         """Record ``metric`` for one step (usually an epoch) and lower lr on a plateau."""

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import fastgrad.functional as F
+import fastgrad.reference as R
 
 
 @pytest.mark.parametrize("name", sorted(F.ACTIVATIONS))
@@ -98,3 +99,80 @@ def test_dense_errors():
         F.dense_backward(x, W, np.ones((2, 4)), np.ones((2, 5)))
     with pytest.raises(ValueError, match="x must not be empty"):
         F.dense_forward(np.ones((0, 3)), W, b)
+
+
+# --- issue 10.6: small shape and type gaps ---------------------------------------
+
+ELEMENTWISE = sorted(set(F.ACTIVATIONS) - {"softmax", "log_softmax"})
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_activation_0d_keeps_shape(name):
+    fwd, bwd = F.ACTIVATIONS[name]
+    z = np.array(-2.0)
+    a = fwd(z)
+    assert a.shape == () and a == fwd(np.array([-2.0]))[0]
+    g = bwd(z, np.array(1.5))
+    assert g.shape == () and g == bwd(np.array([-2.0]), np.array([1.5]))[0]
+
+
+@pytest.mark.parametrize("name", ["mse", "mae", "huber", "binary_cross_entropy", "binary_cross_entropy_with_logits"])
+def test_loss_0d_keeps_shape(name):
+    loss, grad = getattr(F, name)(np.array(0.25), np.array(1.0))
+    loss1, grad1 = getattr(F, name)(np.array([0.25]), np.array([1.0]))
+    assert grad.shape == () and loss == loss1 and grad == grad1[0]
+
+
+def test_dense_without_bias():
+    rng = np.random.default_rng(3)
+    x, W = rng.standard_normal((5, 3)), rng.standard_normal((3, 4))
+    y, z = F.dense_forward(x, W, None, activation="tanh", return_preactivation=True)
+    np.testing.assert_allclose(z, x @ W, rtol=1e-12)
+    np.testing.assert_allclose(y, np.tanh(x @ W), rtol=1e-12)
+    g = rng.standard_normal(y.shape)
+    gx, gW, gb = F.dense_backward(x, W, z, g, activation="tanh", bias=False)
+    assert gb is None
+    rx, rW, rb = R.dense_backward(x, W, z, g, activation="tanh", bias=False)
+    assert rb is None
+    np.testing.assert_allclose(gx, rx, rtol=1e-12)
+    np.testing.assert_allclose(gW, rW, rtol=1e-12)
+    np.testing.assert_allclose(R.dense_forward(x, W, None), x @ W, rtol=1e-12)
+    with pytest.raises(TypeError, match="bias"):
+        F.dense_backward(x, W, z, g, bias="no")
+
+
+def test_float16_computed_in_float32_returned_as_float16():
+    z16 = np.array([-1.5, 0.0, 0.7, 3.0], np.float16)
+    for name in ELEMENTWISE + ["softmax", "log_softmax"]:
+        fwd, bwd = F.ACTIVATIONS[name]
+        a = fwd(z16)
+        assert a.dtype == np.float16
+        np.testing.assert_array_equal(a, fwd(z16.astype(np.float32)).astype(np.float16))
+        g = bwd(z16, np.ones(4, np.float16))
+        assert g.dtype == np.float16
+    loss, grad = F.mse(z16, np.zeros(4, np.float16))
+    assert grad.dtype == np.float16 and loss == F.mse(z16.astype(np.float32), np.zeros(4, np.float32))[0]
+    loss, grad = F.softmax_cross_entropy(z16.reshape(2, 2), np.array([0, 1]))
+    assert grad.dtype == np.float16
+    x16 = np.ones((2, 4), np.float16)
+    y = F.dense_forward(x16, np.ones((4, 3)), np.zeros(3), activation="relu")
+    assert y.dtype == np.float16 and (y == 4).all()
+    grads = F.dense_backward(x16, np.ones((4, 3)), np.ones((2, 3)), np.ones((2, 3)))
+    assert all(gr.dtype == np.float16 for gr in grads)
+
+
+def test_pandas_nullable_columns_are_converted():
+    pd = pytest.importorskip("pandas")
+    s = pd.Series([-1.0, None, 2.0], dtype="Float64")
+    a = F.relu(s)
+    assert a.dtype == np.float64
+    np.testing.assert_array_equal(a, [0.0, np.nan, 2.0])
+    a32 = F.relu(pd.array([-1.0, 2.0], dtype="Float32"))
+    assert a32.dtype == np.float32 and a32.tolist() == [0.0, 2.0]
+    np.testing.assert_array_equal(F.sigmoid(pd.Series([0, None], dtype="Int64")), [0.5, np.nan])
+    loss, grad = F.mse(pd.Series([1.0, 2.0], dtype="Float64"), pd.Series([1.0, None], dtype="Float64"))
+    assert np.isnan(loss) and grad[0] == 0 and np.isnan(grad[1])
+    obj = np.array([-1.0, pd.NA, 2], dtype=object)  # what older pandas gives for a Float64 column
+    np.testing.assert_array_equal(F.relu(obj), [0.0, np.nan, 2.0])
+    df = pd.DataFrame({"a": pd.array([1.0, None], dtype="Float64"), "b": [2.0, 3.0]})
+    np.testing.assert_array_equal(F.relu(df), [[1.0, 2.0], [np.nan, 3.0]])

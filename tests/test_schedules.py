@@ -88,3 +88,47 @@ def test_schedule_state_dict_round_trip():
 def test_bad_arguments(make, name):
     with pytest.raises(ValueError, match=f"^{name}"):
         make(SGD())
+
+
+def test_plateau_rel_threshold_uses_magnitude_of_negative_best():
+    """Issue 9.8: a constant negative metric is a plateau (PyTorch never reduces here)."""
+    opt = SGD(lr=0.1)
+    sched = ReduceLROnPlateau(opt, mode="min", patience=2)
+    for _ in range(8):
+        sched.step(-1.0)
+    assert opt.lr == pytest.approx(1e-3)  # reduced after the 4th and the 7th step
+    opt = SGD(lr=0.1)
+    sched = ReduceLROnPlateau(opt, mode="max", patience=2)
+    for _ in range(8):
+        sched.step(-1.0)
+    assert opt.lr == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("mode,metrics", [("min", [-1.0, -1.5, -2.0, -2.5, -3.0, -3.5]),
+                                          ("max", [-3.0, -2.5, -2.0, -1.5, -1.0, -0.5]),
+                                          ("min", [-1.0, -1.00001, -1.00002, -1.00003, -1.00004])])
+def test_plateau_rel_threshold_negative_metrics_improving_or_within_threshold(mode, metrics):
+    """Steps larger than |best| threshold improve; steps inside it (the last case) do not."""
+    opt = SGD(lr=0.1)
+    sched = ReduceLROnPlateau(opt, mode=mode, patience=2, threshold=1e-4)
+    for m in metrics:
+        sched.step(m)
+    within = abs(metrics[1] - metrics[0]) < 1e-4 * abs(metrics[0])
+    assert opt.lr == pytest.approx(0.01 if within else 0.1)
+
+
+def test_plateau_positive_metrics_match_torch():
+    torch = pytest.importorskip("torch")
+    metrics = [5.0, 4.0, 4.0, 3.9999, 4.1, 4.2, 3.0, 3.0, 3.0, 3.0, 2.99999]
+    for mode in ("min", "max"):
+        for threshold_mode in ("rel", "abs"):
+            opt = SGD(lr=0.1)
+            ours = ReduceLROnPlateau(opt, mode=mode, patience=1, threshold_mode=threshold_mode)
+            p = torch.nn.Parameter(torch.zeros(1))
+            topt = torch.optim.SGD([p], lr=0.1)
+            theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, mode=mode, patience=1,
+                                                                threshold_mode=threshold_mode)
+            for m in metrics:
+                ours.step(m)
+                theirs.step(m)
+                assert opt.lr == pytest.approx(topt.param_groups[0]["lr"], rel=1e-12)

@@ -1,8 +1,12 @@
 """Activation functions and their vector-Jacobian products (the public, validating wrappers).
 
-Every function takes ``z`` of any shape (softmax/log_softmax: 1-D or 2-D), float32 or
-float64 (bool/integer input becomes float64; non-contiguous input is copied) and
-returns a new array of z's dtype and shape. ``<name>_backward(z, grad_a)`` returns
+Every function takes ``z`` of any shape, 0-d included (softmax/log_softmax: 1-D or
+2-D), float32 or float64 (bool/integer input becomes float64; float16 is computed in
+float32 and returned as float16; pandas nullable columns become floats with NaN for
+missing values; non-contiguous input is copied) and returns a new array of z's dtype
+and shape. NaN in ``z`` gives NaN at the same position of the output and of the
+gradient (NumPy's rule; PyTorch's relu/leaky_relu backward return a finite gradient
+at a NaN input instead). ``<name>_backward(z, grad_a)`` returns
 ``grad_z = grad_a * d act(z) / dz`` (for softmax/log_softmax the full row-wise
 Jacobian product). Empty arrays, complex/object dtypes and a ``grad_a`` of another
 shape raise ``ValueError``/``TypeError``.
@@ -11,27 +15,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastgrad._checks import as_float_array, as_scalar, check_choice, check_same_shape
+from fastgrad._checks import as_scalar, check_choice, check_same_shape
+from fastgrad.functional._inputs import float_input, restore
 from fastgrad.kernels import activations as K
 from fastgrad.kernels import softmax as KS
 
 
 def _forward(code, z, p1=0.0, p2=0.0):
-    z = as_float_array(z, "z")
+    z, out_dtype = float_input(z, "z")
     a = np.empty_like(z)
     t = z.dtype.type
     K.activation_forward(code, z.reshape(-1), a.reshape(-1), t(p1), t(p2))
-    return a
+    return restore(a, out_dtype)
 
 
 def _backward(code, z, grad_a, p1=0.0, p2=0.0):
-    z = as_float_array(z, "z")
-    grad_a = as_float_array(grad_a, "grad_a", dtype=z.dtype)
+    z, out_dtype = float_input(z, "z")
+    grad_a, _ = float_input(grad_a, "grad_a", dtype=z.dtype)
     check_same_shape(z, grad_a, "z", "grad_a")
     grad_z = np.empty_like(z)
     t = z.dtype.type
     K.activation_backward(code, z.reshape(-1), grad_a.reshape(-1), grad_z.reshape(-1), t(p1), t(p2))
-    return grad_z
+    return restore(grad_z, out_dtype)
 
 
 def identity(z):
@@ -135,8 +140,8 @@ def silu_backward(z, grad_a):
 
 
 def _rows(z, axis, name="z"):
-    """z as a C-contiguous 2-D array whose rows run along ``axis``, and how to undo that."""
-    z = as_float_array(z, name, ndim=(1, 2))
+    """z (a checked 1-D or 2-D float array) as a C-contiguous 2-D array whose rows run
+    along ``axis``, and how to undo that."""
     if not isinstance(axis, (int, np.integer)) or not -z.ndim <= axis < z.ndim:
         raise ValueError(f"axis must be an integer in [{-z.ndim}, {z.ndim}) for a {z.ndim}-D z, got {axis!r}")
     if z.ndim == 1:
@@ -147,21 +152,22 @@ def _rows(z, axis, name="z"):
 
 
 def _softmax_forward(z, axis, log):
+    z, out_dtype = float_input(z, "z", ndim=(1, 2))
     rows, undo = _rows(z, axis)
     out = np.empty_like(rows)
     KS.softmax_forward(rows, out, log)
-    return undo(out)
+    return restore(undo(out), out_dtype)
 
 
 def _softmax_backward(z, grad_a, axis, log):
-    z_arr = as_float_array(z, "z", ndim=(1, 2))
-    grad_a = as_float_array(grad_a, "grad_a", dtype=z_arr.dtype)
+    z_arr, out_dtype = float_input(z, "z", ndim=(1, 2))
+    grad_a, _ = float_input(grad_a, "grad_a", dtype=z_arr.dtype)
     check_same_shape(z_arr, grad_a, "z", "grad_a")
     rows, undo = _rows(z_arr, axis)
     g_rows, _ = _rows(grad_a, axis, "grad_a")
     out = np.empty_like(rows)
     KS.softmax_backward(rows, g_rows, out, log)
-    return undo(out)
+    return restore(undo(out), out_dtype)
 
 
 def softmax(z, axis=-1):

@@ -4,34 +4,44 @@ Each function returns ``(loss, grad)``: ``loss`` a Python float, ``grad`` = d lo
 input, of the input's shape and dtype. ``reduction="mean"`` (default) divides by the
 number of elements (MSE, MAE, Huber, BCE) or by the batch size (softmax cross-entropy),
 PyTorch's defaults; ``"sum"`` does not divide. Shapes must match exactly (no
-broadcasting); empty inputs, complex/object dtypes and out-of-range targets raise
-``ValueError``/``TypeError``. NaN in the inputs propagates to the loss as NaN.
+broadcasting); 0-d inputs give a 0-d gradient; float16 is computed in float32 and its
+gradient returned as float16; pandas nullable columns become floats with NaN for
+missing values. Empty inputs, complex/object dtypes and out-of-range targets raise
+``ValueError``/``TypeError``. NaN in the inputs propagates to the loss as NaN and to the
+gradient at the same position (the kinks of mae and huber included).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from fastgrad._checks import as_float_array, as_scalar, check_choice, check_same_shape
+from fastgrad._checks import as_scalar, check_choice, check_same_shape
+from fastgrad.functional._inputs import float_input, restore
 from fastgrad.kernels import losses as K
 
 _REDUCTIONS = ("mean", "sum")
 
 
 def _pair(pred, target, pred_name):
-    pred = as_float_array(pred, pred_name)
-    target = as_float_array(target, "target", dtype=pred.dtype)
+    """(pred, target, out_dtype): both as float arrays of pred's computing dtype."""
+    pred, out_dtype = float_input(pred, pred_name)
+    target, _ = float_input(target, "target", dtype=pred.dtype)
     check_same_shape(pred, target, pred_name, "target")
-    return pred, target
+    return pred, target, out_dtype
 
 
-def _elementwise(code, pred, target, reduction, p1=0.0, pred_name="pred"):
+def _elementwise(code, pred, target, reduction, p1=0.0):
     check_choice(reduction, "reduction", _REDUCTIONS)
-    pred, target = _pair(pred, target, pred_name)
+    return _elementwise_checked(code, *_pair(pred, target, "pred"), reduction, p1)
+
+
+def _elementwise_checked(code, pred, target, out_dtype, reduction, p1):
+    """The kernel call on arrays that passed :func:`_pair`."""
+    check_choice(reduction, "reduction", _REDUCTIONS)
     grad = np.empty_like(pred)
     t = pred.dtype.type
     scale = t(1.0 / pred.size) if reduction == "mean" else t(1.0)
     loss = K.elementwise_loss(code, pred.reshape(-1), target.reshape(-1), grad.reshape(-1), scale, t(p1))
-    return float(loss), grad
+    return float(loss), restore(grad, out_dtype)
 
 
 def mse(pred, target, reduction="mean"):
@@ -67,10 +77,10 @@ def binary_cross_entropy(prob, target, eps=1e-12, reduction="mean"):
     Prefer :func:`binary_cross_entropy_with_logits`, which is exact for any logit.
     """
     eps = as_scalar(eps, "eps", low=0.0, low_open=True, high=0.5)
-    prob_arr, target_arr = _pair(prob, target, "prob")
+    prob_arr, target_arr, out_dtype = _pair(prob, target, "prob")
     _check_unit_interval(prob_arr, "prob")
     _check_unit_interval(target_arr, "target")
-    return _elementwise(K.BCE, prob_arr, target_arr, reduction, eps, "prob")
+    return _elementwise_checked(K.BCE, prob_arr, target_arr, out_dtype, reduction, eps)
 
 
 def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
@@ -80,9 +90,9 @@ def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
     Finite for x = +-inf wherever the true loss is (e.g. x = +inf, t = 1 gives 0).
     ``target`` must lie in [0, 1].
     """
-    logits_arr, target_arr = _pair(logits, target, "logits")
+    logits_arr, target_arr, out_dtype = _pair(logits, target, "logits")
     _check_unit_interval(target_arr, "target")
-    return _elementwise(K.BCE_LOGITS, logits_arr, target_arr, reduction, 0.0, "logits")
+    return _elementwise_checked(K.BCE_LOGITS, logits_arr, target_arr, out_dtype, reduction, 0.0)
 
 
 def _labels(target, n, k):
@@ -106,7 +116,7 @@ def softmax_cross_entropy(logits, target, label_smoothing=0.0, reduction="mean")
     """
     check_choice(reduction, "reduction", _REDUCTIONS)
     smoothing = as_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
-    logits = as_float_array(logits, "logits", ndim=2)
+    logits, out_dtype = float_input(logits, "logits", ndim=2)
     n, k = logits.shape
     t = logits.dtype.type
     target_arr = np.asarray(target)
@@ -115,7 +125,7 @@ def softmax_cross_entropy(logits, target, label_smoothing=0.0, reduction="mean")
         probs = np.empty((1, 1), dtype=logits.dtype)
         use_labels = True
     else:
-        probs = as_float_array(target_arr, "target", ndim=2, dtype=logits.dtype)
+        probs, _ = float_input(target_arr, "target", ndim=2, dtype=logits.dtype)
         check_same_shape(logits, probs, "logits", "target")
         _check_unit_interval(probs, "target")
         labels = np.empty(1, dtype=np.int64)
@@ -123,4 +133,4 @@ def softmax_cross_entropy(logits, target, label_smoothing=0.0, reduction="mean")
     grad = np.empty_like(logits)
     scale = t(1.0 / n) if reduction == "mean" else t(1.0)
     loss = K.softmax_cross_entropy(logits, labels, probs, use_labels, grad, scale, t(smoothing))
-    return float(loss), grad
+    return float(loss), restore(grad, out_dtype)

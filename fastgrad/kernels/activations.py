@@ -6,6 +6,9 @@ them, chosen by an integer code, to a slice of a flat array: the functional
 kernels, the dense-layer kernels and the compiled training loop all go through
 these two, so every activation's math exists exactly once in compiled code.
 
+NaN in ``z`` gives NaN in ``a`` and in ``grad_z`` at the same position (relu and
+leaky_relu included, whose ``z > 0`` tests would otherwise pick a finite branch).
+
 Parameters ``p1``/``p2`` carry the activation's options in the array's dtype:
 leaky_relu (alpha, -), elu (alpha, -), softplus (beta, threshold); unused otherwise.
 """
@@ -67,33 +70,45 @@ def tanh_grad(z):
 
 
 @inline
+def _normal_cdf(z):
+    """Phi(z) = erfc(-z / sqrt 2) / 2: no cancellation in the negative tail, where
+    (1 + erf(z / sqrt 2)) / 2 loses every digit (x = -8: 6e-16 of 1)."""
+    return like(z, 0.5) * math.erfc(-z * like(z, _SQRT_HALF))
+
+
+@inline
 def gelu(z):
     """z * Phi(z), Phi the standard normal CDF."""
-    half = like(z, 0.5)
-    return half * z * (like(z, 1.0) + math.erf(z * like(z, _SQRT_HALF)))
+    return z * _normal_cdf(z)
 
 
 @inline
 def gelu_grad(z):
     half = like(z, 0.5)
-    cdf = half * (like(z, 1.0) + math.erf(z * like(z, _SQRT_HALF)))
-    return cdf + z * like(z, _INV_SQRT_2PI) * exp(-half * z * z)
+    return _normal_cdf(z) + z * like(z, _INV_SQRT_2PI) * exp(-half * z * z)
+
+
+@inline
+def _gelu_tanh_u2(z):
+    """2u = 2 sqrt(2/pi) (z + 0.044715 z^3), as z (a + b z^2): three roundings."""
+    return z * (like(z, 2.0 * _SQRT_2_OVER_PI) + like(z, 2.0 * _SQRT_2_OVER_PI * _GELU_C) * (z * z))
 
 
 @inline
 def gelu_tanh(z):
-    """0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))."""
-    u = like(z, _SQRT_2_OVER_PI) * (z + like(z, _GELU_C) * z * z * z)
-    return like(z, 0.5) * z * (like(z, 1.0) + tanh(u))
+    """0.5 z (1 + tanh u), u = sqrt(2/pi) (z + 0.044715 z^3), computed as z sigmoid(2u):
+    the same number without the cancellation of 1 + tanh u in the negative tail."""
+    return z * sigmoid(_gelu_tanh_u2(z))
 
 
 @inline
 def gelu_tanh_grad(z):
+    """s + z s (1 - s) 2u', s = sigmoid(2u); 1 - s is taken as sigmoid(-2u) (no cancellation)."""
     one = like(z, 1.0)
-    u = like(z, _SQRT_2_OVER_PI) * (z + like(z, _GELU_C) * z * z * z)
-    t = tanh(u)
-    du = like(z, _SQRT_2_OVER_PI) * (one + like(z, 3.0 * _GELU_C) * z * z)
-    return like(z, 0.5) * (one + t) + like(z, 0.5) * z * (one - t * t) * du
+    u2 = _gelu_tanh_u2(z)
+    s = sigmoid(u2)
+    du2 = like(z, 2.0 * _SQRT_2_OVER_PI) * (one + like(z, 3.0 * _GELU_C) * (z * z))
+    return s * (one + z * sigmoid(-u2) * du2)
 
 
 @inline
@@ -132,6 +147,13 @@ def elu_grad(z, alpha):
 
 
 @inline
+def nan_or(z, value):
+    """``z`` where z is NaN, else ``value``: a derivative at NaN is NaN (a branch on
+    ``z > 0`` alone would hand back a finite gradient for a NaN input)."""
+    return z if z != z else value
+
+
+@inline
 def forward_range(code, z, a, p1, p2):
     """a[i] = act(z[i]) over flat z and a (they may be the same array).
 
@@ -145,7 +167,7 @@ def forward_range(code, z, a, p1, p2):
             a[i] = z[i]
     elif code == RELU:
         for i in range(lo, hi):
-            a[i] = z[i] if z[i] > zero else zero
+            a[i] = zero if z[i] <= zero else z[i]  # NaN stays NaN
     elif code == LEAKY_RELU:
         for i in range(lo, hi):
             a[i] = z[i] if z[i] > zero else p1 * z[i]
@@ -182,10 +204,10 @@ def backward_range(code, z, grad_a, grad_z, p1, p2):
             grad_z[i] = grad_a[i]
     elif code == RELU:
         for i in range(lo, hi):
-            grad_z[i] = grad_a[i] if z[i] > zero else zero
+            grad_z[i] = grad_a[i] if z[i] > zero else nan_or(z[i], zero)
     elif code == LEAKY_RELU:
         for i in range(lo, hi):
-            grad_z[i] = grad_a[i] if z[i] > zero else p1 * grad_a[i]
+            grad_z[i] = grad_a[i] if z[i] > zero else nan_or(z[i], p1 * grad_a[i])
     elif code == ELU:
         for i in range(lo, hi):
             grad_z[i] = grad_a[i] * elu_grad(z[i], p1)

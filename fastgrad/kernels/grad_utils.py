@@ -1,7 +1,9 @@
 """Gradient clipping and statistics on flat buffers, callable from Python and compiled code.
 
-Norms accumulate in float64 per block of ``BLOCK`` items and the block partials are
-summed in order, so a result does not depend on the number of threads.
+Norms accumulate in float64 per block of ``BLOCK`` items (blocks fixed by the size) and
+the block partials are combined in order, one after the other (never ``partial.sum()``,
+which Numba would turn into a reduction grouped by thread), so a result is
+bit-identical for any number of threads.
 ``norm_type`` is a float > 0 or ``inf``.
 """
 import math
@@ -9,31 +11,48 @@ import math
 import numpy as np
 
 from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, prange
+from fastgrad.kernels.reduce import sum_in_order
 
 N_STATS = 5  # sum of squares, max |g|, sum |g|, count of zeros, count of non-finite
 
 
 @inline
-def _power_sum_range(g, norm_type):
-    acc = 0.0
+def _power(x, norm_type):
+    """|x|^p in float64 (x * x and |x| for the common p = 2 and 1)."""
+    a = abs(np.float64(x))
     if norm_type == 2.0:
-        for i in range(g.size):
-            x = np.float64(g[i])
-            acc += x * x
-    elif norm_type == 1.0:
-        for i in range(g.size):
-            acc += abs(np.float64(g[i]))
-    elif math.isinf(norm_type):
+        return a * a
+    if norm_type == 1.0:
+        return a
+    return a ** norm_type
+
+
+@inline
+def _power_sum_range(g, norm_type):
+    """sum |g|^p over four lanes (see kernels/reduce.py); max |g| (NaN if any) for p = inf."""
+    if math.isinf(norm_type):
+        acc = 0.0
         for i in range(g.size):
             acc = max(acc, abs(np.float64(g[i])))
         # max() drops NaN; a NaN anywhere must make the norm NaN, as in PyTorch
         for i in range(g.size):
             if g[i] != g[i]:
                 return np.nan
-    else:
-        for i in range(g.size):
-            acc += abs(np.float64(g[i])) ** norm_type
-    return acc
+        return acc
+    n = g.size
+    n4 = n - n % 4
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    for i in range(0, n4, 4):
+        a0 += _power(g[i], norm_type)
+        a1 += _power(g[i + 1], norm_type)
+        a2 += _power(g[i + 2], norm_type)
+        a3 += _power(g[i + 3], norm_type)
+    for i in range(n4, n):
+        a0 += _power(g[i], norm_type)
+    return (a0 + a1) + (a2 + a3)
 
 
 @kernel(parallel=True)
@@ -48,8 +67,13 @@ def power_sum(grads, norm_type):
         lo, hi = block_bounds(b, nb, n)
         partial[b] = _power_sum_range(grads[lo:hi], norm_type)
     if math.isinf(norm_type):
-        return np.nan if np.isnan(partial).any() else partial.max()
-    return partial.sum()
+        top = 0.0
+        for b in range(nb):
+            if partial[b] != partial[b]:
+                return np.nan
+            top = max(top, partial[b])
+        return top
+    return sum_in_order(partial)
 
 
 @kernel

@@ -2,20 +2,23 @@
 
 Every kernel takes ``scale`` (1/N for ``reduction="mean"``, 1 for ``"sum"``), writes
 ``grad = scale * d loss_i / d input`` and returns ``scale * sum_i loss_i`` as float64
-(accumulated in float64 whatever the array dtype).
+(accumulated in float64 whatever the array dtype). Work is split in blocks fixed by the
+input size and the block sums are added in order: the result does not depend on the
+number of threads. NaN in an input gives NaN in the loss and in that gradient entry.
 """
 import numpy as np
 
-from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, prange
-from fastgrad.kernels.mathfns import exp, log1p_unit
+from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, ordered, prange
 from fastgrad.kernels.activations import sigmoid
-from fastgrad.kernels.softmax import log_softmax_at, softmax_row
+from fastgrad.kernels.mathfns import exp, log1p_unit
+from fastgrad.kernels.reduce import sum_in_order
+from fastgrad.kernels.softmax import log_softmax_value, softmax_row
 from fastgrad.kernels.util import row_blocks
 
 MSE, MAE, HUBER, BCE, BCE_LOGITS = range(5)
 
 
-@inline
+@ordered
 def _bce_logits_term(x, t):
     """max(x, 0) - x t + log(1 + exp(-|x|)), finite for x = +-inf when the limit is."""
     zero = like(x, 0.0)
@@ -28,45 +31,69 @@ def _bce_logits_term(x, t):
 
 
 @inline
-def loss_range(code, pred, target, grad, scale, p1):
-    """Loss sum over flat slices (see activations.forward_range); writes grad. p1: huber's delta or bce's eps."""
-    lo, hi = 0, pred.size
-    acc = 0.0
+def _at_least(x, low):
+    """max(x, low) that keeps NaN (Python's max would return ``low``)."""
+    return low if x < low else x
+
+
+@inline
+def _sign(d):
+    """sign(d) with NaN for NaN (as np.sign)."""
+    one = like(d, 1.0)
+    return one if d > 0 else (-one if d < 0 else d * like(d, 0.0))
+
+
+@inline
+def loss_term(code, p, t, scale, p1):
+    """(loss_i in float64, scale * d loss_i / d p) for one element; p1: huber's delta or bce's eps."""
     one = like(scale, 1.0)
-    two = like(scale, 2.0)
     half = like(scale, 0.5)
     if code == MSE:
-        for i in range(lo, hi):
-            d = pred[i] - target[i]
-            acc += d * d
-            grad[i] = two * scale * d
-    elif code == MAE:
-        for i in range(lo, hi):
-            d = pred[i] - target[i]
-            acc += np.abs(d)
-            grad[i] = scale * np.sign(d)
-    elif code == HUBER:
-        for i in range(lo, hi):
-            d = pred[i] - target[i]
-            ad = np.abs(d)
-            if ad < p1:
-                acc += half * d * d
-                grad[i] = scale * d
-            else:
-                acc += p1 * (ad - half * p1)
-                grad[i] = scale * p1 * np.sign(d)
-    elif code == BCE:
-        for i in range(lo, hi):
-            p = pred[i]
-            t = target[i]
-            acc -= t * np.log(max(p, p1)) + (one - t) * np.log(max(one - p, p1))
-            grad[i] = scale * (p - t) / max(p * (one - p), p1)
-    elif code == BCE_LOGITS:
-        for i in range(lo, hi):
-            x = pred[i]
-            acc += _bce_logits_term(x, target[i])
-            grad[i] = scale * (sigmoid(x) - target[i])
-    return acc
+        d = p - t
+        return np.float64(d * d), like(scale, 2.0) * scale * d
+    if code == MAE:
+        d = p - t
+        return np.float64(np.abs(d)), scale * _sign(d)
+    if code == HUBER:
+        d = p - t
+        ad = np.abs(d)
+        if ad < p1:
+            return np.float64(half * d * d), scale * d
+        return np.float64(p1 * (ad - half * p1)), scale * p1 * _sign(d)
+    if code == BCE:
+        loss = -(t * np.log(_at_least(p, p1)) + (one - t) * np.log(_at_least(one - p, p1)))
+        return np.float64(loss), scale * (p - t) / _at_least(p * (one - p), p1)
+    return np.float64(_bce_logits_term(p, t)), scale * (sigmoid(p) - t)
+
+
+@inline
+def loss_range(code, pred, target, grad, scale, p1):
+    """Loss sum over flat slices (see activations.forward_range) in four lanes (see
+    kernels/reduce.py); writes grad."""
+    n = pred.size
+    n4 = n - n % 4
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    for i in range(0, n4, 4):
+        l0, g0 = loss_term(code, pred[i], target[i], scale, p1)
+        l1, g1 = loss_term(code, pred[i + 1], target[i + 1], scale, p1)
+        l2, g2 = loss_term(code, pred[i + 2], target[i + 2], scale, p1)
+        l3, g3 = loss_term(code, pred[i + 3], target[i + 3], scale, p1)
+        grad[i] = g0
+        grad[i + 1] = g1
+        grad[i + 2] = g2
+        grad[i + 3] = g3
+        a0 += l0
+        a1 += l1
+        a2 += l2
+        a3 += l3
+    for i in range(n4, n):
+        l0, g0 = loss_term(code, pred[i], target[i], scale, p1)
+        grad[i] = g0
+        a0 += l0
+    return (a0 + a1) + (a2 + a3)
 
 
 @kernel(parallel=True)
@@ -80,7 +107,7 @@ def elementwise_loss(code, pred, target, grad, scale, p1):
     for b in prange(nb):
         lo, hi = block_bounds(b, nb, n)
         partial[b] = loss_range(code, pred[lo:hi], target[lo:hi], grad[lo:hi], scale, p1)
-    return partial.sum() * scale
+    return sum_in_order(partial) * scale
 
 
 @inline
@@ -99,12 +126,11 @@ def ce_rows(z, labels, probs, use_labels, grad, scale, smoothing, lo, hi):
     k = z.shape[1]
     acc = 0.0
     for r in range(lo, hi):
-        m, s = softmax_row(z, grad, r)
-        log_s = np.log(s)
+        m, log_s = softmax_row(z, grad, r)
         for j in range(k):
             q = target_prob(labels, probs, use_labels, r, j, k, smoothing)
             if q != 0:
-                acc -= q * log_softmax_at(z, r, j, m, log_s)
+                acc -= q * log_softmax_value(z[r, j], m, log_s)
             grad[r, j] = scale * (grad[r, j] - q)
     return acc
 
@@ -124,4 +150,4 @@ def softmax_cross_entropy(z, labels, probs, use_labels, grad, scale, smoothing):
     for b in prange(nb):
         partial[b] = ce_rows(z, labels, probs, use_labels, grad, scale, smoothing,
                              b * per, min(n, (b + 1) * per))
-    return partial.sum() * scale
+    return sum_in_order(partial) * scale

@@ -22,12 +22,17 @@ def identity_backward(z, grad_a):
     return grad_a.copy()
 
 
+def _nan_or(z, value):
+    """NaN where z is NaN, else ``value``: a derivative at NaN is NaN."""
+    return np.where(np.isnan(z), z, value)
+
+
 def relu(z):
-    return np.where(z > 0, z, 0).astype(z.dtype)
+    return np.where(z <= 0, 0, z).astype(z.dtype)
 
 
 def relu_backward(z, grad_a):
-    return np.where(z > 0, grad_a, 0).astype(z.dtype)
+    return np.where(z > 0, grad_a, _nan_or(z, 0)).astype(z.dtype)
 
 
 def leaky_relu(z, alpha=0.01):
@@ -35,7 +40,7 @@ def leaky_relu(z, alpha=0.01):
 
 
 def leaky_relu_backward(z, grad_a, alpha=0.01):
-    return np.where(z > 0, grad_a, alpha * grad_a).astype(z.dtype)
+    return np.where(z > 0, grad_a, _nan_or(z, alpha * grad_a)).astype(z.dtype)
 
 
 def elu(z, alpha=1.0):
@@ -46,24 +51,28 @@ def elu_backward(z, grad_a, alpha=1.0):
     return (grad_a * np.where(z > 0, 1, alpha * np.exp(np.minimum(z, 0)))).astype(z.dtype)
 
 
-def _erf(x):
-    from scipy.special import erf  # imported on use: scipy.special costs ~0.25 s to import
-    return erf(x)
+def _normal_cdf(x):
+    """Phi(x) = erfc(-x / sqrt 2) / 2 (no cancellation in the negative tail)."""
+    from scipy.special import erfc  # imported on use: scipy.special costs ~0.25 s to import
+    return 0.5 * erfc(-x / np.sqrt(2))
 
 
 def gelu(z, approximate="none"):
+    """z Phi(z); "tanh": 0.5 z (1 + tanh u) = z sigmoid(2u), u = sqrt(2/pi) (z + 0.044715 z^3)."""
+    x = z.astype(np.float64)
     if approximate == "tanh":
-        return (0.5 * z * (1 + np.tanh(_SQRT_2_OVER_PI * (z + 0.044715 * z**3)))).astype(z.dtype)
-    return (0.5 * z * (1 + _erf(z / np.sqrt(2)))).astype(z.dtype)
+        return (x * _sigmoid(2 * _SQRT_2_OVER_PI * (x + 0.044715 * x**3))).astype(z.dtype)
+    return (x * _normal_cdf(x)).astype(z.dtype)
 
 
 def gelu_backward(z, grad_a, approximate="none"):
+    x = z.astype(np.float64)
     if approximate == "tanh":
-        t = np.tanh(_SQRT_2_OVER_PI * (z + 0.044715 * z**3))
-        du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * z**2)
-        d = 0.5 * (1 + t) + 0.5 * z * (1 - t**2) * du
+        u2 = 2 * _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+        du2 = 2 * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x**2)
+        d = _sigmoid(u2) * (1 + x * _sigmoid(-u2) * du2)
     else:
-        d = 0.5 * (1 + _erf(z / np.sqrt(2))) + z * np.exp(-0.5 * z**2) / np.sqrt(2 * np.pi)
+        d = _normal_cdf(x) + x * np.exp(-0.5 * x**2) / np.sqrt(2 * np.pi)
     return (grad_a * d).astype(z.dtype)
 
 
@@ -104,11 +113,21 @@ def silu_backward(z, grad_a):
 
 
 def _softmax(z, axis):
+    """(softmax, z - max, log(sum exp(z - max))) in float64 along ``axis``.
+
+    log(sum) is log1p of the sum without the max's own term (exactly 1), which keeps
+    small log-probabilities accurate; a row whose max is +inf gets equal mass on its
+    +inf entries; a NaN anywhere makes its row NaN (through its max).
+    """
+    z = np.asarray(z, dtype=np.float64)
     m = np.max(z, axis=axis, keepdims=True)
     inf_rows = np.isposinf(m)
-    shifted = np.where(inf_rows, np.where(np.isposinf(z), 0.0, -np.inf), z - np.where(inf_rows, 0, m))
-    e = np.exp(shifted)
-    return e / np.sum(e, axis=axis, keepdims=True), shifted
+    with np.errstate(invalid="ignore"):
+        shifted = np.where(inf_rows, np.where(np.isposinf(z), 0.0, -np.inf), z - np.where(inf_rows, 0, m))
+        e = np.exp(shifted)
+        first_max = np.cumsum(shifted == 0, axis=axis) == 1
+        rest = np.sum(np.where(first_max & (shifted == 0), 0.0, e), axis=axis, keepdims=True)
+        return e / (1 + rest), shifted, np.log1p(rest)
 
 
 def softmax(z, axis=-1):
@@ -121,8 +140,8 @@ def softmax_backward(z, grad_a, axis=-1):
 
 
 def log_softmax(z, axis=-1):
-    p, shifted = _softmax(z, axis)
-    return (shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))).astype(z.dtype)
+    _, shifted, log_s = _softmax(z, axis)
+    return (shifted - log_s).astype(z.dtype)
 
 
 def log_softmax_backward(z, grad_a, axis=-1):

@@ -19,15 +19,16 @@ def _activation(name, options):
 
 
 def dense_forward(x, W, b, activation="identity", return_preactivation=False, **options):
-    """y = act(z), z = x @ W + b; x (n, n_in), W (n_in, n_out), b (n_out,)."""
+    """y = act(z), z = x @ W + b; x (n, n_in), W (n_in, n_out), b (n_out,) or None (no bias)."""
     forward, _ = _activation(activation, options)
-    z = x @ W + b
+    z = x @ W if b is None else x @ W + b
     y = forward(z)
     return (y, z) if return_preactivation else y
 
 
-def dense_backward(x, W, z, grad_y, activation="identity", **options):
-    """(grad_x, grad_W, grad_b) with delta = grad_y * act'(z): x^T delta, sum_rows delta, delta W^T."""
+def dense_backward(x, W, z, grad_y, activation="identity", bias=True, **options):
+    """(grad_x, grad_W, grad_b) with delta = grad_y * act'(z): delta W^T, x^T delta, sum_rows delta
+    (None without a bias)."""
     _, backward = _activation(activation, options)
     delta = backward(z, grad_y)
-    return delta @ W.T, x.T @ delta, delta.sum(axis=0)
+    return delta @ W.T, x.T @ delta, (delta.sum(axis=0) if bias else None)

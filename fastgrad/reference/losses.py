@@ -68,8 +68,8 @@ def softmax_cross_entropy(logits, target, label_smoothing=0.0, reduction="mean")
     else:
         q = target.astype(np.float64)
     q = (1 - label_smoothing) * q + label_smoothing / k
-    p, shifted = _softmax(z, axis=1)
-    log_p = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    p, shifted, log_s = _softmax(z, axis=1)
+    log_p = shifted - log_s
     with np.errstate(invalid="ignore"):
         terms = np.where(q != 0, q * log_p, 0.0)
     s = _scale(reduction, n)
