@@ -107,7 +107,7 @@ def run_epoch(model, X, yf, yl, use_labels, perm, batch_size, lr, l1_rows, l2_ro
     losses = np.zeros(n_batches)
     correct = np.zeros(n_batches, dtype=np.int64)
     lrs = np.full(n_batches, float(lr))
-    prev = np.empty(1, model.dtype)
+    status = np.zeros(1, np.int64)  # kernels.train's failure reason
     diag = np.zeros((len(model.layers), 3))
     sizes = np.full(n_batches, batch_size)
     sizes[-1] = n - batch_size * (n_batches - 1)
@@ -121,7 +121,7 @@ def run_epoch(model, X, yf, yl, use_labels, perm, batch_size, lr, l1_rows, l2_ro
                 batch_size, first, last, model._loss_code, model._loss_param, float(l1_rows / m),
                 float(l2_rows / m), float(clip), code, state, hyper, lrs, opt.step_count, work["zbuf"],
                 work["abuf"], work["gbuf"], work["delta"], work["xbuf"], work["yfbuf"], work["ylbuf"],
-                work["buf_off"], losses, correct, False, prev, diag)
+                work["buf_off"], losses, correct, False, work["snaps"], diag, status)
         opt.step_count += int(stop - first)
         if stop < last:
             return losses, sizes, int(stop)
