@@ -232,22 +232,38 @@ def hessian(f, x, h=None, richardson=False, full_output=False):
     return H.astype(x.dtype), error.astype(x.dtype)
 
 
-def hessian_from_gradient(grad, x, h=None):
+def hessian_from_gradient(grad, x, h=None, client=None, block_size=None):
     """Symmetric Hessian ``(n, n)`` from an analytic gradient: ``J_i = (g(x + h_i e_i) - g(x - h_i e_i)) / (2 h_i)``,
     ``H = (J + J^T) / 2``.
 
     ``2n`` gradient calls (in parallel for a compiled ``grad``); default ``h_i = eps**(1/3) max(1, |x_i|)``,
-    error ``O(h^2)``. Raises ``ValueError`` as :func:`gradient`, or when ``grad`` does not return shape ``(n,)``.
+    error ``O(h^2)``. With a Dask ``client``, one task per ``block_size`` columns on the cluster
+    (:func:`fastgrad.distributed.hessian_from_gradient`; ``grad`` must pickle): the same result exactly.
+    Raises ``ValueError`` as :func:`gradient`, or when ``grad`` does not return shape ``(n,)``.
     """
+    if client is not None:
+        from fastgrad import distributed
+        return distributed.hessian_from_gradient(grad, x, client=client, block_size=block_size, h=h)
+    x, hh, steps = hessian_from_gradient_points(grad, x, h)
+    values = np.empty((2, x.size, x.size), dtype=np.float64)
+    chk.ops(grad).partial_vectors(grad, x, steps, values, chk.eval_blocks(x.size, 2 * x.size))
+    return hessian_from_gradient_values(values, hh, x.dtype)
+
+
+def hessian_from_gradient_points(grad, x, h=None):
+    """Validated ``x``, the steps ``h_i`` and the ``(2, n)`` stepped coordinates ``x_i -/+ h_i`` at which
+    :func:`hessian_from_gradient` evaluates ``grad`` (shared with its distributed twin)."""
     chk.check_f(grad, "grad")
     x = chk.point(x)
     chk.vector_output(grad(x), "grad", x.size)
     hh = chk.steps(x, h, st.step_exponent(1, 2))
-    steps = st.stepped(x, (-1.0, 1.0), hh)
-    values = np.empty((2, x.size, x.size), dtype=np.float64)
-    chk.ops(grad).partial_vectors(grad, x, steps, values, chk.eval_blocks(x.size, 2 * x.size))
+    return x, hh, st.stepped(x, (-1.0, 1.0), hh)
+
+
+def hessian_from_gradient_values(values, hh, dtype):
+    """The symmetrised Hessian from ``values[k, j] = grad(x with x_j stepped by (-h_j, +h_j)[k])``."""
     J = st.combine(values, None, (-1.0, 1.0), (-0.5, 0.5), hh[:, None], 1)
-    return ((J + J.T) / 2.0).astype(x.dtype)
+    return ((J + J.T) / 2.0).astype(dtype)
 
 
 def _direction(x, v):

@@ -1,0 +1,179 @@
+"""Data-parallel training and distributed Hessians on a local Dask cluster (skipped without Dask).
+
+One module-scoped LocalCluster of 2 worker processes; the kernels are compiled in this process
+before it starts, so the workers load them from the disk cache instead of compiling cold.
+"""
+import os
+import signal
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+import fastgrad  # noqa: E402
+from fastgrad import Dense, Sequential, datasets  # noqa: E402
+from fastgrad import distributed as fgd  # noqa: E402
+from fastgrad.optim import SGD, Adam  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def _model(dtype="float64", optimizer=None, seed=0, n_in=8):
+    return Sequential([Dense(n_in, 16, activation="tanh"), Dense(16, 3)], loss="softmax_cross_entropy",
+                      optimizer=optimizer or Adam(lr=1e-2), dtype=dtype, seed=seed)
+
+
+def _data(n=240, n_in=8, dtype=np.float64):
+    return datasets.make_classification(n, n_in, 3, seed=1, dtype=dtype)
+
+
+@pytest.fixture(scope="module")
+def client():
+    X, y = _data(16)
+    for dtype in ("float64", "float32"):  # fill the kernel cache before any worker starts
+        _model(dtype).fit(X.astype(dtype), y, epochs=1, batch_size=8, verbose=0)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                       silence_logs=40)
+    with distributed.Client(cluster) as c:
+        fgd.warmup(c)
+        yield c
+    cluster.close()
+
+
+def _replay_locally(model, X, y, rows, epochs, batch_size):
+    """Local train_step on exactly the global batches the gradient strategy uses."""
+    starts = np.concatenate([[0], np.cumsum(rows)[:-1]])
+    for _ in range(epochs):
+        seed = int(model.rng.integers(2**63))
+        for parts in fgd.global_batches(rows, batch_size, seed):
+            idx = np.concatenate([s + p for s, p in zip(starts, parts)])
+            model.train_step(X[idx], y[idx])
+        model.epochs_done += 1
+
+
+def _shard_rows(n, k=2):
+    return np.diff([n * i // k for i in range(k + 1)])
+
+
+@pytest.mark.parametrize("dtype,rtol", [("float64", 1e-12), ("float32", 2e-5)])
+def test_gradient_strategy_equals_local_training(client, dtype, rtol):
+    X, y = _data(dtype=np.dtype(dtype))
+    remote, local = _model(dtype), _model(dtype)
+    np.testing.assert_array_equal(remote.params, local.params)
+    history = fgd.fit(remote, X, y, client=client, strategy="gradient", epochs=2, batch_size=60)
+    _replay_locally(local, X, y, _shard_rows(len(X)), epochs=2, batch_size=60)
+    assert np.abs(remote.params - local.params).max() <= rtol * np.abs(local.params).max()
+    assert remote.optimizer.step_count == local.optimizer.step_count == 8
+    assert len(history.history["loss"]) == 2 and history.history["loss"][1] < history.history["loss"][0]
+    assert remote.epochs_done == 2
+
+
+def test_gradient_strategy_through_model_rows_and_batches():
+    parts = fgd.global_batches([5, 7], 4, seed=3)
+    assert len(parts) == 3
+    for s, r in enumerate([5, 7]):
+        got = np.sort(np.concatenate([p[s] for p in parts]))
+        np.testing.assert_array_equal(got, np.arange(r))  # every row exactly once per epoch
+    again = fgd.global_batches([5, 7], 4, seed=3)
+    assert all(np.array_equal(a, b) for pa, pb in zip(parts, again) for a, b in zip(pa, pb))
+    plain = fgd.global_batches([4], 2, seed=3, shuffle=False)
+    np.testing.assert_array_equal(np.concatenate([p[0] for p in plain]), np.arange(4))
+
+
+def test_average_strategy_converges_and_is_reproducible(client):
+    X, y = datasets.make_classification(600, 8, 3, seed=2, class_sep=2.0, dtype=np.float64)
+    local = _model(seed=5)
+    local.fit(X, y, epochs=8, batch_size=32, verbose=0)
+    local_acc = local.evaluate(X, y)["accuracy"]
+    runs = []
+    for _ in range(2):
+        m = _model(seed=5)
+        fgd.fit(m, X, y, client=client, strategy="average", epochs=8, batch_size=32, sync_every=2)
+        runs.append(m)
+    np.testing.assert_array_equal(runs[0].params, runs[1].params)  # fixed seed and workers: bit-identical
+    acc = runs[0].evaluate(X, y)["accuracy"]
+    assert acc >= local_acc - 0.05, (acc, local_acc)
+    assert runs[0].epochs_done == 8
+
+
+def test_dask_arrays_keep_their_chunks(client):
+    da = pytest.importorskip("dask.array")
+    X, y = _data()
+    Xd, yd = da.from_array(X, chunks=(80, 4)), da.from_array(y, chunks=80)
+    remote, local = _model(), _model()
+    fgd.fit(remote, Xd, yd, client=client, strategy="gradient", epochs=1, batch_size=120)
+    _replay_locally(local, X, y, [80, 80, 80], epochs=1, batch_size=120)
+    np.testing.assert_allclose(remote.params, local.params, rtol=0, atol=1e-12 * np.abs(local.params).max())
+
+
+def test_threads_per_worker_reaches_numba(client):
+    def numba_threads():
+        import numba
+        return numba.get_num_threads()
+
+    X, y = _data(40)
+    fgd.fit(_model(), X, y, client=client, epochs=1, batch_size=40, threads_per_worker=1)
+    # a task runs in a worker thread: the plugin and the per-task cap must both apply there
+    futures = [client.submit(fgd._set_threads, 1, workers=[w], pure=False) for w in fgd._workers(client)]
+    client.gather(futures)
+    got = client.gather([client.submit(numba_threads, workers=[w], pure=False) for w in fgd._workers(client)])
+    assert got == [1, 1]
+
+
+def test_nonfinite_update_is_rolled_back(client):
+    X, y = _data(60)
+    m = _model(optimizer=SGD(lr=1e300))
+    X = X * 1e6
+    before = m.params.copy()
+    with pytest.raises(FloatingPointError, match="epoch 1"):
+        fgd.fit(m, X, y, client=client, epochs=1, batch_size=60)
+    assert np.all(np.isfinite(m.params))
+    np.testing.assert_array_equal(m.params, before)
+
+
+def test_bad_arguments(client):
+    X, y = _data(20)
+    with pytest.raises(ValueError, match="strategy"):
+        fgd.fit(_model(), X, y, client=client, strategy="ring")
+    with pytest.raises(ValueError, match="sync_every"):
+        fgd.fit(_model(), X, y, client=client, sync_every=0)
+    with pytest.raises(TypeError, match="client"):
+        fgd.fit(_model(), X, y, client="tcp://nowhere")
+    with pytest.raises(ValueError, match="X"):
+        fgd.fit(_model(), X[:, :3], y, client=client)
+
+
+def test_a_dead_worker_costs_only_its_round(client):
+    X, y = _data()
+    remote, local = _model(), _model()
+
+    class KillOneWorker(fastgrad.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                pids = client.run(os.getpid)
+                os.kill(sorted(pids.values())[-1], signal.SIGKILL)
+
+    fgd.fit(remote, X, y, client=client, strategy="gradient", epochs=3, batch_size=60, callbacks=[KillOneWorker()])
+    _replay_locally(local, X, y, _shard_rows(len(X)), epochs=3, batch_size=60)
+    np.testing.assert_allclose(remote.params, local.params, rtol=0, atol=1e-12 * np.abs(local.params).max())
+    client.wait_for_workers(2, timeout=60)
+
+
+def _quadratic_grad(x):
+    return np.array([2 * x[0] * x[1] ** 2, 2 * x[0] ** 2 * x[1] + np.cos(x[2]), -x[1] * np.sin(x[2]) + 3 * x[3] ** 2,
+                     6 * x[2] * x[3]])
+
+
+def test_hessian_from_gradient_equals_local(client):
+    x = np.array([0.3, -1.2, 0.7, 2.0])
+    local = fastgrad.diff.hessian_from_gradient(_quadratic_grad, x)
+    remote = fgd.hessian_from_gradient(_quadratic_grad, x, client=client, block_size=1)
+    np.testing.assert_array_equal(remote, local)
+
+
+def test_model_hessian_equals_local(client):
+    X, y = _data(30, n_in=3)
+    m = Sequential([Dense(3, 4, activation="tanh"), Dense(4, 2)], loss="softmax_cross_entropy", dtype="float64",
+                   seed=0)
+    np.testing.assert_array_equal(fgd.model_hessian(m, X, y, client=client, block_size=7), m.hessian(X, y))
