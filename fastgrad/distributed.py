@@ -394,8 +394,8 @@ def hessian_from_gradient(grad, x, client=None, block_size=None, h=None, threads
 
     The same steps, stencil and symmetrisation as the local function, so the result equals it
     exactly for a deterministic ``grad``. ``grad`` must pickle (a module-level function, or a
-    model's gradient via :func:`model_hessian`). ``block_size`` columns per task (default:
-    ``ceil(n / (4 * workers))``). Worth it only when one gradient call costs more than about
+    :class:`fastgrad.model.LossGradient`, as ``model.hessian(X, y, client=...)`` uses).
+    ``block_size`` columns per task (default: ``ceil(n / (4 * workers))``). Worth it only when one gradient call costs more than about
     10 ms (docs/distributed.md has the measured crossover).
     """
     from fastgrad.diff import hessian_from_gradient_points, hessian_from_gradient_values
@@ -410,27 +410,3 @@ def hessian_from_gradient(grad, x, client=None, block_size=None, h=None, threads
     tasks = [client.submit(_hessian_columns, grad_f, x_f, steps_f, lo, hi, threads_per_worker, pure=False,
                            retries=retries) for lo, hi in blocks]
     return hessian_from_gradient_values(np.concatenate(client.gather(tasks), axis=1), hh, x.dtype)
-
-
-class _ModelGradient:
-    """A picklable ``grad(p)`` of a model's loss on fixed data (float64 in and out)."""
-
-    def __init__(self, model, X, y):
-        self.model, self.X, self.y = model, X, y
-
-    def __call__(self, p):
-        self.model.params[...] = p
-        return self.model.loss_and_grad(self.X, self.y)[1].astype(np.float64)
-
-
-def model_hessian(model, X, y, client=None, block_size=None, h=None, threads_per_worker=1):
-    """``model.hessian(X, y)`` computed on the cluster: equal to the local Hessian exactly.
-    The data travel once to each worker (inside the pickled gradient function)."""
-    from fastgrad.model import HESSIAN_MAX_PARAMS
-    if model.n_params > HESSIAN_MAX_PARAMS:
-        raise ValueError(f"model.hessian handles at most {HESSIAN_MAX_PARAMS} parameters, this model has "
-                         f"{model.n_params}")
-    x = model.params.astype(np.float64)
-    clone = pickle.loads(_model_blob(model))
-    return hessian_from_gradient(_ModelGradient(clone, X, y), x, client=client, block_size=block_size, h=h,
-                                 threads_per_worker=threads_per_worker)

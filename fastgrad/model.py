@@ -317,29 +317,44 @@ class Sequential:
         return _TrainingLock(self._training)
 
     def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
-            clip_norm=None, callbacks=None, verbose=1, diagnostics=False):
-        """Train; see :func:`fastgrad.training.fit` (returns a :class:`~fastgrad.callbacks.History`)."""
+            clip_norm=None, callbacks=None, verbose=1, diagnostics=False, client=None, strategy="gradient",
+            sync_every=1, threads_per_worker=1):
+        """Train; see :func:`fastgrad.training.fit` (returns a :class:`~fastgrad.callbacks.History`).
+
+        With a Dask ``client``, trains data-parallel on the cluster instead
+        (:func:`fastgrad.distributed.fit`: ``strategy`` "gradient" or "average", ``sync_every``,
+        ``threads_per_worker``); ``validation_split`` and ``diagnostics`` are local-only.
+        """
+        if client is not None:
+            if validation_split or diagnostics:
+                raise ValueError("validation_split and diagnostics are not available with client=...; "
+                                 "pass validation_data instead")
+            from fastgrad import distributed
+            with self.training_lock():
+                return distributed.fit(self, X, y, client=client, strategy=strategy, epochs=epochs,
+                                       batch_size=batch_size, sync_every=sync_every, shuffle=shuffle,
+                                       clip_norm=clip_norm, validation_data=validation_data, callbacks=callbacks,
+                                       verbose=verbose, threads_per_worker=threads_per_worker)
         from fastgrad.training import fit
         with self.training_lock():
             return fit(self, X, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
                        validation_split=validation_split, shuffle=shuffle, clip_norm=clip_norm,
                        callbacks=callbacks, verbose=verbose, diagnostics=diagnostics)
 
-    def hessian(self, X, y, h=None):
+    def hessian(self, X, y, h=None, client=None, block_size=None):
         """Hessian (n_params, n_params) of the loss at the current parameters, by central
         differences of the analytic gradient (:func:`fastgrad.diff.hessian_from_gradient`),
         in float64 whatever the model's dtype. Refuses models of more than
-        ``HESSIAN_MAX_PARAMS`` = 2000 parameters (32 MB of Hessian, 2n gradient passes)."""
+        ``HESSIAN_MAX_PARAMS`` = 2000 parameters (32 MB of Hessian, 2n gradient passes).
+        With a Dask ``client``: one task per ``block_size`` columns, the same result exactly
+        (the model and data travel once to each worker)."""
         from fastgrad import diff
         if self.n_params > HESSIAN_MAX_PARAMS:
             raise ValueError(f"model.hessian handles at most {HESSIAN_MAX_PARAMS} parameters, this model has "
                              f"{self.n_params}; use fastgrad.diff.hvp_from_gradient for products instead")
-        data = self._data(X, y)
-
-        def grad(p):
-            return self._batch_loss_grad(*data, params=p.astype(self.dtype))[1].astype(np.float64)
-
-        return diff.hessian_from_gradient(grad, self.params.astype(np.float64), h=h)
+        grad = LossGradient(self, *self._data(X, y))
+        return diff.hessian_from_gradient(grad, self.params.astype(np.float64), h=h, client=client,
+                                          block_size=block_size)
 
     # ----- description and persistence --------------------------------------------------------
     def summary(self) -> str:
@@ -398,3 +413,15 @@ def assign_into(buffer, value, name):
     if not value.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous, got an array with strides {value.strides}")
     np.copyto(buffer, value)
+
+
+class LossGradient:
+    """``grad(p)``: the gradient (float64) of ``model``'s loss on fixed, validated data at the
+    parameters ``p``, leaving ``model.params`` untouched. A picklable object, so that a Hessian
+    can be computed on a Dask cluster."""
+
+    def __init__(self, model, X, yf, yl, use_labels):
+        self.model, self.data = model, (X, yf, yl, use_labels)
+
+    def __call__(self, p):
+        return self.model._batch_loss_grad(*self.data, params=p.astype(self.model.dtype))[1].astype(np.float64)

@@ -61,7 +61,7 @@ def test_gradient_strategy_equals_local_training(client, dtype, rtol):
     X, y = _data(dtype=np.dtype(dtype))
     remote, local = _model(dtype), _model(dtype)
     np.testing.assert_array_equal(remote.params, local.params)
-    history = fgd.fit(remote, X, y, client=client, strategy="gradient", epochs=2, batch_size=60)
+    history = remote.fit(X, y, client=client, strategy="gradient", epochs=2, batch_size=60)
     _replay_locally(local, X, y, _shard_rows(len(X)), epochs=2, batch_size=60)
     assert np.abs(remote.params - local.params).max() <= rtol * np.abs(local.params).max()
     assert remote.optimizer.step_count == local.optimizer.step_count == 8
@@ -176,4 +176,4 @@ def test_model_hessian_equals_local(client):
     X, y = _data(30, n_in=3)
     m = Sequential([Dense(3, 4, activation="tanh"), Dense(4, 2)], loss="softmax_cross_entropy", dtype="float64",
                    seed=0)
-    np.testing.assert_array_equal(fgd.model_hessian(m, X, y, client=client, block_size=7), m.hessian(X, y))
+    np.testing.assert_array_equal(m.hessian(X, y, client=client, block_size=7), m.hessian(X, y))

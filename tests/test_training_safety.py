@@ -1,5 +1,6 @@
 """The model's promises under stress: overflowed updates rolled back, NaN never trained on,
 validated buffer assignment, several threads on one model, pickling, thread-count determinism."""
+import contextlib
 import copy
 import os
 import pickle
@@ -22,14 +23,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ["compiled", "reference"]
 
 # Every optimizer, asked to climb (maximize) with a rate of 0.6 x the dtype's largest value from a
-# bias already at 0.6 x that value: the first update lands beyond the largest float.
+# bias already at 0.95 x that value: the first update lands beyond the largest float. Adam's rate is
+# 0.6/8 x: the optimizers refuse a first step size lr / (1 - beta1) = 10 lr that overflows by itself,
+# and Adam's first update on the mae gradient is lr in size.
 OPTIMIZERS = {
     "sgd": lambda lr: SGD(lr=lr, maximize=True),
     "sgd-momentum": lambda lr: SGD(lr=lr, momentum=0.9, nesterov=True, maximize=True),
     "rmsprop": lambda lr: RMSprop(lr=lr, centered=True, maximize=True),
     "adagrad": lambda lr: Adagrad(lr=lr, maximize=True),
-    "adam": lambda lr: Adam(lr=lr, maximize=True),
-    "adamw": lambda lr: AdamW(lr=lr, amsgrad=True, maximize=True),
+    "adam": lambda lr: Adam(lr=lr / 8, maximize=True),
+    "adamw": lambda lr: AdamW(lr=lr / 8, amsgrad=True, maximize=True),
 }
 
 
@@ -37,7 +40,7 @@ def _overflowing_model(name, dtype, backend):
     big = 0.6 * float(np.finfo(dtype).max)
     model = Sequential([Dense(4, 1)], loss="mae", optimizer=OPTIMIZERS[name](big), dtype=dtype, seed=0,
                        backend=backend)
-    model.layers[0].b = np.full(1, big, dtype)
+    model.layers[0].b = np.full(1, 0.95 * float(np.finfo(dtype).max), dtype)
     rng = np.random.default_rng(1)
     # batches of one row: a float64 loss summed over several rows of ~1e308 would itself overflow
     return model, rng.standard_normal((2, 4)), 1000 + rng.standard_normal(2)
@@ -68,15 +71,24 @@ def test_overflowing_update_is_rolled_back_in_fit(name, dtype, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("optimizer", [lambda: SGD(lr=1e37), lambda: Adam(lr=1e38)], ids=["sgd", "adam"])
+@pytest.mark.parametrize("optimizer", [lambda: SGD(lr=1e37), lambda: Adam(lr=3e37)], ids=["sgd", "adam"])
 def test_issue_example_keeps_every_parameter_finite(optimizer, backend):
     """float32 Dense(4, 1) on targets near 1000 with a huge rate: 33 (SGD) and 49 (Adam) of the
-    parameters were inf/NaN after the FloatingPointError before the rollback."""
+    parameters were inf/NaN after the FloatingPointError before the rollback. (The issue's
+    Adam(lr=1e39) is now refused outright, as is any lr whose first step lr / (1 - beta1) overflows
+    float32: test_optim covers that.)"""
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((200, 4)), 1000 + rng.standard_normal(200)
     model = Sequential([Dense(4, 1)], loss="mse", optimizer=optimizer(), seed=0, backend=backend)
-    with pytest.raises(FloatingPointError, match="epoch 1, batch"):
-        model.fit(X, y, epochs=3, verbose=0)
+    if isinstance(model.optimizer, SGD):
+        with pytest.raises(FloatingPointError, match="epoch 1, batch"):
+            model.fit(X, y, epochs=3, verbose=0)
+    else:
+        # Adam's updates are ~lr in size: the float32 loss overflows first in compiled code, while the
+        # reference sums the float32 outputs' squares in float64 and trains on; either way, nothing
+        # non-finite may reach the parameters.
+        with contextlib.suppress(FloatingPointError):
+            model.fit(X, y, epochs=3, verbose=0)
     assert np.all(np.isfinite(model.params))
 
 
