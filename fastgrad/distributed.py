@@ -129,12 +129,18 @@ def _shard_fit(token, blob, params, opt_state, shard, seed, epochs, batch_size, 
 
 
 def _compile_on_worker(blob, X, y, threads):
-    """One tiny training step: fills the on-disk kernel cache (or loads it)."""
+    """A training step, a gradient and a prediction on two rows: fills the on-disk kernel cache
+    (or loads it) for every compiled call the strategies make."""
     _set_threads(threads)
     import time
     model = pickle.loads(blob)
     start = time.perf_counter()
-    model.train_step(X, y)
+    model.predict(X)
+    for call in (model.loss_and_grad, model.train_step):
+        try:
+            call(X, y)
+        except FloatingPointError:  # compiled all the same; fit reports it on its own step
+            pass
     return time.perf_counter() - start
 
 
@@ -147,30 +153,33 @@ def _model_blob(model):
         raise TypeError(f"the model must pickle with the standard library to train on Dask: {exc}") from exc
 
 
-def warmup(client=None, model=None, X=None, y=None, threads_per_worker=None):
+def warmup(client=None, model=None, X=None, y=None, threads_per_worker=None, dtypes=("float32",)):
     """Compile fastgrad's training kernels on ONE worker, then load them on the others.
 
-    Concurrent cold compiles of the same cached functions can corrupt Numba's cache, so the
-    first worker compiles alone (filling the on-disk cache the workers share on one machine,
-    or their own otherwise) and the rest start only after it. ``model`` (default: a small MLP)
-    and a few rows of ``X``/``y`` choose what is compiled. Returns ``{worker: seconds}``.
+    Concurrent cold compiles of the same cached functions can corrupt Numba's cache and waste the
+    cores, so the first worker compiles alone (filling the on-disk cache the workers share on one
+    machine, or its own otherwise) and the rest start only after it. ``model`` with a few rows of
+    ``X``/``y`` chooses what is compiled (``fit`` passes its own); without a model, a small MLP in
+    each of ``dtypes``. Returns ``{worker: seconds}`` (the sum over what was compiled).
     """
     client = _client(client)
     workers = _workers(client)
     if model is None:
         from fastgrad import Dense, Sequential
-        model = Sequential([Dense(4, 4, activation="relu"), Dense(4, 2)], loss="softmax_cross_entropy", seed=0)
-        X, y = np.zeros((2, 4), model.dtype), np.array([0, 1])
+        jobs = [(Sequential([Dense(4, 4, activation="relu"), Dense(4, 2)], loss="softmax_cross_entropy",
+                            dtype=dtype, seed=0), np.zeros((2, 4), dtype), np.array([0, 1])) for dtype in dtypes]
     elif X is None or y is None:
         raise ValueError("warmup needs a few rows X, y when a model is given")
-    blob = _model_blob(model)
-    X, y = np.asarray(X)[:2], np.asarray(y)[:2]
-    first = client.submit(_compile_on_worker, blob, X, y, threads_per_worker, workers=[workers[0]],
-                          allow_other_workers=False, pure=False)
-    seconds = {workers[0]: first.result()}
-    rest = [client.submit(_compile_on_worker, blob, X, y, threads_per_worker, workers=[w],
-                          allow_other_workers=False, pure=False) for w in workers[1:]]
-    seconds.update(zip(workers[1:], client.gather(rest)))
+    else:
+        jobs = [(model, np.asarray(X[:2]), np.asarray(y[:2]))]
+    seconds = dict.fromkeys(workers, 0.0)
+    for m, Xs, ys in jobs:
+        blob = _model_blob(m)
+        for group in (workers[:1], workers[1:]):
+            tasks = [client.submit(_compile_on_worker, blob, Xs, ys, threads_per_worker, workers=[w],
+                                   allow_other_workers=False, pure=False) for w in group]
+            for w, t in zip(group, client.gather(tasks)):
+                seconds[w] += t
     return seconds
 
 
@@ -303,6 +312,7 @@ def fit(model, X, y, client=None, strategy="gradient", epochs=1, batch_size=32, 
         raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
     client.register_plugin(threads_plugin(threads_per_worker), name="fastgrad-threads")
     shards = _Shards(client, model, X, y, retries)
+    warmup(client, model, X[:2], y[:2], threads_per_worker)   # one worker compiles, then the others load
     token = uuid.uuid4().hex
     # The pickled model travels once per worker: a task input, recomputable if a worker dies.
     blob = client.submit(_identity, _model_blob(model), pure=False, retries=retries)
@@ -311,8 +321,8 @@ def fit(model, X, y, client=None, strategy="gradient", epochs=1, batch_size=32, 
     model.stop_training = False
     cbs.on_train_begin()
     try:
-        epoch = model.epochs_done
-        while epoch < model.epochs_done + epochs and not model.stop_training:
+        epoch, end = model.epochs_done, model.epochs_done + epochs
+        while epoch < end and not model.stop_training:
             cbs.on_epoch_begin(epoch)
             lr = float(model.optimizer.lr)
             seed = int(model.rng.integers(2**63))
@@ -321,7 +331,7 @@ def fit(model, X, y, client=None, strategy="gradient", epochs=1, batch_size=32, 
                                        threads_per_worker, retries, epoch)
                 span = 1
             else:
-                span = min(sync_every, model.epochs_done + epochs - epoch)
+                span = min(sync_every, end - epoch)
                 loss = _average_round(client, model, shards, token, blob, seed, span, batch_size, shuffle,
                                       clip_norm, threads_per_worker, retries)
             epoch += span
@@ -344,6 +354,8 @@ def _gradient_epoch(client, model, shards, token, blob, seed, batch_size, shuffl
                     epoch):
     losses = []
     for t, parts in enumerate(global_batches(shards.rows, batch_size, seed, shuffle)):
+        if not any(len(rows) for rows in parts):
+            continue  # a batch smaller than the number of shards can leave a step empty
         params = model.params.copy()
         tasks = [client.submit(_shard_gradient, token, blob, params, shard, rows, threads, pure=False,
                                retries=retries)
