@@ -43,6 +43,7 @@ def main(argv=None):
     parser.add_argument("--n-jobs", type=int, default=1, help="GridSearchCV processes (default 1)")
     parser.add_argument("--quick", action="store_true", help="a 2-point grid, 10 epochs, fastgrad only")
     args = parser.parse_args(argv)
+    np.set_printoptions(precision=4)
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier as SkMLP
@@ -75,5 +76,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=4)
     main()
