@@ -15,6 +15,7 @@ import pytest
 
 from fastgrad import Dense, Sequential
 from fastgrad.benchmarks import peers
+from fastgrad.benchmarks.workloads import gemm_floor
 from fastgrad.optim import Adam
 
 NETWORKS = {"784-256-128-10": ("softmax_cross_entropy", [32, 128, 1024]), "32-64-64-1": ("mse", [32])}
@@ -45,34 +46,13 @@ def _model_step(net, backend, d):
     return lambda: model.train_step(d["X"], d["y"])
 
 
-def _gemm_floor(net, d):
-    """The step's matrix products with nothing else: x W per layer forward; x^T delta and
-    delta W^T (not for the first layer) backward, into preallocated outputs."""
-    widths = _widths(net)
-    rng = np.random.default_rng(1)
-    Ws = [rng.standard_normal((a, b)).astype(np.float32) for a, b in zip(widths[:-1], widths[1:])]
-    m = d["X"].shape[0]
-    acts = [d["X"]] + [np.empty((m, w), np.float32) for w in widths[1:]]
-    deltas = [np.empty((m, w), np.float32) for w in widths]
-    grads = [np.empty_like(W) for W in Ws]
-
-    def step():
-        for i, W in enumerate(Ws):
-            np.dot(acts[i], W, acts[i + 1])
-        for i in range(len(Ws) - 1, -1, -1):
-            np.dot(acts[i].T, deltas[i + 1], grads[i])
-            if i:
-                np.dot(deltas[i + 1], Ws[i].T, deltas[i])
-    return step
-
-
 def _factory(net, impl, d):
     loss = NETWORKS[net][0]
     widths = _widths(net)
     if impl in ("fastgrad", "reference"):
         return _model_step(net, "compiled" if impl == "fastgrad" else impl, d)
     if impl == "gemm floor":
-        return _gemm_floor(net, d)
+        return gemm_floor(_widths(net))(d)
     try:
         if impl == "jax":
             return peers.jax_train_step(widths, loss=loss)(d)
