@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, prange
-from fastgrad.kernels.reduce import sum_in_order
+from fastgrad.kernels.reduce import LANES, fold_lanes, sum_in_order
 
 N_STATS = 5  # sum of squares, max |g|, sum |g|, count of zeros, count of non-finite
 
@@ -29,30 +29,39 @@ def _power(x, norm_type):
 
 @inline
 def _power_sum_range(g, norm_type):
-    """sum |g|^p over four lanes (see kernels/reduce.py); max |g| (NaN if any) for p = inf."""
+    """sum |g|^p over ``LANES`` lanes (see kernels/reduce.py); max |g| (NaN if any) for p = inf."""
     if math.isinf(norm_type):
-        acc = 0.0
+        top = 0.0
         for i in range(g.size):
-            acc = max(acc, abs(np.float64(g[i])))
+            top = max(top, abs(np.float64(g[i])))
         # max() drops NaN; a NaN anywhere must make the norm NaN, as in PyTorch
         for i in range(g.size):
             if g[i] != g[i]:
                 return np.nan
-        return acc
+        return top
     n = g.size
-    n4 = n - n % 4
-    a0 = 0.0
-    a1 = 0.0
-    a2 = 0.0
-    a3 = 0.0
-    for i in range(0, n4, 4):
-        a0 += _power(g[i], norm_type)
-        a1 += _power(g[i + 1], norm_type)
-        a2 += _power(g[i + 2], norm_type)
-        a3 += _power(g[i + 3], norm_type)
-    for i in range(n4, n):
-        a0 += _power(g[i], norm_type)
-    return (a0 + a1) + (a2 + a3)
+    rows = n // LANES
+    acc = np.zeros(LANES)
+    # one loop per common p: a test of norm_type inside the lane loop would stop it vectorizing
+    if norm_type == 2.0:
+        for r in range(rows):
+            base = r * LANES
+            for j in range(LANES):
+                a = np.float64(g[base + j])
+                acc[j] += a * a
+    elif norm_type == 1.0:
+        for r in range(rows):
+            base = r * LANES
+            for j in range(LANES):
+                acc[j] += abs(np.float64(g[base + j]))
+    else:
+        for r in range(rows):
+            base = r * LANES
+            for j in range(LANES):
+                acc[j] += _power(g[base + j], norm_type)
+    for i in range(rows * LANES, n):
+        acc[0] += _power(g[i], norm_type)
+    return fold_lanes(acc)
 
 
 @kernel(parallel=True)

@@ -10,6 +10,30 @@ def sum_in_order(partial):
     return total
 
 
+LANES = 64
+
+
+def fold_lanes(acc):
+    """The lanes added pairwise: upper half onto lower half until one is left (acc is overwritten)."""
+    w = acc.size // 2
+    while w >= 1:
+        acc[:w] += acc[w:2 * w]
+        w //= 2
+    return float(acc[0])
+
+
+def wide_lane_terms(terms):
+    """``LANES`` lanes of the float64 ``terms`` (element i to lane i mod LANES, each lane
+    summed in order, the tail added to lane 0 in order), folded by :func:`fold_lanes`."""
+    rows = terms.size // LANES
+    acc = np.zeros(LANES)
+    for row in terms[:rows * LANES].reshape(rows, LANES):
+        acc += row
+    for value in terms[rows * LANES:]:
+        acc[0] += value
+    return fold_lanes(acc)
+
+
 def _lanes(terms):
     """Four lanes (element i to lane i mod 4, the tail to lane 0), added as (a0 + a1) + (a2 + a3)."""
     n4 = terms.size - terms.size % 4
