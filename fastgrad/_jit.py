@@ -37,7 +37,7 @@ import numba
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-__all__ = ("kernel", "inline", "prange", "like", "ordered", "float_from_bits", "by_float_type", "PARALLEL_MIN", "BLOCK", "n_blocks", "block_bounds",
+__all__ = ("kernel", "inline", "prange", "like", "ordered", "float_from_bits", "by_float_type", "out_or_same", "PARALLEL_MIN", "BLOCK", "n_blocks", "block_bounds",
            "numba_version", "threading_layer", "set_numba_threads", "get_numba_threads")
 
 
@@ -176,6 +176,22 @@ def float_from_bits(typingctx, bits):
         from llvmlite import ir
         return builder.bitcast(args[0], ir.FloatType() if llvm_type == "float" else ir.DoubleType())
     return sig, codegen
+
+
+def out_or_same(same, out, lo, hi):
+    """In compiled code: ``same`` when ``out`` is None (decided when compiling), else
+    ``out[lo:hi]``. For loops that write either in place or into a separate buffer: in place,
+    the loop then writes through the very value it reads, so LLVM needs no overlap check (a
+    separate argument that happens to be the same array fails that check at run time and
+    sends the loop down its scalar path)."""
+    raise TypeError("callable from compiled code only")
+
+
+@overload(out_or_same, inline="always")
+def _out_or_same(same, out, lo, hi):
+    if isinstance(out, (types.NoneType, types.Omitted)) or out is None:
+        return lambda same, out, lo, hi: same
+    return lambda same, out, lo, hi: out[lo:hi]
 
 
 def by_float_type(impl32, impl64):
