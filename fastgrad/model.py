@@ -352,12 +352,12 @@ class Sequential:
 
         With a Dask ``client``, trains data-parallel on the cluster instead
         (:func:`fastgrad.distributed.fit`: ``strategy`` "gradient" or "average", ``sync_every``,
-        ``threads_per_worker``); ``validation_split`` and ``diagnostics`` are local-only.
+        ``threads_per_worker``, ``sample_weight``/``class_weight`` with NumPy data);
+        ``validation_split`` and ``diagnostics`` are local-only.
         """
         if client is not None:
-            if sample_weight is not None or class_weight is not None:
-                raise ValueError("sample_weight and class_weight are not available with client=... yet; "
-                                 "train locally (client=None) for weighted training")
+            if class_weight is not None:  # folded into the per-row weights here, on NumPy data
+                sample_weight = self._weights(sample_weight, class_weight, *self._data(X, y)[1:], len(X))
             if validation_split or diagnostics:
                 raise ValueError("validation_split and diagnostics are not available with client=...; "
                                  "pass validation_data instead")
@@ -366,7 +366,8 @@ class Sequential:
                 return distributed.fit(self, X, y, client=client, strategy=strategy, epochs=epochs,
                                        batch_size=batch_size, sync_every=sync_every, shuffle=shuffle,
                                        clip_norm=clip_norm, validation_data=validation_data, callbacks=callbacks,
-                                       verbose=verbose, threads_per_worker=threads_per_worker)
+                                       verbose=verbose, threads_per_worker=threads_per_worker,
+                                       sample_weight=sample_weight)
         from fastgrad.training import fit
         with self.training_lock():
             return fit(self, X, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
