@@ -326,3 +326,17 @@ def test_weighted_epoch_loss_is_the_weighted_mean_of_its_batches():
     model = _model("mse", seed=28, optimizer=SGD(lr=0.0))  # lr 0: every batch sees the same parameters
     history = model.fit(X, y, epochs=1, batch_size=5, verbose=0, sample_weight=w)
     assert history.history["loss"][0] == pytest.approx(model.evaluate(X, y, sample_weight=w)["loss"], rel=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["compiled", "reference"])
+def test_weighted_softmax_cross_entropy_with_probability_targets(backend):
+    X, y = _data("softmax_cross_entropy", 8, seed=29, labels=False)
+    w = np.array([1.0, 0.0, 2.0, 0.5, 3.0, 1.0, 0.25, 4.0])
+    model = _model("softmax_cross_entropy", seed=30, backend=backend)
+    expected = float(np.sum(w * _row_losses(model, X, y)) / np.sum(w))
+    value, grad = model.loss_and_grad(X, y, sample_weight=w)
+    assert value == pytest.approx(expected, rel=1e-12)
+    _, dup = model.loss_and_grad(np.repeat(X, [1, 0, 2, 1, 3, 1, 1, 4], axis=0),
+                                 np.repeat(y, [1, 0, 2, 1, 3, 1, 1, 4], axis=0),
+                                 sample_weight=np.repeat([1, 1, 1, 0.5, 1, 1, 0.25, 1], [1, 0, 2, 1, 3, 1, 1, 4]))
+    np.testing.assert_allclose(grad, dup, rtol=1e-12, atol=1e-15)
