@@ -163,8 +163,7 @@ class Sequential:
                 zbuf=np.empty(total, dt), abuf=np.empty(total, dt), gbuf=np.empty(total, dt),
                 delta=np.empty(batch * int(widths.max()), dt), xbuf=np.empty(batch * self.n_in, dt),
                 yfbuf=np.empty(batch * self.n_out, dt), ylbuf=np.empty(batch, np.int64), wbuf=np.empty(batch, dt),
-                buf_off=buf_off,
-                grads=np.empty(self.n_params, dt), snaps=np.empty((2, self.n_params), dt))
+                buf_off=buf_off, grads=np.empty(self.n_params, dt), spare=np.empty(self.n_params, dt))
         return buffers[batch]
 
     # ----- data validation -------------------------------------------------------------------

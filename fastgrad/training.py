@@ -71,7 +71,7 @@ def run_batches(model, X, yf, yl, use_labels, perm, batch_size, clip_norm, diagn
                 batch_size, int(first), int(last), model._loss_code, model._loss_param, model.l1, model.l2, clip,
                 code, state, hyper, lrs, opt.step_count, work["zbuf"], work["abuf"], work["gbuf"], work["delta"],
                 work["xbuf"], work["yfbuf"], work["ylbuf"], work["wbuf"], work["buf_off"], losses, correct, diagnostics,
-                work["snaps"], diag, status)
+                work["spare"], diag, status)
         opt.step_count += int(stop - first)
         done = int(stop)
         if progress is not None:

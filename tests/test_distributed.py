@@ -214,3 +214,32 @@ def test_model_hessian_equals_local(client):
     m = Sequential([Dense(3, 4, activation="tanh"), Dense(4, 3)], loss="softmax_cross_entropy", dtype="float64",
                    seed=0)
     np.testing.assert_array_equal(m.hessian(X, y, client=client, block_size=7), m.hessian(X, y))
+
+
+def test_bench_rows_run_what_they_name(client):
+    """The ``fastgrad bench distributed`` rows at toy sizes, on this module's cluster: each
+    callable runs a real round or epoch (the parameters move, the loss is finite), and the
+    rows are measured only when asked for."""
+    from fastgrad.benchmarks import dask_workloads, workloads
+    rows = dask_workloads.workloads(tiny=True)
+    assert [w.name for w in rows] == ["dask round 2,762 params"] + [
+        f"dask epoch {s} 2000x100 {k}w" for s in ("gradient", "average") for k in (1, 2)]
+    assert all(w.opt_in and w.family == "distributed" for w in rows)
+    assert not any(w.opt_in for w in workloads.select())
+    assert {w.family for w in workloads.select(["distributed"])} == {"distributed"}
+    for w in rows[:2] + rows[3:4]:
+        funcs, absent = w.build(None)
+        assert not absent and set(funcs) == {"fastgrad", "reference"}
+        for name, func in funcs.items():
+            loss = func()
+            assert loss is not None and np.isfinite(loss), (w.name, name)
+    session = dask_workloads.Session(client, dask_workloads.mlp(64, (32, 16), 10), *_bench_round_data())
+    before = session.model.params.copy()
+    session.gradient_epoch(dask_workloads.ROUND_ROWS)
+    assert session.model.optimizer.step_count == 1          # one round: one update
+    assert not np.array_equal(session.model.params, before)
+
+
+def _bench_round_data():
+    X, y = datasets.make_classification(64, 64, 10, seed=0)
+    return X.astype(np.float32), y

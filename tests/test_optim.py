@@ -107,6 +107,33 @@ def test_kernel_step_matches_reference_each_dtype(cls, n, dtype):
         assert_close(state, s_ref, dtype)
 
 
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+@pytest.mark.parametrize("n", [33, 40_000])
+def test_out_of_place_step_equals_in_place_and_leaves_params(case, n):
+    """optimizer_step_into writes what optimizer_step writes in place, bit for bit, and leaves
+    its input parameters as they were (the epoch loop's rollback depends on both)."""
+    cls, kw = case
+    code, hyper, _ = cls(**kw).kernel_spec()
+    params, grads = _problem(n, np.float64, steps=3)
+    state_in, state_out = (K.new_state(code, hyper, n, params.dtype) for _ in range(2))
+    p_in, p_out = params.copy(), params.copy()
+    s_ref, p_ref = state_out.copy(), params.copy()
+    for t, g in enumerate(grads, start=1):
+        K.optimizer_step(code, p_in, g, state_in, hyper, t)
+        before = p_out.copy()
+        out = np.full_like(p_out, np.nan)
+        K.optimizer_step_into(code, p_out, g, state_out, hyper, t, out)
+        np.testing.assert_array_equal(p_out, before)
+        np.testing.assert_array_equal(out, p_in)
+        np.testing.assert_array_equal(state_out, state_in)
+        p_out = out
+        ref_out = np.empty_like(p_ref)
+        R.optimizer_step_into(code, p_ref, g, s_ref, hyper, t, ref_out)
+        p_ref = ref_out
+    assert_close(p_out, p_ref, rtol=1e-12)
+    assert_close(state_out, s_ref, rtol=1e-12)
+
+
 @pytest.mark.parametrize("n", [5, 40_000])
 def test_triad_matches_reference(n, dtype):
     b, c = np.arange(n, dtype=dtype), np.linspace(-1, 1, n, dtype=dtype)
@@ -564,3 +591,41 @@ def test_hostile_state_raises_in_a_fresh_process(name):
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.startswith("raised ValueError"), out.stdout + out.stderr[-2000:]
+
+
+def test_checks_skipped_between_steps_still_see_every_change():
+    """_ensure_state skips its checks for the same arrays and settings; every change that
+    could make the kernel unsafe is still caught at the next step."""
+    p = np.zeros(8, np.float32)
+    g = np.ones(8, np.float32)
+    opt = Adam(lr=1e-3)
+    opt.step(p, g)
+    opt.step(p, g)                      # checks skipped: same arrays, same settings
+    opt.lr = 1e39                       # a hyperparameter set since: overflows float32
+    with pytest.raises(ValueError, match="finite in the parameters' dtype float32"):
+        opt.step(p, g)
+    opt.lr = 1e-3
+    opt.step(p, g)
+    opt.state[0] = np.zeros((2, 7), np.float32)   # the list mutated in place
+    with pytest.raises(ValueError, match="does not match its saved state"):
+        opt.step(p, g)
+    opt.reset()
+    opt.step(p, g)
+    opt.state[0].shape = (16,)          # an array reshaped in place
+    with pytest.raises(ValueError, match="does not match its saved state"):
+        opt.step(p, g)
+    opt.reset()
+    opt.step(p, g)
+    opt.state[0].flags.writeable = False
+    with pytest.raises(ValueError, match="does not match its saved state"):
+        opt.step(p, g)
+    opt.reset()
+    opt.step(p, g)
+    with pytest.raises(ValueError, match="does not match its saved state"):
+        opt.step(p[:4], g[:4])          # other params arrays: checked afresh
+    opt.state = [np.zeros((2, 16), np.float32)[:, ::2]]   # a new list: a strided state
+    with pytest.raises(ValueError, match="does not match its saved state"):
+        opt.step(p, g)
+    opt.state = [np.zeros((2, 8), np.float32)]
+    opt.step(p, g)
+    np.testing.assert_array_less(p, 0.0)  # the steps above that passed did update p

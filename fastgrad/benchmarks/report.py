@@ -257,7 +257,8 @@ def header_lines(run) -> list:
 
 
 LEGEND = ("times are medians over all processes' samples, ±h% = half the interquartile range over the "
-          "median; speed-up = NumPy reference / fastgrad; (x) = peer / fastgrad (> 1: fastgrad is faster); "
+          "median; speed-up = NumPy reference / fastgrad (for the dask rows: fastgrad in one process / "
+          "on the cluster); (x) = peer / fastgrad (> 1: fastgrad is faster); "
           "GEMM floor = the step's matrix products alone, (x) = fastgrad / floor; others' load = most cores "
           "other processes used during a timing (BUSY: >= the threshold after retries)")
 

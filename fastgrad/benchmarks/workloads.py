@@ -46,6 +46,7 @@ class Workload:
     compile_key: str = ""
     single_shot: frozenset = field(default_factory=frozenset)
     slow: frozenset = field(default_factory=frozenset)
+    opt_in: bool = False  # measured only when named (select): the Dask rows start clusters
 
     @property
     def key(self) -> str:
@@ -377,7 +378,13 @@ def table(tiny=False):
                  + [_dense(32), _dense(2048)]
                  + [_optimizer(kind) for kind in OPTIMIZERS] + [_clip()]
                  + [_hessian()]
-                 + [_mlp(32), _mlp(128), _mlp(1024), _mlp(32, layers=SMALL_LAYERS, loss="mse")])
+                 + [_mlp(32), _mlp(128), _mlp(1024), _mlp(32, layers=SMALL_LAYERS, loss="mse")]
+                 + _dask_rows())
+
+
+def _dask_rows():
+    from fastgrad.benchmarks.dask_workloads import workloads
+    return workloads()
 
 
 WORKLOADS = table()
@@ -385,9 +392,10 @@ TINY_WORKLOADS = table(tiny=True)
 
 
 def select(words=None, workloads=WORKLOADS):
-    """The workloads whose key or family contains any of ``words`` (case-insensitive); all when empty."""
+    """The workloads whose key or family contains any of ``words`` (case-insensitive); all but
+    the ``opt_in`` ones (the Dask rows: ``fastgrad bench distributed``) when empty."""
     if not words:
-        return tuple(workloads)
+        return tuple(w for w in workloads if not w.opt_in)
     lowered = [w.lower() for w in words]
     return tuple(w for w in workloads if any(x in w.key.lower() or x == w.family for x in lowered))
 

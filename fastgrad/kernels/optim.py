@@ -2,7 +2,9 @@
 
 ``optimizer_step(code, params, grads, state, hyper, step)`` updates ``params`` (and
 ``state``) in place in ONE pass over the buffer, parallel over blocks, allocating
-nothing. It is callable from Python and from other compiled code (the epoch loop).
+nothing. It is callable from Python and from other compiled code.
+``optimizer_step_into(..., out)`` writes the updated parameters into ``out`` instead
+(the epoch loop's two parameter buffers, see kernels/train.py).
 
 * ``code``: one of the integer codes ``SGD, RMSPROP, ADAGRAD, ADAM, ADAMW``.
 * ``params``, ``grads``: 1-D C-contiguous arrays of one float dtype, same length ``n``.
@@ -108,8 +110,9 @@ def _lerp_coeff(x, w):
 
 
 @inline
-def _sgd_range(params, grads, state, hyper, first, lo, hi):
+def _sgd_range(params, grads, state, hyper, first, lo, hi, out):
     params = params[lo:hi]
+    out = out[lo:hi]
     grads = grads[lo:hi]
     lr = like(params, hyper[LR])
     wd = like(params, hyper[WEIGHT_DECAY])
@@ -120,7 +123,7 @@ def _sgd_range(params, grads, state, hyper, first, lo, hi):
     if hyper[MOMENTUM] == 0.0:
         for i in range(params.size):
             p = params[i]
-            params[i] = p - lr * _direction(grads[i], p, sign, wd, has_wd)
+            out[i] = p - lr * _direction(grads[i], p, sign, wd, has_wd)
         return
     buf = state[0][lo:hi]
     nesterov = hyper[NESTEROV] != 0.0
@@ -129,7 +132,7 @@ def _sgd_range(params, grads, state, hyper, first, lo, hi):
         g = _direction(grads[i], p, sign, wd, has_wd)
         b = g if first else momentum * buf[i] + damp1 * g
         buf[i] = b
-        params[i] = p - lr * (g + momentum * b if nesterov else b)
+        out[i] = p - lr * (g + momentum * b if nesterov else b)
 
 
 @inline
@@ -145,8 +148,9 @@ def _rms_avg(g, square_avg, grad_avg, i, alpha, w, eps, centered, lerp_w, lerp_s
 
 
 @inline
-def _rmsprop_range(params, grads, state, hyper, lo, hi):
+def _rmsprop_range(params, grads, state, hyper, lo, hi, out):
     params = params[lo:hi]
+    out = out[lo:hi]
     grads = grads[lo:hi]
     lr = like(params, hyper[LR])
     wd = like(params, hyper[WEIGHT_DECAY])
@@ -169,12 +173,12 @@ def _rmsprop_range(params, grads, state, hyper, lo, hi):
                 b = momentum * buf[i] + g / _rms_avg(g, square_avg, grad_avg, i, alpha, w, eps, True,
                                                      lerp_w, lerp_small)
                 buf[i] = b
-                params[i] = p - lr * b
+                out[i] = p - lr * b
         else:
             for i in range(params.size):
                 p = params[i]
                 g = _direction(grads[i], p, sign, wd, has_wd)
-                params[i] = p - lr * (g / _rms_avg(g, square_avg, grad_avg, i, alpha, w, eps, True,
+                out[i] = p - lr * (g / _rms_avg(g, square_avg, grad_avg, i, alpha, w, eps, True,
                                                    lerp_w, lerp_small))
     elif hyper[MOMENTUM] > 0.0:
         buf = state[1][lo:hi]
@@ -184,18 +188,19 @@ def _rmsprop_range(params, grads, state, hyper, lo, hi):
             b = momentum * buf[i] + g / _rms_avg(g, square_avg, square_avg, i, alpha, w, eps, False,
                                                  lerp_w, lerp_small)
             buf[i] = b
-            params[i] = p - lr * b
+            out[i] = p - lr * b
     else:
         for i in range(params.size):
             p = params[i]
             g = _direction(grads[i], p, sign, wd, has_wd)
-            params[i] = p - lr * (g / _rms_avg(g, square_avg, square_avg, i, alpha, w, eps, False,
+            out[i] = p - lr * (g / _rms_avg(g, square_avg, square_avg, i, alpha, w, eps, False,
                                                lerp_w, lerp_small))
 
 
 @inline
-def _adagrad_range(params, grads, state, hyper, clr64, lo, hi):
+def _adagrad_range(params, grads, state, hyper, clr64, lo, hi, out):
     params = params[lo:hi]
+    out = out[lo:hi]
     grads = grads[lo:hi]
     clr = like(params, clr64)
     wd = like(params, hyper[WEIGHT_DECAY])
@@ -208,12 +213,13 @@ def _adagrad_range(params, grads, state, hyper, clr64, lo, hi):
         g = _direction(grads[i], p, sign, wd, has_wd)
         s = state_sum[i] + g * g
         state_sum[i] = s
-        params[i] = p - clr * (g / (math.sqrt(s) + eps))
+        out[i] = p - clr * (g / (math.sqrt(s) + eps))
 
 
 @inline
-def _adam_range(params, grads, state, hyper, decoupled, step_size64, inv_bc2_sqrt64, lo, hi):
+def _adam_range(params, grads, state, hyper, decoupled, step_size64, inv_bc2_sqrt64, lo, hi, out):
     params = params[lo:hi]
+    out = out[lo:hi]
     grads = grads[lo:hi]
     # AdamW decays the weights (p *= 1 - lr*wd) instead of adding wd*p to the gradient;
     # the factor is 1 (exact) for Adam, and the L2 term is skipped for AdamW.
@@ -240,7 +246,7 @@ def _adam_range(params, grads, state, hyper, decoupled, step_size64, inv_bc2_sqr
             exp_avg[i] = m
             exp_avg_sq[i] = v
             max_sq[i] = vmax
-            params[i] = p * decay - step_size * (m / (math.sqrt(vmax) * inv_bc2_sqrt + eps))
+            out[i] = p * decay - step_size * (m / (math.sqrt(vmax) * inv_bc2_sqrt + eps))
     else:
         for i in range(params.size):
             p = params[i]
@@ -249,24 +255,36 @@ def _adam_range(params, grads, state, hyper, decoupled, step_size64, inv_bc2_sqr
             v = beta2 * exp_avg_sq[i] + w2 * g * g
             exp_avg[i] = m
             exp_avg_sq[i] = v
-            params[i] = p * decay - step_size * (m / (math.sqrt(v) * inv_bc2_sqrt + eps))
+            out[i] = p * decay - step_size * (m / (math.sqrt(v) * inv_bc2_sqrt + eps))
 
 
 @inline
-def _step_range(code, params, grads, state, hyper, step, s0, s1, lo, hi):
+def _step_range(code, params, grads, state, hyper, step, s0, s1, lo, hi, out):
     if code == SGD:
-        _sgd_range(params, grads, state, hyper, step == 1, lo, hi)
+        _sgd_range(params, grads, state, hyper, step == 1, lo, hi, out)
     elif code == RMSPROP:
-        _rmsprop_range(params, grads, state, hyper, lo, hi)
+        _rmsprop_range(params, grads, state, hyper, lo, hi, out)
     elif code == ADAGRAD:
-        _adagrad_range(params, grads, state, hyper, s0, lo, hi)
+        _adagrad_range(params, grads, state, hyper, s0, lo, hi, out)
     else:
-        _adam_range(params, grads, state, hyper, code == ADAMW, s0, s1, lo, hi)
+        _adam_range(params, grads, state, hyper, code == ADAMW, s0, s1, lo, hi, out)
+
+
+@kernel
+def optimizer_step(code, params, grads, state, hyper, step):
+    """One in-place update of ``params`` and ``state`` by optimizer ``code`` (see module doc):
+    :func:`optimizer_step_into` with ``out = params``."""
+    optimizer_step_into(code, params, grads, state, hyper, step, params)
 
 
 @kernel(parallel=True)
-def optimizer_step(code, params, grads, state, hyper, step):
-    """One in-place update of ``params`` and ``state`` by optimizer ``code`` (see module doc).
+def optimizer_step_into(code, params, grads, state, hyper, step, out):
+    """One update by optimizer ``code`` (see module doc) that reads ``params`` and writes the
+    updated parameters into ``out`` (1-D, same length and dtype; ``out`` may be ``params``
+    itself, or a buffer sharing no memory with it); ``state`` is updated in place.
+
+    Out of place, the parameters before the update stay intact in ``params``: the training
+    loop keeps two buffers and swaps them instead of copying a snapshot per step.
 
     Step-dependent scalars are computed once here in float64, as PyTorch does in
     Python: Adagrad's ``clr = lr / (1 + (step - 1) lr_decay)``, Adam's
@@ -286,8 +304,8 @@ def optimizer_step(code, params, grads, state, hyper, step):
     n = params.size
     nb = n_blocks(n)
     if nb == 1:
-        _step_range(code, params, grads, state, hyper, step, s0, s1, 0, n)
+        _step_range(code, params, grads, state, hyper, step, s0, s1, 0, n, out)
     else:
         for b in prange(nb):
             lo, hi = block_bounds(b, nb, n)
-            _step_range(code, params, grads, state, hyper, step, s0, s1, lo, hi)
+            _step_range(code, params, grads, state, hyper, step, s0, s1, lo, hi, out)

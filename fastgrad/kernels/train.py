@@ -38,7 +38,7 @@ from fastgrad.kernels.activations import (IDENTITY, LOG_SOFTMAX, RELU, SIGMOID, 
 from fastgrad.kernels.dense import _bias_act_rows, column_sums
 from fastgrad.kernels.grad_utils import grad_norm, scale_inplace
 from fastgrad.kernels.losses import BCE_LOGITS, ce_rows, loss_range
-from fastgrad.kernels.optim import LR, optimizer_step
+from fastgrad.kernels.optim import LR, optimizer_step_into
 from fastgrad.kernels.softmax import _backward_rows, _forward_rows
 
 SOFTMAX_CE = 10  # loss code beside kernels.losses' MSE, MAE, HUBER, BCE_LOGITS
@@ -237,24 +237,12 @@ def dead_fraction(z):
 
 @inline
 def _all_finite(x):
-    """True when every entry of x is finite (read-only twin of _copy_if_finite)."""
+    """True when every entry of x is finite: x - x is 0 for finite x and NaN for inf and NaN
+    (no fast-math flag here lets LLVM fold it), and the count of NaNs is an integer
+    reduction, which vectorizes without reassociating float sums."""
     bad = 0
     for i in range(x.size):
         d = x[i] - x[i]
-        bad += d != d
-    return bad == 0
-
-
-@inline
-def _copy_if_finite(src, dst):
-    """dst[:] = src; True when every entry of src is finite, in one pass: x - x is 0 for finite
-    x and NaN for inf and NaN (no fast-math flag here lets LLVM fold it), and the count of
-    NaNs is an integer reduction, which vectorizes without reassociating float sums."""
-    bad = 0
-    for i in range(src.size):
-        v = src[i]
-        dst[i] = v
-        d = v - v
         bad += d != d
     return bad == 0
 
@@ -303,7 +291,7 @@ def _record_diagnostics(params, grads, prev, layout, zbuf, buf_off, m, diag):
 def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, sw, perm, batch_size,
                 first_batch, last_batch, loss_code, loss_param, l1, l2, clip_norm, opt_code,
                 opt_state, opt_hyper, lrs, step0, zbuf, abuf, gbuf, delta, xbuf, yfbuf, ylbuf,
-                wbuf, buf_off, batch_loss, batch_correct, diagnostics, snaps, diag, status):
+                wbuf, buf_off, batch_loss, batch_correct, diagnostics, spare, diag, status):
     """Train on mini-batches ``first_batch .. last_batch - 1`` of the permutation ``perm``.
 
     Batch i takes rows ``perm[i*batch_size : (i+1)*batch_size]``, uses learning rate
@@ -314,48 +302,55 @@ def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, sw, pe
     ``diagnostics``, per-layer sums of (grad norm, update ratio, dead-ReLU fraction) are
     added to ``diag`` (L, 3).
 
-    ``snaps`` (2, n_params) holds the parameters before the current update (ping-pong):
-    after each update one pass copies ``params`` into the other row while checking that
-    they are finite (after the call's last update, a check without the copy). Returns the index of the first batch that failed, or ``last_batch``
-    when all went through; ``status[0]`` says why: ``FAIL_LOSS`` (the loss or gradient was
-    not finite: no update), ``FAIL_UPDATE`` (the update made a parameter non-finite: the
-    parameters before it were restored), ``FAIL_PARAMS`` (the parameters were not finite
+    ``spare`` (n_params,) is the second parameter buffer: each update reads the current
+    parameters from one buffer and writes the new ones into the other
+    (``optimizer_step_into``), which then becomes current after a read-only check that
+    they are finite; the call ends with the current parameters in ``params``. So the
+    parameters before an update are never overwritten by it, and no per-step snapshot
+    copy is made. Returns the index of the first batch that failed, or ``last_batch``
+    when all went through; ``status[0]`` says why: ``FAIL_LOSS`` (the loss or gradient
+    was not finite: no update), ``FAIL_UPDATE`` (the update made a parameter non-finite:
+    the parameters before it are kept), ``FAIL_PARAMS`` (the parameters were not finite
     before the batch). The optimizer's state is not restored.
     """
     n = X.shape[0]
     status[0] = OK
-    cur = 0
-    if not _copy_if_finite(params, snaps[0]):
+    if not _all_finite(params):
         status[0] = FAIL_PARAMS
         return first_batch
+    live = params        # the current parameters
+    other = spare        # where the next update goes
+    in_spare = False     # whether live is spare
+    stop = last_batch
     for i in range(first_batch, last_batch):
         lo = i * batch_size
         m = min(n, lo + batch_size) - lo
         xb, yfb, ylb, wb = _gather(X, yf, yl, use_labels, sw, perm, lo, m, xbuf, yfbuf, ylbuf, wbuf)
-        loss = loss_and_grad_batch(params, grads, layout, act_params, xb, yfb, ylb, use_labels, wb,
+        loss = loss_and_grad_batch(live, grads, layout, act_params, xb, yfb, ylb, use_labels, wb,
                                    loss_code, loss_param, l1, l2, zbuf, abuf, gbuf, delta, buf_off)
         batch_loss[i] = loss
         norm = grad_norm(grads, 2.0)
         if not (np.isfinite(loss) and np.isfinite(norm)):
             status[0] = FAIL_LOSS
-            return i
+            stop = i
+            break
         if clip_norm > 0 and norm > clip_norm:
             scale_inplace(grads, like(params[0], clip_norm / (norm + 1e-6)))
         opt_hyper[LR] = lrs[i]
-        optimizer_step(opt_code, params, grads, opt_state, opt_hyper, step0 + i - first_batch + 1)
-        nxt = 1 - cur
-        # the last batch of the call needs no snapshot for a next one: check only
-        ok = _all_finite(params) if i == last_batch - 1 else _copy_if_finite(params, snaps[nxt])
-        if not ok:
-            params[:] = snaps[cur]
+        optimizer_step_into(opt_code, live, grads, opt_state, opt_hyper, step0 + i - first_batch + 1, other)
+        if not _all_finite(other):
             status[0] = FAIL_UPDATE
-            return i
+            stop = i
+            break
         out = _block(abuf, buf_off, layout, layout.shape[0] - 1, m)
         batch_correct[i] = count_correct(out, yfb, ylb, use_labels, loss_code)
         if diagnostics:
-            _record_diagnostics(params, grads, snaps[cur], layout, zbuf, buf_off, m, diag)
-        cur = nxt
-    return last_batch
+            _record_diagnostics(other, grads, live, layout, zbuf, buf_off, m, diag)
+        live, other = other, live
+        in_spare = not in_spare
+    if in_spare:  # after an odd number of updates: one copy per call, not per step
+        params[:] = live
+    return stop
 
 
 @kernel

@@ -49,7 +49,9 @@ class Hyperparameter:
     """A validated attribute: ``check(value, name)`` coerces or raises on every assignment.
 
     After storing, the owner's ``_check_consistency()`` runs (relations between attributes,
-    e.g. SGD's nesterov); if it raises, the previous value is restored.
+    e.g. SGD's nesterov); if it raises, the previous value is restored. Every accepted
+    assignment increments the owner's ``_hp_version``, the key of what the owner derives
+    from its hyperparameters and caches between steps.
     """
 
     def __init__(self, check):
@@ -76,6 +78,7 @@ class Hyperparameter:
             else:
                 obj.__dict__[self.slot] = old
             raise
+        obj.__dict__["_hp_version"] = obj.__dict__.get("_hp_version", 0) + 1
 
 
 # -- values in the parameters' dtype ----------------------------------------------------------

@@ -15,6 +15,11 @@ from fastgrad.optim._validate import (Hyperparameter, beta_pair, check_in_dtype,
                                       check_state_dict, count, flag, nonnegative, positive, unit_interval)
 
 
+def _layout(arrays):
+    """What can change on an existing array object: shape, dtype, strides, writeability."""
+    return [(a.shape, a.dtype, a.strides, a.flags.writeable) for a in arrays]
+
+
 def _names(base, n, listed):
     return [f"{base}[{i}]" for i in range(n)] if listed else [base]
 
@@ -120,9 +125,13 @@ class Optimizer:
         return h
 
     def kernel_spec(self):
-        """``(code, hyper, n_slots)``: what compiled code needs to run this optimizer's update."""
-        h = self._hyper_vector().copy()
-        return self._code, h, K.n_state_slots(self._code, h)
+        """``(code, hyper, n_slots)``: what compiled code needs to run this optimizer's update
+        (``hyper`` is a fresh copy: the caller may write the rate into it)."""
+        cached = self.__dict__.get("_spec")
+        if cached is None or cached[0] != self._hp_version:
+            h = self._hyper_vector().copy()
+            cached = self._spec = (self._hp_version, h, K.n_state_slots(self._code, h))
+        return self._code, cached[1].copy(), cached[2]
 
     @property
     def slot_names(self) -> tuple:
@@ -133,8 +142,13 @@ class Optimizer:
         """The state arrays for ``params_list``: allocated on the first step, checked after.
 
         Also checks that the hyperparameters are representable in the params' dtype
-        (``ValueError``), since compiled loops call this before running the kernel.
+        (``ValueError``), since compiled loops call this before running the kernel. A call
+        with the same params and state arrays (the same objects, shapes, dtypes and flags)
+        and no hyperparameter set since the last call that passed skips the checks: they
+        cost more than a small model's compiled step.
         """
+        if self._verified_for(params_list):
+            return self.state
         quantities = self._dtype_quantities()
         for dtype in {p.dtype for p in params_list}:
             check_in_dtype(quantities, dtype)
@@ -154,7 +168,19 @@ class Optimizer:
         check_no_aliasing(params_list + self.state, [],
                           [f"params[{i}]" for i in range(len(params_list))]
                           + [f"state[{i}]" for i in range(len(self.state))], [])
+        self._verified = (self._hp_version, self.state, tuple(params_list), tuple(self.state),
+                          _layout(params_list + self.state))
         return self.state
+
+    def _verified_for(self, params_list) -> bool:
+        """Whether :meth:`_ensure_state` already passed for exactly these arrays and settings."""
+        v = self.__dict__.get("_verified")
+        return (v is not None and v[0] == self._hp_version and v[1] is self.state
+                and isinstance(self.state, list) and len(params_list) == len(v[2])
+                and len(self.state) == len(v[3])
+                and all(a is b for a, b in zip(params_list, v[2]))
+                and all(a is b for a, b in zip(self.state, v[3]))
+                and _layout(params_list + self.state) == v[4])
 
     def step(self, params, grads) -> None:
         """Update ``params`` in place from ``grads``; returns None.

@@ -142,9 +142,15 @@ def _decode(code, hyper):
 
 def optimizer_step(code, params, grads, state, hyper, step):
     """NumPy twin of :func:`fastgrad.kernels.optim.optimizer_step`: same arguments, in place."""
+    optimizer_step_into(code, params, grads, state, hyper, step, params)
+
+
+def optimizer_step_into(code, params, grads, state, hyper, step, out):
+    """NumPy twin of :func:`fastgrad.kernels.optim.optimizer_step_into`: the updated parameters
+    into ``out`` (``params`` left as it was unless ``out`` is ``params``), ``state`` in place."""
     func, kwargs = _decode(code, hyper)
     names = state_slot_names(code, hyper)
     new_params, new_state = func(params, grads, dict(zip(names, state)), step, **kwargs)
-    params[:] = new_params
+    out[:] = new_params
     for row, name in enumerate(names):
         state[row] = new_state[name]

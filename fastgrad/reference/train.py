@@ -141,7 +141,7 @@ def dead_fraction(z):
 def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, sw, perm, batch_size,
                 first_batch, last_batch, loss_code, loss_param, l1, l2, clip_norm, opt_code,
                 opt_state, opt_hyper, lrs, step0, zbuf, abuf, gbuf, delta, xbuf, yfbuf, ylbuf,
-                wbuf, buf_off, batch_loss, batch_correct, diagnostics, snaps, diag, status):
+                wbuf, buf_off, batch_loss, batch_correct, diagnostics, spare, diag, status):
     """Mini-batches first_batch .. last_batch - 1, as the compiled twin (see its docstring)."""
     status[0] = OK
     if not np.all(np.isfinite(params)):

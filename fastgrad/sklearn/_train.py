@@ -122,7 +122,7 @@ def run_epoch(model, X, yf, yl, use_labels, perm, batch_size, lr, l1_rows, l2_ro
                 batch_size, first, last, model._loss_code, model._loss_param, float(l1_rows / m),
                 float(l2_rows / m), float(clip), code, state, hyper, lrs, opt.step_count, work["zbuf"],
                 work["abuf"], work["gbuf"], work["delta"], work["xbuf"], work["yfbuf"], work["ylbuf"],
-                work["wbuf"], work["buf_off"], losses, correct, False, work["snaps"], diag, status)
+                work["wbuf"], work["buf_off"], losses, correct, False, work["spare"], diag, status)
         opt.step_count += int(stop - first)
         if stop < last:
             return losses, sizes, int(stop)
