@@ -98,34 +98,43 @@ def _identity(value):
     return value
 
 
-def _make_shard(X, y):
-    return np.ascontiguousarray(X), np.ascontiguousarray(y)
+def _make_shard(X, y, w=None):
+    return np.ascontiguousarray(X), np.ascontiguousarray(y), w
 
 
 def _shard_gradient(token, blob, params, shard, rows, threads):
-    """(sum of losses, sum of gradients in float64, rows) over ``shard[rows]`` at ``params``."""
+    """(sum of losses, sum of gradients in float64, rows) over ``shard[rows]`` at ``params``; with
+    sample weights, (sum of w_i l_i, sum of the weighted gradients, sum of w_i) (penalty included
+    in each, times the rows or the weight sum, so that the driver's division leaves it once)."""
     _set_threads(threads)
-    X, y = shard
+    X, y, w = shard
     model, lock = _model_for(token, blob)
     with lock:
         model.params[...] = params
-        loss, grad = model.loss_and_grad(X[rows], y[rows])
-    m = len(rows)
+        if w is None:
+            loss, grad = model.loss_and_grad(X[rows], y[rows])
+            m = len(rows)
+        else:  # the kernel itself: a part whose weights sum to 0 gives loss 0, gradient 0 (times m = 0)
+            loss, grad = model._batch_loss_grad(*model._data(X[rows], y[rows]), w=w[rows])
+            m = float(np.sum(w[rows], dtype=np.float64))
     return loss * m, grad.astype(np.float64) * m, m
 
 
 def _shard_fit(token, blob, params, opt_state, shard, seed, epochs, batch_size, shuffle, clip_norm, threads):
     """Local SGD on one shard: ``epochs`` compiled epochs from ``params``/``opt_state``."""
     _set_threads(threads)
-    X, y = shard
+    X, y, w = shard
     model, lock = _model_for(token, blob)
     with lock:
         model.params[...] = params
         model.optimizer.load_state_dict(opt_state)
         model.rng = np.random.default_rng(seed)
+        if w is not None and not np.any(w > 0):  # nothing to learn here: weight 0 in the average
+            return model.params.copy(), model.optimizer.state_dict(), 0.0, 0.0
         history = model.fit(X, y, epochs=epochs, batch_size=min(batch_size, len(X)), shuffle=shuffle,
-                            clip_norm=clip_norm, verbose=0)
-        return model.params.copy(), model.optimizer.state_dict(), len(X), history.history["loss"][-1]
+                            clip_norm=clip_norm, verbose=0, sample_weight=w)
+        size = len(X) if w is None else float(np.sum(w, dtype=np.float64))
+        return model.params.copy(), model.optimizer.state_dict(), size, history.history["loss"][-1]
 
 
 def _compile_on_worker(blob, X, y, threads):
@@ -186,26 +195,31 @@ def warmup(client=None, model=None, X=None, y=None, threads_per_worker=None, dty
 class _Shards:
     """Row shards of (X, y) held by the cluster: futures, their row counts and first rows."""
 
-    def __init__(self, client, model, X, y, retries):
+    def __init__(self, client, model, X, y, retries, sample_weight=None):
         if _is_dask_array(X):
+            if sample_weight is not None:
+                raise ValueError("sample_weight with Dask arrays X, y is not supported yet; pass NumPy arrays "
+                                 f"(got X of type {type(X).__name__})")
             self._from_dask(client, X, y, retries)
         else:
-            self._from_numpy(client, model, X, y, retries)
+            self._from_numpy(client, model, X, y, retries, sample_weight)
         self.starts = np.concatenate([[0], np.cumsum(self.rows)[:-1]]).astype(np.int64)
         self.n = int(np.sum(self.rows))
 
-    def _from_numpy(self, client, model, X, y, retries):
+    def _from_numpy(self, client, model, X, y, retries, sample_weight):
         X = model._inputs(X)
         y = np.asarray(y)
-        model._targets(y, X.shape[0])
+        targets = model._targets(y, X.shape[0])
+        w = None if sample_weight is None else model._weights(sample_weight, None, *targets, X.shape[0])
+        self.weighted = w is not None
         workers = _workers(client)
         k = min(len(workers), X.shape[0])
         bounds = [X.shape[0] * i // k for i in range(k + 1)]
         # The slices are inputs of the tasks, kept by the scheduler: a shard lost with its
         # worker is recomputed elsewhere (a bare scatter could not be).
-        self.futures = [client.submit(_make_shard, X[lo:hi], y[lo:hi], workers=[w], allow_other_workers=True,
-                                      pure=False, retries=retries)
-                        for lo, hi, w in zip(bounds[:-1], bounds[1:], workers)]
+        self.futures = [client.submit(_make_shard, X[lo:hi], y[lo:hi], None if w is None else w[lo:hi],
+                                      workers=[worker], allow_other_workers=True, pure=False, retries=retries)
+                        for lo, hi, worker in zip(bounds[:-1], bounds[1:], workers)]
         self.rows = np.diff(bounds).astype(np.int64)
 
     def _from_dask(self, client, X, y, retries):
@@ -219,6 +233,7 @@ class _Shards:
         parts = [dask.delayed(_make_shard)(xc, yc) for xc, yc in zip(X.to_delayed().ravel(), y.to_delayed().ravel())]
         self.futures = client.compute(parts, retries=retries)
         self.rows = np.asarray(X.chunks[0], dtype=np.int64)
+        self.weighted = False
 
 
 def _is_dask_array(a):
@@ -241,9 +256,14 @@ def global_batches(rows, batch_size, seed, shuffle=True):
     return [[order[t * r // steps:(t + 1) * r // steps] for order, r in zip(orders, rows)] for t in range(steps)]
 
 
-def _combine(results, dtype):
-    """Rows-weighted mean of shard results, summed in shard order (deterministic)."""
+def _combine(results, dtype, model=None):
+    """Rows-weighted mean of shard results, summed in shard order (deterministic); with sample
+    weights the results carry weight sums, and a global batch whose weights sum to 0 has, as in
+    local training, loss 0 and gradient 0 plus the penalty (computed here by ``model``)."""
     total = sum(r[2] for r in results)
+    if total == 0:
+        grad = np.zeros(model.n_params, model.dtype)
+        return float(model._train.penalty(model.params, grad, model.layout, model.l1, model.l2, True)), grad
     loss = sum(r[0] for r in results) / total
     grad = results[0][1].copy()
     for r in results[1:]:
@@ -281,7 +301,8 @@ def _average(results, dtype):
 
 
 def fit(model, X, y, client=None, strategy="gradient", epochs=1, batch_size=32, sync_every=1, shuffle=True,
-        clip_norm=None, validation_data=None, callbacks=None, verbose=0, threads_per_worker=1, retries=3):
+        clip_norm=None, validation_data=None, callbacks=None, verbose=0, threads_per_worker=1, retries=3,
+        sample_weight=None):
     """Train ``model`` on a Dask cluster; returns a :class:`~fastgrad.callbacks.History`.
 
     ``X`` (n, n_in), ``y``: NumPy arrays (cut into one row shard per worker, kept in the task
@@ -292,6 +313,13 @@ def fit(model, X, y, client=None, strategy="gradient", epochs=1, batch_size=32, 
     global batch for "gradient" and each worker's batch for "average". ``threads_per_worker``
     caps Numba and the BLAS on every worker (installed as a worker plugin and set per task).
     Logs per epoch (per round for "average"): ``loss`` and ``val_*`` with validation data.
+
+    ``sample_weight`` (n,) (NumPy ``X`` only; validated as in local ``fit``): each shard carries
+    its rows' weights. "gradient": every worker returns (sum of w_i l_i, sum of its weighted
+    gradients, sum of w_i) and the driver divides, so a step equals local weighted training on
+    the same global batch (``sum w_i l_i / sum w_i``), to round-off. "average": each worker
+    trains on its weighted shard and the average is weighted by the shards' weight sums.
+    ``validation_data`` may be ``(X_val, y_val, w_val)``.
 
     Raises ``ValueError``/``TypeError`` for bad arguments, ``FloatingPointError`` (parameters of
     the last finite update kept) on a non-finite gradient or update, and ``TypeError`` if the
@@ -311,7 +339,7 @@ def fit(model, X, y, client=None, strategy="gradient", epochs=1, batch_size=32, 
     if not isinstance(shuffle, (bool, np.bool_)):
         raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
     client.register_plugin(threads_plugin(threads_per_worker), name="fastgrad-threads")
-    shards = _Shards(client, model, X, y, retries)
+    shards = _Shards(client, model, X, y, retries, sample_weight)
     warmup(client, model, X[:2], y[:2], threads_per_worker)   # one worker compiles, then the others load
     token = uuid.uuid4().hex
     # The pickled model travels once per worker: a task input, recomputable if a worker dies.
@@ -337,7 +365,8 @@ def fit(model, X, y, client=None, strategy="gradient", epochs=1, batch_size=32, 
             epoch += span
             logs = {"loss": float(loss)}
             if validation_data is not None:
-                logs.update({f"val_{k}": v for k, v in model.evaluate(*validation_data).items()})
+                val = tuple(validation_data) + (None,) * (3 - len(validation_data))
+                logs.update({f"val_{k}": v for k, v in model.evaluate(val[0], val[1], sample_weight=val[2]).items()})
             logs["lr"] = lr
             model.epochs_done = epoch
             history.record(epoch - 1, logs, None)
@@ -361,7 +390,7 @@ def _gradient_epoch(client, model, shards, token, blob, seed, batch_size, shuffl
                                retries=retries)
                  for shard, rows in zip(shards.futures, parts) if len(rows)]
         results = client.gather(tasks)
-        loss, grad = _combine(results, model.dtype)
+        loss, grad = _combine(results, model.dtype, model)
         if not math.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at epoch {epoch + 1}, step {t + 1}; the model keeps its "
                                      "parameters")

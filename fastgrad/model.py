@@ -162,8 +162,8 @@ class Sequential:
             buffers[batch] = dict(
                 zbuf=np.empty(total, dt), abuf=np.empty(total, dt), gbuf=np.empty(total, dt),
                 delta=np.empty(batch * int(widths.max()), dt), xbuf=np.empty(batch * self.n_in, dt),
-                yfbuf=np.empty(batch * self.n_out, dt), ylbuf=np.empty(batch, np.int64), buf_off=buf_off,
-                grads=np.empty(self.n_params, dt), spare=np.empty(self.n_params, dt))
+                yfbuf=np.empty(batch * self.n_out, dt), ylbuf=np.empty(batch, np.int64), wbuf=np.empty(batch, dt),
+                buf_off=buf_off, grads=np.empty(self.n_params, dt), spare=np.empty(self.n_params, dt))
         return buffers[batch]
 
     # ----- data validation -------------------------------------------------------------------
@@ -208,6 +208,15 @@ class Sequential:
         X = self._inputs(X)
         return X, *self._targets(y, X.shape[0])
 
+    def _weights(self, sample_weight, class_weight, yf, yl, use_labels, n, name="sample_weight"):
+        """Validated weights (n,) in the model's dtype, or None (unweighted; see fastgrad._weights)."""
+        from fastgrad._weights import combined_weights
+        return combined_weights(self, sample_weight, class_weight, yf, yl, use_labels, n, name)
+
+    def _kernel_weights(self, w):
+        """What the kernels take: the weights, or an empty array for the unweighted path."""
+        return np.empty(0, self.dtype) if w is None else w
+
     @property
     def _loss_code(self):
         return LOSSES[self.loss]
@@ -244,18 +253,25 @@ class Sequential:
                                         work["abuf"], work["buf_off"], out, post)
         return out
 
-    def evaluate(self, X, y, batch_size=1024) -> dict:
+    def evaluate(self, X, y, batch_size=1024, sample_weight=None) -> dict:
         """{"loss": mean loss over X (plus the l1/l2 penalty, as in training), "accuracy": ...}
-        (accuracy only for the classification losses)."""
+        (accuracy only for the classification losses).
+
+        ``sample_weight`` (n,) (float or int, finite, >= 0, not all zero): the loss is the
+        weighted mean ``sum_i w_i l_i / sum_i w_i`` (``l_i``: row i's loss averaged over its
+        outputs), PyTorch's class-weight convention; accuracy stays the unweighted fraction.
+        Raises ``ValueError``/``TypeError`` naming the bad argument."""
         X, yf, yl, use_labels = self._data(X, y)
+        w = self._weights(sample_weight, None, yf, yl, use_labels, X.shape[0])
         batch = min(as_int(batch_size, "batch_size", low=1), X.shape[0])
         work = self._work(batch)
         sums = np.zeros(2)
         with blas_phase():
-            self._train.evaluate_batches(self.params, self.layout, self.act_params, X, yf, yl, use_labels, batch,
-                                         self._loss_code, self._loss_param, work["zbuf"], work["abuf"],
-                                         work["gbuf"], work["buf_off"], sums)
-        logs = {"loss": float(sums[0] / X.shape[0] + self._penalty())}
+            self._train.evaluate_batches(self.params, self.layout, self.act_params, X, yf, yl, use_labels,
+                                         self._kernel_weights(w), batch, self._loss_code, self._loss_param,
+                                         work["zbuf"], work["abuf"], work["gbuf"], work["buf_off"], sums)
+        total = X.shape[0] if w is None else float(np.sum(w, dtype=np.float64))
+        logs = {"loss": float(sums[0] / total + self._penalty())}
         accuracy = self._accuracy(int(sums[1]), X.shape[0])
         if accuracy is not None:
             logs["accuracy"] = accuracy
@@ -267,31 +283,35 @@ class Sequential:
         return float(self._train.penalty(self.params, self.grads, self.layout, self.l1, self.l2, False))
 
     # ----- gradients and steps ---------------------------------------------------------------
-    def _batch_grad(self, X, yf, yl, use_labels):
+    def _batch_grad(self, X, yf, yl, use_labels, w=None):
         """Loss of (X, y) as one validated batch; its gradient is left in ``self.grads``
         (single-threaded callers such as scikit-learn's L-BFGS loop)."""
-        loss, grads = self._batch_loss_grad(X, yf, yl, use_labels)
+        loss, grads = self._batch_loss_grad(X, yf, yl, use_labels, w=w)
         self._grads[:] = grads
         return loss
 
-    def _batch_loss_grad(self, X, yf, yl, use_labels, params=None):
-        """Loss of (X, y) as one validated batch at ``params`` (default: the model's); the
-        gradient is left in this thread's gradient buffer, which is returned with it."""
+    def _batch_loss_grad(self, X, yf, yl, use_labels, params=None, w=None):
+        """Loss of (X, y) as one validated batch at ``params`` (default: the model's), weighted
+        by validated weights ``w`` unless None; the gradient is left in this thread's gradient
+        buffer, which is returned with it."""
         work = self._work(X.shape[0])
         grads = work["grads"]
         with blas_phase():
             loss = float(self._train.loss_and_grad_batch(
                 self.params if params is None else params, grads, self.layout, self.act_params, X, yf, yl,
-                use_labels, self._loss_code, self._loss_param, self.l1, self.l2, work["zbuf"], work["abuf"],
+                use_labels, self._kernel_weights(w), self._loss_code, self._loss_param, self.l1, self.l2, work["zbuf"], work["abuf"],
                 work["gbuf"], work["delta"], work["buf_off"]))
         return loss, grads
 
-    def loss_and_grad(self, X, y):
+    def loss_and_grad(self, X, y, sample_weight=None):
         """(loss, grad) on the whole of (X, y) as one batch: the mean loss plus the penalty, and a
         copy of the flat gradient (penalty included), laid out as ``params``. The gradient is
         also copied into ``model.grads`` (the ``layer.grad_W`` views), unless the model is
-        training in another thread."""
-        loss, grads = self._batch_loss_grad(*self._data(X, y))
+        training in another thread. ``sample_weight`` (n,): the weighted mean
+        ``sum_i w_i l_i / sum_i w_i`` instead (see :meth:`evaluate`)."""
+        X, yf, yl, use_labels = self._data(X, y)
+        w = self._weights(sample_weight, None, yf, yl, use_labels, X.shape[0])
+        loss, grads = self._batch_loss_grad(X, yf, yl, use_labels, w=w)
         if self._training.acquire(blocking=False):
             try:
                 self._grads[:] = grads
@@ -299,15 +319,18 @@ class Sequential:
                 self._training.release()
         return loss, grads.copy()
 
-    def train_step(self, X, y, clip_norm=None) -> float:
+    def train_step(self, X, y, clip_norm=None, sample_weight=None, class_weight=None) -> float:
         """One optimizer update on the batch (X, y); returns the batch loss (before the update).
-        Raises ``FloatingPointError`` when the loss or gradient is not finite (parameters untouched)
-        or when the update made a parameter NaN or inf (the parameters before it are restored)."""
+        ``sample_weight`` (n,) and ``class_weight`` weight the loss as in :meth:`fit`
+        (``sum_i w_i l_i / sum_i w_i``). Raises ``FloatingPointError`` when the loss or gradient is
+        not finite (parameters untouched) or when the update made a parameter NaN or inf (the
+        parameters before it are restored); ``ValueError``/``TypeError`` for bad weights."""
         from fastgrad.training import run_batches
         X, yf, yl, use_labels = self._data(X, y)
+        w = self._weights(sample_weight, class_weight, yf, yl, use_labels, X.shape[0])
         with self.training_lock():
             result = run_batches(self, X, yf, yl, use_labels, np.arange(X.shape[0]), X.shape[0], clip_norm,
-                                 diagnostics=False)
+                                 diagnostics=False, weights=w)
         if result.failed is not None:
             raise FloatingPointError(result.failure("train_step"))
         return float(result.losses[0])
@@ -318,14 +341,22 @@ class Sequential:
 
     def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
             clip_norm=None, callbacks=None, verbose=1, diagnostics=False, client=None, strategy="gradient",
-            sync_every=1, threads_per_worker=1):
+            sync_every=1, threads_per_worker=1, sample_weight=None, class_weight=None):
         """Train; see :func:`fastgrad.training.fit` (returns a :class:`~fastgrad.callbacks.History`).
+
+        ``sample_weight`` (n,) and ``class_weight`` (a dict ``{class: weight}`` or
+        ``"balanced"``) weight each batch's loss: ``sum_i w_i l_i / sum_i w_i`` (PyTorch's
+        class-weight convention); ``validation_data`` may be ``(X, y, w)``. All-ones weights
+        give the unweighted trajectory bit for bit. See :func:`fastgrad.training.fit`.
 
         With a Dask ``client``, trains data-parallel on the cluster instead
         (:func:`fastgrad.distributed.fit`: ``strategy`` "gradient" or "average", ``sync_every``,
-        ``threads_per_worker``); ``validation_split`` and ``diagnostics`` are local-only.
+        ``threads_per_worker``, ``sample_weight``/``class_weight`` with NumPy data);
+        ``validation_split`` and ``diagnostics`` are local-only.
         """
         if client is not None:
+            if class_weight is not None:  # folded into the per-row weights here, on NumPy data
+                sample_weight = self._weights(sample_weight, class_weight, *self._data(X, y)[1:], len(X))
             if validation_split or diagnostics:
                 raise ValueError("validation_split and diagnostics are not available with client=...; "
                                  "pass validation_data instead")
@@ -334,12 +365,14 @@ class Sequential:
                 return distributed.fit(self, X, y, client=client, strategy=strategy, epochs=epochs,
                                        batch_size=batch_size, sync_every=sync_every, shuffle=shuffle,
                                        clip_norm=clip_norm, validation_data=validation_data, callbacks=callbacks,
-                                       verbose=verbose, threads_per_worker=threads_per_worker)
+                                       verbose=verbose, threads_per_worker=threads_per_worker,
+                                       sample_weight=sample_weight)
         from fastgrad.training import fit
         with self.training_lock():
             return fit(self, X, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
                        validation_split=validation_split, shuffle=shuffle, clip_norm=clip_norm,
-                       callbacks=callbacks, verbose=verbose, diagnostics=diagnostics)
+                       callbacks=callbacks, verbose=verbose, diagnostics=diagnostics, sample_weight=sample_weight,
+                       class_weight=class_weight)
 
     def hessian(self, X, y, h=None, client=None, block_size=None):
         """Hessian (n_params, n_params) of the loss at the current parameters, by central

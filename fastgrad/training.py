@@ -17,6 +17,7 @@ class BatchRun:
     losses: np.ndarray    # per-batch loss
     correct: np.ndarray   # per-batch correct predictions
     sizes: np.ndarray     # per-batch row count
+    weights: np.ndarray   # per-batch sum of sample weights (the row counts when unweighted)
     done: int             # batches whose update was applied
     failed: int | None    # index of the batch that failed (see kernels.train.train_epoch)
     reason: int = 0       # kernels.train's FAIL_LOSS, FAIL_UPDATE or FAIL_PARAMS
@@ -36,8 +37,11 @@ class BatchRun:
 
 
 def run_batches(model, X, yf, yl, use_labels, perm, batch_size, clip_norm, diagnostics, diag=None,
-                progress=None, n_chunks=1):
+                progress=None, n_chunks=1, weights=None):
     """Run every mini-batch of ``perm`` through the backend's ``train_epoch``.
+
+    ``weights``: validated sample weights (n,) in the model's dtype (gathered with the rows),
+    or None for the unweighted path.
 
     One compiled call per chunk: a single call unless a progress bar wants to advance.
     The optimizer's step count advances by the updates applied; the learning rate is
@@ -62,10 +66,11 @@ def run_batches(model, X, yf, yl, use_labels, perm, batch_size, clip_norm, diagn
     for first, last in zip(bounds[:-1], bounds[1:]):
         with blas_phase():
             stop = model._train.train_epoch(
-                model.params, model.grads, model.layout, model.act_params, X, yf, yl, use_labels, perm,
+                model.params, model.grads, model.layout, model.act_params, X, yf, yl, use_labels,
+                model._kernel_weights(weights), perm,
                 batch_size, int(first), int(last), model._loss_code, model._loss_param, model.l1, model.l2, clip,
                 code, state, hyper, lrs, opt.step_count, work["zbuf"], work["abuf"], work["gbuf"], work["delta"],
-                work["xbuf"], work["yfbuf"], work["ylbuf"], work["buf_off"], losses, correct, diagnostics,
+                work["xbuf"], work["yfbuf"], work["ylbuf"], work["wbuf"], work["buf_off"], losses, correct, diagnostics,
                 work["spare"], diag, status)
         opt.step_count += int(stop - first)
         done = int(stop)
@@ -79,32 +84,45 @@ def run_batches(model, X, yf, yl, use_labels, perm, batch_size, clip_norm, diagn
     reason = int(status[0])
     sizes = np.full(n_batches, batch_size)
     sizes[-1] = n - batch_size * (n_batches - 1)
-    return BatchRun(losses, correct, sizes, done, failed, reason if failed is not None else 0)
+    batch_weights = sizes if weights is None else np.add.reduceat(
+        weights[perm].astype(np.float64), np.arange(0, n, batch_size))
+    return BatchRun(losses, correct, sizes, batch_weights, done, failed, reason if failed is not None else 0)
 
 
-def _split(model, X, y, validation_data, validation_split):
+def _split(model, X, y, validation_data, validation_split, sample_weight=None, class_weight=None):
+    """(X, yf, yl, use_labels, weights or None, validation (X_val, y_val, w_val or None) or None)."""
     split = as_scalar(validation_split, "validation_split", low=0.0, high=1.0, high_open=True)
     if validation_data is not None and split:
         raise ValueError("give validation_data or validation_split, not both")
     Xa, yf, yl, use_labels = model._data(X, y)
+    w = model._weights(sample_weight, class_weight, yf, yl, use_labels, Xa.shape[0])
     val = None
     if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("validation_data must be a pair (X_val, y_val)")
-        val = validation_data
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be a pair (X_val, y_val) or a triple (X_val, y_val, "
+                             f"sample_weight_val), got {type(validation_data).__name__}"
+                             + (f" of length {len(validation_data)}" if isinstance(validation_data, (tuple, list)) else ""))
+        val = tuple(validation_data) + (None,) * (3 - len(validation_data))
     elif split:
         n_val = int(Xa.shape[0] * split)  # the last rows, before shuffling, as Keras does
         if n_val < 1 or n_val >= Xa.shape[0]:
             raise ValueError(f"validation_split={split} leaves {n_val} validation rows of {Xa.shape[0]}")
         cut = Xa.shape[0] - n_val
-        val = (Xa[cut:], np.asarray(y)[cut:])
+        val = (Xa[cut:], np.asarray(y)[cut:], None if w is None else w[cut:])
         Xa, yf = Xa[:cut], (yf if use_labels else yf[:cut])
         yl = yl[:cut] if use_labels else yl
-    return Xa, yf, yl, use_labels, val
+        if w is not None:
+            w = w[:cut]
+            if not np.any(w > 0):
+                raise ValueError("sample_weight (with class_weight) is zero on every training row left by "
+                                 f"validation_split={split}")
+            if np.all(w == 1):
+                w = None
+    return Xa, yf, yl, use_labels, w, val
 
 
 def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
-        clip_norm=None, callbacks=None, verbose=1, diagnostics=False):
+        clip_norm=None, callbacks=None, verbose=1, diagnostics=False, sample_weight=None, class_weight=None):
     """Train ``model`` on (X, y) for ``epochs`` epochs of mini-batches of ``batch_size`` rows.
 
     Each epoch: a permutation from the model's seeded RNG (``shuffle``), then forward,
@@ -117,6 +135,20 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
     update-to-weight ratio ||dW||/||W|| and the fraction of dead ReLU units in
     ``history.diagnostics``.
 
+    Weights: ``sample_weight`` (n,) (float or int, finite, >= 0, not all zero; converted
+    to the model's dtype) and ``class_weight`` (a dict ``{class: weight}``, classes not
+    named weigh 1, or ``"balanced"``: ``n_samples / (n_classes * bincount(y))``,
+    scikit-learn's formula; only for softmax_cross_entropy with integer labels and
+    binary_cross_entropy with one output and 0/1 targets) multiply per row. Each batch's
+    loss is then ``sum_i w_i l_i / sum_i w_i``, ``l_i`` row i's loss averaged over its
+    outputs -- PyTorch's convention for ``cross_entropy(weight=...)`` -- computed inside
+    the fused loss kernel, the weights gathered with the shuffled rows; a batch whose
+    weights sum to 0 has loss 0 and gradient 0 (the penalty aside). The logged ``loss``
+    is the weighted mean over the epoch; ``accuracy`` stays unweighted.
+    ``validation_data=(X_val, y_val, w_val)`` weights ``val_loss`` the same way. All-ones
+    weights take the unweighted path: the same trajectory and logs, bit for bit; integer
+    weights equal duplicated rows in a full-batch step (to round-off).
+
     A non-finite loss or gradient, an update that makes a parameter NaN or inf (it is
     undone: the parameters before it are restored), or non-finite parameters before
     training stop it with ``FloatingPointError`` naming the epoch and batch; the model
@@ -128,10 +160,14 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
     batch_size = as_int(batch_size, "batch_size", low=1)
     verbose = as_int(verbose, "verbose", low=0)
     _announce_compile(model, verbose)
-    Xa, yf, yl, use_labels, val = _split(model, X, y, validation_data, validation_split)
+    Xa, yf, yl, use_labels, w, val = _split(model, X, y, validation_data, validation_split, sample_weight,
+                                            class_weight)
     if val is not None:
-        val = (model._inputs(val[0], "X_val"), val[1])
-        model._targets(val[1], val[0].shape[0], "y_val")
+        X_val = model._inputs(val[0], "X_val")
+        targets = model._targets(val[1], X_val.shape[0], "y_val")
+        w_val = None if val[2] is None else model._weights(val[2], None, *targets, X_val.shape[0],
+                                                           "validation_data's sample weights")
+        val = (X_val, val[1], w_val)
     batch_size = min(batch_size, Xa.shape[0])
     history = History(len(model.layers))
     cbs = CallbackList(callbacks, model, history)
@@ -147,7 +183,7 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
         bar = _progress_bar(verbose, epoch, n_batches)
         lr = float(model.optimizer.lr)
         run = run_batches(model, Xa, yf, yl, use_labels, perm, batch_size, clip_norm, diagnostics, diag,
-                          progress=bar, n_chunks=20 if bar is not None else 1)
+                          progress=bar, n_chunks=20 if bar is not None else 1, weights=w)
         if bar is not None:
             bar.close()
         if run.failed is not None:
@@ -157,12 +193,12 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
                 model.stop_training = True
                 break
             raise FloatingPointError(message)
-        logs = {"loss": float(np.sum(run.losses * run.sizes) / n)}
+        logs = {"loss": float(np.sum(run.losses * run.weights) / np.sum(run.weights))}
         accuracy = model._accuracy(int(run.correct.sum()), n)
         if accuracy is not None:
             logs["accuracy"] = accuracy
         if val is not None:
-            logs.update({f"val_{k}": v for k, v in model.evaluate(*val).items()})
+            logs.update({f"val_{k}": v for k, v in model.evaluate(val[0], val[1], sample_weight=val[2]).items()})
         logs["lr"] = lr
         model.epochs_done = epoch + 1
         history.record(epoch, logs, diag / n_batches if diagnostics else None)

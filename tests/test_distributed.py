@@ -44,14 +44,14 @@ def client():
     cluster.close()
 
 
-def _replay_locally(model, X, y, rows, epochs, batch_size):
+def _replay_locally(model, X, y, rows, epochs, batch_size, sample_weight=None):
     """Local train_step on exactly the global batches the gradient strategy uses."""
     starts = np.concatenate([[0], np.cumsum(rows)[:-1]])
     for _ in range(epochs):
         seed = int(model.rng.integers(2**63))
         for parts in fgd.global_batches(rows, batch_size, seed):
             idx = np.concatenate([s + p for s, p in zip(starts, parts)])
-            model.train_step(X[idx], y[idx])
+            model.train_step(X[idx], y[idx], sample_weight=None if sample_weight is None else sample_weight[idx])
         model.epochs_done += 1
 
 
@@ -70,6 +70,39 @@ def test_gradient_strategy_equals_local_training(client, dtype, rtol):
     assert remote.optimizer.step_count == local.optimizer.step_count == 8
     assert len(history.history["loss"]) == 2 and history.history["loss"][1] < history.history["loss"][0]
     assert remote.epochs_done == 2
+
+
+@pytest.mark.parametrize("dtype,rtol", [("float64", 1e-12), ("float32", 2e-5)])
+def test_weighted_gradient_strategy_equals_local_weighted_training(client, dtype, rtol):
+    """Shards carry their weights; workers return (sum w l, sum of weighted gradients, sum w)."""
+    X, y = _data(dtype=np.dtype(dtype))
+    w = np.random.default_rng(5).uniform(0.0, 3.0, len(X))
+    w[::7] = 0.0
+    remote, local, plain = _model(dtype), _model(dtype), _model(dtype)
+    history = remote.fit(X, y, client=client, strategy="gradient", epochs=2, batch_size=60, sample_weight=w,
+                         validation_data=(X, y, w))
+    _replay_locally(local, X, y, _shard_rows(len(X)), epochs=2, batch_size=60, sample_weight=w)
+    _replay_locally(plain, X, y, _shard_rows(len(X)), epochs=2, batch_size=60)
+    assert np.abs(remote.params - local.params).max() <= rtol * np.abs(local.params).max()
+    assert np.abs(plain.params - local.params).max() > 100 * rtol * np.abs(local.params).max()  # weights mattered
+    assert remote.optimizer.step_count == local.optimizer.step_count == 8
+    assert history.history["val_loss"][1] == pytest.approx(remote.evaluate(X, y, sample_weight=w)["loss"], rel=1e-12)
+    # class weights through model.fit(client=...) are folded into the per-row weights
+    a, b = _model(dtype), _model(dtype)
+    a.fit(X, y, client=client, epochs=1, batch_size=60, class_weight={0: 2.0}, sample_weight=w)
+    b.fit(X, y, client=client, epochs=1, batch_size=60, sample_weight=w * np.where(y == 0, 2.0, 1.0))
+    np.testing.assert_array_equal(a.params, b.params)
+
+
+def test_weighted_average_strategy_runs_and_weights_matter(client):
+    X, y = _data()
+    w = np.where(y == 0, 5.0, 0.5)
+    a, b = _model("float64"), _model("float64")
+    a.fit(X, y, client=client, strategy="average", epochs=2, batch_size=16, sample_weight=w)
+    b.fit(X, y, client=client, strategy="average", epochs=2, batch_size=16)
+    assert np.all(np.isfinite(a.params)) and not np.allclose(a.params, b.params)
+    recall = lambda m: np.mean(np.argmax(m.predict(X), axis=1)[y == 0] == 0)  # noqa: E731
+    assert recall(a) >= recall(b)
 
 
 def test_gradient_strategy_through_model_rows_and_batches():

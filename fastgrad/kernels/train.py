@@ -12,6 +12,12 @@ Everything a model holds is flat (see DESIGN.md):
   gathered batch.
 * Targets: float targets ``yf`` (n, k) for regression/BCE/probabilities, or int64 labels
   ``yl`` (n,) for softmax cross-entropy (``use_labels``).
+* Sample weights ``sw`` (n,) in the params dtype, or an EMPTY array for the unweighted
+  path (one branch per batch, no per-element work); ``wbuf`` holds a gathered batch's.
+  A weighted batch's loss is ``sum_r w_r l_r / sum_r w_r`` with ``l_r`` row r's loss
+  averaged over its k outputs (one row for softmax cross-entropy) -- PyTorch's
+  class-weight convention (``torch.nn.functional.cross_entropy(weight=...)``, mean
+  reduction); a batch whose weights sum to 0 has loss 0 and gradient 0 (penalty aside).
 
 ``train_epoch`` runs forward, fused loss + gradient, backward, penalties, clipping and
 the optimizer update for a range of mini-batches in one call. The plain-NumPy twin of
@@ -103,10 +109,38 @@ def forward(params, layout, act_params, x, zbuf, abuf, buf_off):
     return inp
 
 
-@kernel
-def _output_loss(out, yf, yl, use_labels, grad_out, loss_code, loss_param):
-    """Mean loss of the batch; writes d loss / d out into grad_out."""
+@inline
+def _weighted_output_loss(out, yf, yl, use_labels, wb, grad_out, loss_code, loss_param):
+    """sum_r w_r l_r / sum_r w_r (l_r: row r's mean loss over its outputs, one row for softmax
+    cross-entropy); grad_out row r = w_r / (sum w * k) * d loss_r / d out_r, so that with unit
+    weights each gradient entry is bit-identical to the unweighted one (same scale, same term)."""
     m, k = out.shape
+    total_w = 0.0
+    for r in range(m):
+        total_w += wb[r]
+    per = 1 if loss_code == SOFTMAX_CE else k
+    if total_w == 0.0:
+        grad_out[:, :] = like(out[0, 0], 0.0)
+        return 0.0
+    inv = 1.0 / (total_w * per)
+    zero = like(out[0, 0], 0.0)
+    acc = 0.0
+    for r in range(m):
+        s = like(out[0, 0], wb[r] * inv)
+        if loss_code == SOFTMAX_CE:
+            acc += wb[r] * ce_rows(out, yl, yf, use_labels, grad_out, s, zero, r, r + 1)
+        else:
+            acc += wb[r] * loss_range(loss_code, out[r], yf[r], grad_out[r], s, loss_param)
+    return acc * like(out[0, 0], inv)
+
+
+@kernel
+def _output_loss(out, yf, yl, use_labels, wb, grad_out, loss_code, loss_param):
+    """Mean loss of the batch; writes d loss / d out into grad_out. With weights ``wb`` (m,)
+    (not empty) the weighted mean of the rows' losses (see the module doc)."""
+    m, k = out.shape
+    if wb.size > 0:
+        return _weighted_output_loss(out, yf, yl, use_labels, wb, grad_out, loss_code, loss_param)
     if loss_code == SOFTMAX_CE:
         scale = like(out[0, 0], 1.0 / m)
         return ce_rows(out, yl, yf, use_labels, grad_out, scale, like(out[0, 0], 0.0), 0, m) * scale
@@ -131,13 +165,14 @@ def penalty(params, grads, layout, l1, l2, with_grad):
 
 
 @kernel
-def loss_and_grad_batch(params, grads, layout, act_params, x, yf, yl, use_labels, loss_code,
+def loss_and_grad_batch(params, grads, layout, act_params, x, yf, yl, use_labels, wb, loss_code,
                         loss_param, l1, l2, zbuf, abuf, gbuf, delta, buf_off):
-    """Loss of one batch (mean over the batch, plus the penalty) and its gradient into ``grads``."""
+    """Loss of one batch (mean over the batch, weighted by ``wb`` unless it is empty, plus the
+    penalty) and its gradient into ``grads``."""
     m = x.shape[0]
     n_layers = layout.shape[0]
     out = forward(params, layout, act_params, x, zbuf, abuf, buf_off)
-    loss = _output_loss(out, yf, yl, use_labels, _block(gbuf, buf_off, layout, n_layers - 1, m),
+    loss = _output_loss(out, yf, yl, use_labels, wb, _block(gbuf, buf_off, layout, n_layers - 1, m),
                         loss_code, loss_param)
     for l in range(n_layers - 1, -1, -1):
         inp = x if l == 0 else _block(abuf, buf_off, layout, l - 1, m)
@@ -213,7 +248,7 @@ def _all_finite(x):
 
 
 @inline
-def _gather(X, yf, yl, use_labels, perm, lo, m, xbuf, yfbuf, ylbuf):
+def _gather(X, yf, yl, use_labels, sw, perm, lo, m, xbuf, yfbuf, ylbuf, wbuf):
     n_in = X.shape[1]
     k = yf.shape[1]
     xb = xbuf[:m * n_in].reshape((m, n_in))
@@ -226,7 +261,12 @@ def _gather(X, yf, yl, use_labels, perm, lo, m, xbuf, yfbuf, ylbuf):
             ylb[r] = yl[src]
         else:
             yfb[r, :] = yf[src, :]
-    return xb, yfb, ylb
+    if sw.size == 0:
+        return xb, yfb, ylb, wbuf[:0]
+    wb = wbuf[:m]
+    for r in range(m):
+        wb[r] = sw[perm[lo + r]]
+    return xb, yfb, ylb, wb
 
 
 @inline
@@ -248,15 +288,16 @@ def _record_diagnostics(params, grads, prev, layout, zbuf, buf_off, m, diag):
 
 
 @kernel
-def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, perm, batch_size,
+def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, sw, perm, batch_size,
                 first_batch, last_batch, loss_code, loss_param, l1, l2, clip_norm, opt_code,
                 opt_state, opt_hyper, lrs, step0, zbuf, abuf, gbuf, delta, xbuf, yfbuf, ylbuf,
-                buf_off, batch_loss, batch_correct, diagnostics, spare, diag, status):
+                wbuf, buf_off, batch_loss, batch_correct, diagnostics, spare, diag, status):
     """Train on mini-batches ``first_batch .. last_batch - 1`` of the permutation ``perm``.
 
     Batch i takes rows ``perm[i*batch_size : (i+1)*batch_size]``, uses learning rate
     ``lrs[i]`` and optimizer step ``step0 + i - first_batch + 1``; its loss and correct
-    count go to ``batch_loss[i]``/``batch_correct[i]``. ``clip_norm > 0`` rescales the
+    count go to ``batch_loss[i]``/``batch_correct[i]``. ``sw``: sample weights (n,), gathered
+    with the rows into ``wbuf``, or empty for the unweighted loss (see the module doc). ``clip_norm > 0`` rescales the
     gradient to that L2 norm (PyTorch's ``max_norm / (norm + 1e-6)``). With
     ``diagnostics``, per-layer sums of (grad norm, update ratio, dead-ReLU fraction) are
     added to ``diag`` (L, 3).
@@ -284,8 +325,8 @@ def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, perm, 
     for i in range(first_batch, last_batch):
         lo = i * batch_size
         m = min(n, lo + batch_size) - lo
-        xb, yfb, ylb = _gather(X, yf, yl, use_labels, perm, lo, m, xbuf, yfbuf, ylbuf)
-        loss = loss_and_grad_batch(live, grads, layout, act_params, xb, yfb, ylb, use_labels,
+        xb, yfb, ylb, wb = _gather(X, yf, yl, use_labels, sw, perm, lo, m, xbuf, yfbuf, ylbuf, wbuf)
+        loss = loss_and_grad_batch(live, grads, layout, act_params, xb, yfb, ylb, use_labels, wb,
                                    loss_code, loss_param, l1, l2, zbuf, abuf, gbuf, delta, buf_off)
         batch_loss[i] = loss
         norm = grad_norm(grads, 2.0)
@@ -313,10 +354,12 @@ def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, perm, 
 
 
 @kernel
-def evaluate_batches(params, layout, act_params, X, yf, yl, use_labels, batch_size, loss_code,
+def evaluate_batches(params, layout, act_params, X, yf, yl, use_labels, sw, batch_size, loss_code,
                      loss_param, zbuf, abuf, gbuf, buf_off, out_sums):
     """Sum over batches of (batch mean loss * rows) into out_sums[0] and correct counts into
-    out_sums[1], in batches of ``batch_size`` in order (no penalty, no gradient kept)."""
+    out_sums[1], in batches of ``batch_size`` in order (no penalty, no gradient kept). With
+    sample weights ``sw`` (n,) (not empty): (weighted batch mean * the batch's weight sum),
+    so that out_sums[0] / sum(sw) is the weighted mean loss; correct counts stay unweighted."""
     n = X.shape[0]
     L = layout.shape[0]
     out_sums[0] = 0.0
@@ -325,9 +368,16 @@ def evaluate_batches(params, layout, act_params, X, yf, yl, use_labels, batch_si
         hi = min(n, lo + batch_size)
         m = hi - lo
         out = forward(params, layout, act_params, X[lo:hi], zbuf, abuf, buf_off)
-        loss = _output_loss(out, yf[lo:hi], yl[lo:hi], use_labels, _block(gbuf, buf_off, layout, L - 1, m),
+        wb = sw[lo:hi] if sw.size > 0 else sw
+        loss = _output_loss(out, yf[lo:hi], yl[lo:hi], use_labels, wb, _block(gbuf, buf_off, layout, L - 1, m),
                             loss_code, loss_param)
-        out_sums[0] += loss * m
+        if sw.size > 0:
+            w_sum = 0.0
+            for r in range(m):
+                w_sum += wb[r]
+            out_sums[0] += loss * w_sum
+        else:
+            out_sums[0] += loss * m
         out_sums[1] += count_correct(out, yf[lo:hi], yl[lo:hi], use_labels, loss_code)
 
 

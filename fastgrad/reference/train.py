@@ -59,7 +59,27 @@ def forward(params, layout, act_params, x, zbuf, abuf, buf_off):
     return _forward_cache(params, layout, act_params, x)[0]
 
 
-def _output_loss(out, yf, yl, use_labels, loss_code, loss_param):
+def _output_loss(out, yf, yl, use_labels, wb, loss_code, loss_param):
+    """(loss, d loss / d out); with weights ``wb`` (m,) (not empty) the weighted mean
+    sum_r w_r l_r / sum_r w_r of the rows' mean losses l_r (0 and a zero gradient when the
+    weights sum to 0)."""
+    if wb.size == 0:
+        return _mean_loss(out, yf, yl, use_labels, loss_code, loss_param)
+    total = float(np.sum(wb, dtype=np.float64))
+    grad = np.zeros_like(out)
+    if total == 0.0:
+        return 0.0, grad
+    loss = 0.0
+    for r in range(out.shape[0]):
+        row = slice(r, r + 1)
+        l_r, g_r = _mean_loss(out[row], yf if use_labels else yf[row], yl[row] if use_labels else yl,
+                              use_labels, loss_code, loss_param)
+        loss += float(wb[r]) * l_r
+        grad[r] = g_r[0] * (float(wb[r]) / total)
+    return loss / total, grad
+
+
+def _mean_loss(out, yf, yl, use_labels, loss_code, loss_param):
     if loss_code == SOFTMAX_CE:
         return losses_ref.softmax_cross_entropy(out, yl if use_labels else yf)
     if loss_code == MSE:
@@ -82,16 +102,16 @@ def penalty(params, grads, layout, l1, l2, with_grad):
     return total
 
 
-def loss_and_grad_batch(params, grads, layout, act_params, x, yf, yl, use_labels, loss_code,
+def loss_and_grad_batch(params, grads, layout, act_params, x, yf, yl, use_labels, wb, loss_code,
                         loss_param, l1, l2, zbuf, abuf, gbuf, delta, buf_off):
-    """Batch loss (mean + penalty); the gradient is written into ``grads``."""
-    return _loss_and_grad(params, grads, layout, act_params, x, yf, yl, use_labels, loss_code,
+    """Batch loss (mean, weighted by ``wb`` unless empty, + penalty); the gradient is written into ``grads``."""
+    return _loss_and_grad(params, grads, layout, act_params, x, yf, yl, use_labels, wb, loss_code,
                           loss_param, l1, l2)[0]
 
 
-def _loss_and_grad(params, grads, layout, act_params, x, yf, yl, use_labels, loss_code, loss_param, l1, l2):
+def _loss_and_grad(params, grads, layout, act_params, x, yf, yl, use_labels, wb, loss_code, loss_param, l1, l2):
     out, inputs, zs = _forward_cache(params, layout, act_params, x)
-    loss, grad_a = _output_loss(out, yf, yl, use_labels, loss_code, loss_param)
+    loss, grad_a = _output_loss(out, yf, yl, use_labels, wb, loss_code, loss_param)
     for l in range(layout.shape[0] - 1, -1, -1):
         name, options = _activation(layout, act_params, l)
         grad_a, grad_W, grad_b = dense_backward(inputs[l], _weights(params, layout, l), zs[l], grad_a,
@@ -118,10 +138,10 @@ def dead_fraction(z):
     return float(np.mean(np.all(z <= 0, axis=0)))
 
 
-def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, perm, batch_size,
+def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, sw, perm, batch_size,
                 first_batch, last_batch, loss_code, loss_param, l1, l2, clip_norm, opt_code,
                 opt_state, opt_hyper, lrs, step0, zbuf, abuf, gbuf, delta, xbuf, yfbuf, ylbuf,
-                buf_off, batch_loss, batch_correct, diagnostics, spare, diag, status):
+                wbuf, buf_off, batch_loss, batch_correct, diagnostics, spare, diag, status):
     """Mini-batches first_batch .. last_batch - 1, as the compiled twin (see its docstring)."""
     status[0] = OK
     if not np.all(np.isfinite(params)):
@@ -131,7 +151,8 @@ def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, perm, 
         rows = perm[i * batch_size:(i + 1) * batch_size]
         xb = X[rows]
         yfb, ylb = (yf, yl[rows]) if use_labels else (yf[rows], yl)  # the unused one is a dummy
-        loss, out, zs = _loss_and_grad(params, grads, layout, act_params, xb, yfb, ylb, use_labels,
+        wb = sw[rows] if sw.size else sw
+        loss, out, zs = _loss_and_grad(params, grads, layout, act_params, xb, yfb, ylb, use_labels, wb,
                                        loss_code, loss_param, l1, l2)
         batch_loss[i] = loss
         norm = float(np.sqrt(np.sum(grads.astype(np.float64) ** 2)))
@@ -164,15 +185,17 @@ def _diagnostics(before, params, grads, layout, zs, diag):
             diag[l, 2] += dead_fraction(zs[l])
 
 
-def evaluate_batches(params, layout, act_params, X, yf, yl, use_labels, batch_size, loss_code,
+def evaluate_batches(params, layout, act_params, X, yf, yl, use_labels, sw, batch_size, loss_code,
                      loss_param, zbuf, abuf, gbuf, buf_off, out_sums):
-    """out_sums = (sum of batch mean loss * rows, correct count), in batches of batch_size."""
+    """out_sums = (sum of batch mean loss * rows, correct count), in batches of batch_size; with
+    weights ``sw`` (not empty) the batch's weighted mean * its weight sum instead."""
     out_sums[:] = 0.0
     for lo in range(0, X.shape[0], batch_size):
         sl = slice(lo, lo + batch_size)
         out = forward(params, layout, act_params, X[sl], zbuf, abuf, buf_off)
-        loss, _ = _output_loss(out, yf[sl], yl[sl], use_labels, loss_code, loss_param)
-        out_sums[0] += loss * out.shape[0]
+        wb = sw[sl] if sw.size else sw
+        loss, _ = _output_loss(out, yf[sl], yl[sl], use_labels, wb, loss_code, loss_param)
+        out_sums[0] += loss * (float(np.sum(wb, dtype=np.float64)) if sw.size else out.shape[0])
         out_sums[1] += count_correct(out, yf[sl], yl[sl], use_labels, loss_code)
 
 

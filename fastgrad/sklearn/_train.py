@@ -117,11 +117,12 @@ def run_epoch(model, X, yf, yl, use_labels, perm, batch_size, lr, l1_rows, l2_ro
         m = int(sizes[first])
         with blas_phase():
             stop = model._train.train_epoch(
-                model.params, model.grads, model.layout, model.act_params, X, yf, yl, use_labels, perm,
+                model.params, model.grads, model.layout, model.act_params, X, yf, yl, use_labels,
+                model._kernel_weights(None), perm,
                 batch_size, first, last, model._loss_code, model._loss_param, float(l1_rows / m),
                 float(l2_rows / m), float(clip), code, state, hyper, lrs, opt.step_count, work["zbuf"],
                 work["abuf"], work["gbuf"], work["delta"], work["xbuf"], work["yfbuf"], work["ylbuf"],
-                work["buf_off"], losses, correct, False, work["spare"], diag, status)
+                work["wbuf"], work["buf_off"], losses, correct, False, work["spare"], diag, status)
         opt.step_count += int(stop - first)
         if stop < last:
             return losses, sizes, int(stop)
