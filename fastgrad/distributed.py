@@ -197,10 +197,7 @@ class _Shards:
 
     def __init__(self, client, model, X, y, retries, sample_weight=None):
         if _is_dask_array(X):
-            if sample_weight is not None:
-                raise ValueError("sample_weight with Dask arrays X, y is not supported yet; pass NumPy arrays "
-                                 f"(got X of type {type(X).__name__})")
-            self._from_dask(client, X, y, retries)
+            self._from_dask(client, model, X, y, retries, sample_weight)
         else:
             self._from_numpy(client, model, X, y, retries, sample_weight)
         self.starts = np.concatenate([[0], np.cumsum(self.rows)[:-1]]).astype(np.int64)
@@ -222,7 +219,7 @@ class _Shards:
                         for lo, hi, worker in zip(bounds[:-1], bounds[1:], workers)]
         self.rows = np.diff(bounds).astype(np.int64)
 
-    def _from_dask(self, client, X, y, retries):
+    def _from_dask(self, client, model, X, y, retries, sample_weight):
         import dask
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D, got a Dask array of shape {X.shape}")
@@ -230,10 +227,20 @@ class _Shards:
             raise ValueError("with a Dask array X, y must be a Dask array of as many rows")
         X = X.rechunk({1: -1})
         y = y.rechunk({0: X.chunks[0]} if y.ndim == 1 else {0: X.chunks[0], 1: -1})
-        parts = [dask.delayed(_make_shard)(xc, yc) for xc, yc in zip(X.to_delayed().ravel(), y.to_delayed().ravel())]
-        self.futures = client.compute(parts, retries=retries)
         self.rows = np.asarray(X.chunks[0], dtype=np.int64)
-        self.weighted = False
+        n = int(self.rows.sum())
+        w = None
+        if sample_weight is not None:
+            # Weights (n,) and targets are one or k values per row: read once on the driver to
+            # validate them as local fit does (finite, >= 0, not all zero, the loss's targets),
+            # then cut along X's row chunks; each slice is an input of its shard's task.
+            w_np = np.asarray(sample_weight.compute() if _is_dask_array(sample_weight) else sample_weight)
+            w = model._weights(w_np, None, *model._targets(np.asarray(y.compute()), n), n)
+        starts = np.concatenate([[0], np.cumsum(self.rows)]).astype(np.int64)
+        parts = [dask.delayed(_make_shard)(xc, yc, None if w is None else w[lo:hi])
+                 for xc, yc, lo, hi in zip(X.to_delayed().ravel(), y.to_delayed().ravel(), starts[:-1], starts[1:])]
+        self.futures = client.compute(parts, retries=retries)
+        self.weighted = w is not None
 
 
 def _is_dask_array(a):
@@ -314,7 +321,7 @@ def fit(model, X, y, client=None, strategy="gradient", epochs=1, batch_size=32, 
     caps Numba and the BLAS on every worker (installed as a worker plugin and set per task).
     Logs per epoch (per round for "average"): ``loss`` and ``val_*`` with validation data.
 
-    ``sample_weight`` (n,) (NumPy ``X`` only; validated as in local ``fit``): each shard carries
+    ``sample_weight`` (n,) (NumPy or Dask; validated as in local ``fit``): each shard carries
     its rows' weights. "gradient": every worker returns (sum of w_i l_i, sum of its weighted
     gradients, sum of w_i) and the driver divides, so a step equals local weighted training on
     the same global batch (``sum w_i l_i / sum w_i``), to round-off. "average": each worker

@@ -143,6 +143,27 @@ def test_dask_arrays_keep_their_chunks(client):
     np.testing.assert_allclose(remote.params, local.params, rtol=0, atol=1e-12 * np.abs(local.params).max())
 
 
+def test_dask_arrays_carry_sample_weights(client):
+    """Dask X, y with NumPy or Dask weights: the same result as the NumPy arrays cut the same way."""
+    da = pytest.importorskip("dask.array")
+    X, y = _data()
+    w = np.random.default_rng(3).uniform(0.0, 3.0, len(X))
+    numpy_fit = _model()
+    fgd.fit(numpy_fit, X, y, client=client, strategy="gradient", epochs=1, batch_size=60, sample_weight=w)
+    for weights in (w, da.from_array(w, chunks=50)):
+        dask_fit = _model()
+        fgd.fit(dask_fit, da.from_array(X, chunks=(120, 8)), da.from_array(y, chunks=120), client=client,
+                strategy="gradient", epochs=1, batch_size=60, sample_weight=weights)
+        np.testing.assert_array_equal(dask_fit.params, numpy_fit.params)
+    unweighted = _model()
+    fgd.fit(unweighted, da.from_array(X, chunks=(120, 8)), da.from_array(y, chunks=120), client=client,
+            strategy="gradient", epochs=1, batch_size=60)
+    assert not np.array_equal(unweighted.params, numpy_fit.params)
+    with pytest.raises(ValueError, match="sample_weight"):
+        fgd.fit(_model(), da.from_array(X, chunks=(120, 8)), da.from_array(y, chunks=120), client=client,
+                sample_weight=-w)
+
+
 def test_threads_per_worker_reaches_numba(client):
     def numba_threads():
         import numba
