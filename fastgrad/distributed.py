@@ -443,8 +443,10 @@ def hessian_from_gradient(grad, x, client=None, block_size=None, h=None, threads
     The same steps, stencil and symmetrisation as the local function, so the result equals it
     exactly for a deterministic ``grad``. ``grad`` must pickle (a module-level function, or a
     :class:`fastgrad.model.LossGradient`, as ``model.hessian(X, y, client=...)`` uses).
-    ``block_size`` columns per task (default: ``ceil(n / (4 * workers))``). Worth it only when one gradient call costs more than about
-    10 ms (docs/distributed.md has the measured crossover).
+    ``block_size`` columns per task (default: ``ceil(n / (4 * workers))``). Worth it only on a
+    cluster with many more cores than the driver and gradient calls well above 10 ms each: on a
+    2-core machine it was 3-10x slower than the local function at every gradient cost measured
+    (0.1-42 ms; docs/distributed.md).
     """
     from fastgrad.diff import hessian_from_gradient_points, hessian_from_gradient_values
     client = _client(client)
