@@ -1,27 +1,15 @@
-"""import sys, time, json, numpy as np, fastgrad, numba
-from fastgrad import Dense, Sequential
-from fastgrad.optim import Adam
-import os
-if os.environ.get("T1"): fastgrad.set_num_threads(1)
-rng = np.random.default_rng(0)
-res = {}
-for widths, b, loss in (((784, 256, 128, 10), 32, "softmax_cross_entropy"), ((32, 64, 64, 1), 32, "mse"), ((784, 256, 128, 10), 1024, "softmax_cross_entropy")):
-    layers = [Dense(a, c, activation="relu") for a, c in zip(widths[:-2], widths[1:-1])] + [Dense(widths[-2], widths[-1])]
-    m = Sequential(layers, loss=loss, optimizer=Adam(lr=1e-4), dtype="float32", seed=0)
-    rows = b * 64
-    X = rng.standard_normal((rows, widths[0])).astype(np.float32)
-    y = rng.integers(0, widths[-1], rows) if loss != "mse" else rng.standard_normal((rows, 1)).astype(np.float32)
-    m.fit(X, y, epochs=1, batch_size=b, verbose=0, shuffle=False)
-    best = 1e9
-    for _ in range(15):
-        t0 = time.perf_counter(); m.fit(X, y, epochs=1, batch_size=b, verbose=0, shuffle=False); best = min(best, time.perf_counter() - t0)
-    res[f"{'-'.join(map(str,widths))} b{b}"] = round(best / 64 * 1e6, 1)
-    Xp = X[:4096] if rows >= 4096 else X
-    m.predict(Xp); best = 1e9
-    for _ in range(15):
-        t0 = time.perf_counter(); m.predict(Xp); best = min(best, time.perf_counter() - t0)
-    res[f"predict {'-'.join(map(str,widths))} {len(Xp)} rows"] = round(best * 1e6, 1)
-print(sys.argv[1], json.dumps(res))
+"""Per-step time of fit, and predict, in this process, for comparing two versions of fastgrad.
+
+    git worktree add /tmp/old cb8ac0c
+    for i in 1 2 3; do
+        T1=1 PYTHONPATH=/tmp/old python bench/step_versions.py old
+        T1=1 python bench/step_versions.py new
+    done
+
+Prints one JSON line (microseconds; fit = one epoch of 64 batches / 64, shuffle off; predict =
+one call on up to 4096 rows), labelled by the first argument. ``T1=1`` runs with one thread
+(issue 10's single-thread criterion). Alternate the versions, each in a fresh process, compare
+the minimum and the median of each row, and run on a quiet machine.
 """
 import json
 import os
