@@ -9,7 +9,7 @@ from fastgrad._threads import blas_phase, describe_threads, get_num_threads, set
 from fastgrad._warmup import warmup
 from fastgrad.analysis import Curvature, SingularHessianError, curvature, newton_step, taylor
 from fastgrad.diff import GradCheck, check_grad
-from fastgrad.layers import Dense
+from fastgrad.layers import Activation, BatchNorm1d, Dense, Dropout, LayerNorm, Residual
 from fastgrad.minimize import MinimizeResult, minimize
 from fastgrad.model import Sequential
 
@@ -17,7 +17,8 @@ __version__ = "0.1.0"
 
 __all__ = (
     "F", "functional", "reference", "optim", "schedules", "init", "diff", "analysis", "testfunctions",
-    "callbacks", "datasets", "Sequential", "Dense", "minimize", "MinimizeResult", "check_grad", "GradCheck",
+    "callbacks", "datasets", "Sequential", "Dense", "Activation", "Dropout", "LayerNorm", "BatchNorm1d",
+    "Residual", "minimize", "MinimizeResult", "check_grad", "GradCheck",
     "curvature", "newton_step", "taylor", "Curvature", "SingularHessianError", "warmup", "set_num_threads", "blas_phase",
     "get_num_threads", "thread_info", "describe_threads", "__version__",
 )

@@ -46,12 +46,14 @@ def _optim(dtype):
 
 
 def _train(dtype):
-    from fastgrad import Dense, Sequential
+    from fastgrad import Activation, BatchNorm1d, Dense, Dropout, LayerNorm, Residual, Sequential
     X = np.linspace(-1, 1, 8, dtype=dtype).reshape(4, 2)
     y = np.array([0, 1, 1, 0])
 
-    def fit():
-        model = Sequential([Dense(2, 3, "relu"), Dense(3, 2)], loss="softmax_cross_entropy", dtype=dtype, seed=0)
+    def fit():  # every layer kind: the compiled epoch is one function of all of them
+        model = Sequential([Dense(2, 3, "relu"), BatchNorm1d(3), Dropout(0.1),
+                            Residual([Dense(3, 3, use_bias=False), LayerNorm(3)]), Activation("tanh"), Dense(3, 2)],
+                           loss="softmax_cross_entropy", dtype=dtype, seed=0)
         model.fit(X, y, epochs=1, batch_size=2, verbose=0)
         model.evaluate(X, y)
         model.predict(X)

@@ -270,7 +270,7 @@ def _combine(results, dtype, model=None):
     total = sum(r[2] for r in results)
     if total == 0:
         grad = np.zeros(model.n_params, model.dtype)
-        return float(model._train.penalty(model.params, grad, model.layout, model.l1, model.l2, True)), grad
+        return float(model._train.penalty(model.params, grad, model._net(), model.l1, model.l2, True)), grad
     loss = sum(r[0] for r in results) / total
     grad = results[0][1].copy()
     for r in results[1:]:
@@ -351,7 +351,7 @@ def fit(model, X, y, client=None, strategy="gradient", epochs=1, batch_size=32, 
     token = uuid.uuid4().hex
     # The pickled model travels once per worker: a task input, recomputable if a worker dies.
     blob = client.submit(_identity, _model_blob(model), pure=False, retries=retries)
-    history = History(len(model.layers))
+    history = History(len(model._diag_ops()))
     cbs = CallbackList(callbacks, model, history)
     model.stop_training = False
     cbs.on_train_begin()

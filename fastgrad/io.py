@@ -3,7 +3,11 @@
 The file holds only numeric arrays and one JSON string (never Python objects):
 ``format`` (the format name and version), ``config`` (architecture, loss, dtype,
 penalties, optimizer class and hyperparameters, optimizer step count, epochs done,
-the shuffling RNG's state), ``params`` and ``opt_state`` (the optimizer's state rows).
+the shuffling RNG's state, Dropout's seed), ``params``, ``state`` (non-trainable values:
+BatchNorm1d's running statistics) and ``opt_state`` (the optimizer's state rows).
+
+Version 2 (this one) adds every layer kind, ``state`` and ``dropout_seed``; version-1
+files (Dense layers only) still load.
 
 Loading checks, in this order and before allocating anything of the size a file
 *declares*: the archive and every ``.npy`` header against the bytes present
@@ -24,10 +28,12 @@ from fastgrad._safe_npz import FLOAT, TEXT, InvalidFile, NpzMembers
 from fastgrad._schema import AnyOf, Bool, Int, ListOf, MapOf, Null, Num, Record, Schema, Str, parse_json
 
 FORMAT = "fastgrad.Sequential"
-VERSION = 1
+VERSION = 2
 # Per format version: the archive's members (name -> kind) and those that must be present.
 MEMBERS = {1: ({"format": TEXT, "config": TEXT, "params": FLOAT, "opt_state": FLOAT},
-               ("format", "config", "params"))}
+               ("format", "config", "params")),
+           2: ({"format": TEXT, "config": TEXT, "params": FLOAT, "state": FLOAT, "opt_state": FLOAT},
+               ("format", "config", "params", "state"))}
 MAX_COUNT = 2 ** 62
 
 
@@ -50,7 +56,7 @@ def _config(model) -> dict:
     opt = model.optimizer
     return {
         "layers": [{"kind": type(layer).__name__, **layer.config()} for layer in model.layers],
-        "loss": model.loss, "dtype": model.dtype.name,
+        "loss": model.loss, "dtype": model.dtype.name, "dropout_seed": model.dropout_seed,
         "l1": model.l1, "l2": model.l2, "huber_delta": model.huber_delta, "seed": model.seed,
         "optimizer": {"class": type(opt).__name__, "hyperparameters": opt.hyperparameters(),
                       "step": opt.step_count, "n_skipped": opt.n_skipped},
@@ -102,7 +108,8 @@ def save_model(model, path) -> None:
     """
     opt = model.optimizer
     text = json.dumps(_config(model), default=_json_default, allow_nan=False)
-    arrays = {"format": np.array(f"{FORMAT} {VERSION}"), "config": np.array(text), "params": model.params}
+    arrays = {"format": np.array(f"{FORMAT} {VERSION}"), "config": np.array(text), "params": model.params,
+              "state": model.state}
     if opt.state is not None:
         arrays["opt_state"] = opt.state[0]
     path = os.fspath(path)
@@ -127,22 +134,61 @@ def save_model(model, path) -> None:
 
 
 # ----- the config schema ----------------------------------------------------------------------
+_COUNT = Int(1, MAX_COUNT)
+_OPTIONS = MapOf(AnyOf(Num(), Bool(), Str(max_len=40), describe="a number, boolean or short string"))
+
+
 def _dense_kind():
     from fastgrad.layers import Dense
-    schema = Record({"kind": Str(choices=("Dense",)), "n_in": Int(1, MAX_COUNT), "n_out": Int(1, MAX_COUNT),
-                     "activation": Str(max_len=40), "init": Str(max_len=40),
-                     "activation_options": MapOf(AnyOf(Num(), Bool(), Str(max_len=40),
-                                                       describe="a number, boolean or short string"))},
-                    optional=("kind",))
+    schema = Record({"kind": Str(choices=("Dense",)), "n_in": _COUNT, "n_out": _COUNT,
+                     "activation": Str(max_len=40), "init": Str(max_len=40), "use_bias": Bool(),
+                     "activation_options": _OPTIONS}, optional=("kind", "use_bias"))
 
     def build(c):
-        return Dense(c["n_in"], c["n_out"], c["activation"], init=c["init"], **c["activation_options"])
+        return Dense(c["n_in"], c["n_out"], c["activation"], init=c["init"], use_bias=c.get("use_bias", True),
+                     **c["activation_options"])
     return schema, build
+
+
+def _activation_kind():
+    from fastgrad.layers import Activation
+    schema = Record({"kind": Str(), "activation": Str(max_len=40), "activation_options": _OPTIONS})
+    return schema, lambda c: Activation(c["activation"], **c["activation_options"])
+
+
+def _dropout_kind():
+    from fastgrad.layers import Dropout
+    return Record({"kind": Str(), "p": Num(0.0, 1.0)}), lambda c: Dropout(c["p"])
+
+
+def _layer_norm_kind():
+    from fastgrad.layers import LayerNorm
+    schema = Record({"kind": Str(), "n": _COUNT, "eps": Num(0.0, low_open=True), "elementwise_affine": Bool()})
+    return schema, lambda c: LayerNorm(c["n"], eps=c["eps"], elementwise_affine=c["elementwise_affine"])
+
+
+def _batch_norm_kind():
+    from fastgrad.layers import BatchNorm1d
+    schema = Record({"kind": Str(), "n": _COUNT, "eps": Num(0.0, low_open=True), "momentum": Num(0.0, 1.0),
+                     "affine": Bool(), "track_running_stats": Bool()})
+    return schema, lambda c: BatchNorm1d(c["n"], eps=c["eps"], momentum=c["momentum"], affine=c["affine"],
+                                         track_running_stats=c["track_running_stats"])
+
+
+def _residual_kind():
+    from fastgrad.layers import Residual
+    schema = Record({"kind": Str(), "layers": ListOf(_Layer(), min_len=1)})
+    return schema, lambda c: Residual([_build_layer(inner, f"{i}") for i, inner in enumerate(c["layers"])])
 
 
 # Layer kind (the ``kind`` key of a layer's config; "Dense" when absent) -> factory of
 # (schema, build). A new layer kind is one row here.
-LAYER_KINDS = {"Dense": _dense_kind}
+LAYER_KINDS = {"Dense": _dense_kind, "Activation": _activation_kind, "Dropout": _dropout_kind,
+               "LayerNorm": _layer_norm_kind, "BatchNorm1d": _batch_norm_kind, "Residual": _residual_kind}
+
+
+def _build_layer(c, where):
+    return _calling(f"config['layers'][{where}]", LAYER_KINDS[c.get("kind", "Dense")]()[1], c)
 
 
 class _Layer(Schema):
@@ -166,6 +212,7 @@ def _config_schema():
     return Record({
         "layers": ListOf(_Layer(), min_len=1),
         "loss": Str(choices=LOSSES),
+        "dropout_seed": Int(0, 2 ** 62 - 1),
         "dtype": Str(choices=("float32", "float64")),
         "l1": Num(0.0), "l2": Num(0.0), "huber_delta": Num(0.0, low_open=True),
         "seed": AnyOf(Null(), Int(0), ListOf(Int(0), max_len=64),
@@ -179,7 +226,7 @@ def _config_schema():
         "rng_state": Record({"bit_generator": Str(choices=("PCG64",)),
                              "state": Record({"state": Int(0, 2 ** 128), "inc": Int(0, 2 ** 128)}),
                              "has_uint32": Int(0, 2), "uinteger": Int(0, 2 ** 32)}),
-    })
+    }, optional=("dropout_seed",))
 
 
 # ----- loading --------------------------------------------------------------------------------
@@ -199,11 +246,14 @@ def _version(files) -> int:
     return int(version)
 
 
-def _check_arrays(files, n_params, dtype):
+def _check_arrays(files, n_params, n_state, dtype):
     """The stored arrays' headers against the config (nothing has been read yet)."""
     if files.shape("params") != (n_params,) or files.dtype("params") != dtype:
         raise InvalidFile(f"the layers declare {n_params} parameters of {dtype.name}, but 'params' holds "
                           f"shape {files.shape('params')} of {files.dtype('params').name}")
+    if "state" in files and (files.shape("state") != (n_state,) or files.dtype("state") != dtype):
+        raise InvalidFile(f"the layers declare {n_state} state values of {dtype.name}, but 'state' holds "
+                          f"shape {files.shape('state')} of {files.dtype('state').name}")
     if "opt_state" in files:
         shape = files.shape("opt_state")
         if len(shape) != 2 or shape[1] != n_params or shape[0] > 8 or files.dtype("opt_state") != dtype:
@@ -213,18 +263,19 @@ def _check_arrays(files, n_params, dtype):
 
 def _build(files, config, backend):
     from fastgrad.model import Sequential
-    layers = []
-    for i, c in enumerate(config["layers"]):
-        layers.append(_calling(f"config['layers'][{i}]", LAYER_KINDS[c.get("kind", "Dense")]()[1], c))
-    dtype = np.dtype(config["dtype"])
-    _check_arrays(files, sum(layer.n_params for layer in layers), dtype)
+    layers = [_build_layer(c, i) for i, c in enumerate(config["layers"])]
     opt_cfg = config["optimizer"]
     hyper = {k: tuple(v) if isinstance(v, list) else v for k, v in opt_cfg["hyperparameters"].items()}
     optimizer = _calling("config['optimizer']['hyperparameters']", _optimizers()[opt_cfg["class"]], **hyper)
     model = _calling("config", Sequential, layers, loss=config["loss"], optimizer=optimizer, l1=config["l1"],
                      l2=config["l2"], dtype=config["dtype"], seed=config["seed"], backend=backend,
                      huber_delta=config["huber_delta"])
+    _check_arrays(files, model.n_params, model.state.size, model.dtype)
     model.params[:] = files.array("params")
+    if "state" in files:
+        model.state[:] = files.array("state")
+    if "dropout_seed" in config:
+        model.dropout_seed = config["dropout_seed"]
     state = [files.array("opt_state")] if "opt_state" in files else None
     _calling("'opt_state'", optimizer.load_state_dict,
              {"step": opt_cfg["step"], "n_skipped": opt_cfg["n_skipped"], "state": state,

@@ -1,4 +1,4 @@
-"""Sequential: a network of Dense layers on one flat parameter buffer, trained in compiled code."""
+"""Sequential: a network of layers on one flat parameter buffer, trained in compiled code."""
 from __future__ import annotations
 
 import threading
@@ -11,7 +11,9 @@ from fastgrad._threads import blas_phase
 from fastgrad.kernels.activations import IDENTITY, SIGMOID, SOFTMAX
 from fastgrad.kernels.losses import BCE_LOGITS, HUBER, MAE, MSE
 from fastgrad.kernels.train import SOFTMAX_CE
-from fastgrad.layers import Dense
+from fastgrad.kernels.program import (BATCH_NORM, EVAL, N_IN, N_OUT, OP, P_HI, P_LO, TRAIN, Data, Net,
+                                      Objective, work_buffers)
+from fastgrad.layers import Dense, Layer
 
 # Loss name -> the code the training kernels (and their references) dispatch on.
 LOSSES = {"mse": MSE, "mae": MAE, "huber": HUBER, "binary_cross_entropy": BCE_LOGITS,
@@ -30,7 +32,13 @@ def _backend(name):
 
 
 class Sequential:
-    """A stack of :class:`Dense` layers with a loss and an optimizer.
+    """A stack of layers with a loss and an optimizer, compiled to a program of ops.
+
+    ``layers``: :class:`~fastgrad.Dense`, :class:`~fastgrad.Activation`,
+    :class:`~fastgrad.Dropout`, :class:`~fastgrad.LayerNorm`, :class:`~fastgrad.BatchNorm1d`
+    and :class:`~fastgrad.Residual` blocks of them, in order. Each layer's input width comes
+    from the layer before; ``n_in`` gives the first layer's when it does not say
+    (``Dense(32)``, ``Dropout``, ``Activation``). Widths that do not chain raise ``ValueError``.
 
     ``loss``: ``mse``, ``mae``, ``huber`` (``huber_delta``), ``binary_cross_entropy``
     (the last layer outputs logits; the loss is fused with the sigmoid) or
@@ -41,9 +49,14 @@ class Sequential:
     initializes the weights and shuffles the batches. ``backend="reference"`` runs the
     same math in NumPy (:mod:`fastgrad.reference.train`), for tests and as a baseline.
 
-    ``params`` is ONE flat, contiguous array holding every layer's W (row-major) then b,
-    in layer order; ``grads`` has the same layout; ``layer.W``/``layer.b`` are views.
-    Assigning ``model.params = a`` (or ``grads``, ``layer.W``, ``layer.b``) copies ``a`` into
+    ``params`` is ONE flat, contiguous array holding every layer's W (row-major) then b (a
+    norm's weight then bias), in layer order; ``grads`` has the same layout; ``layer.W``,
+    ``layer.b`` (``layer.weight``, ``layer.bias``) are views. ``state`` holds the
+    non-trainable values (BatchNorm1d's running statistics; ``layer.running_mean`` views).
+    Modes: ``fit``/``train_step`` train (Dropout active, BatchNorm1d on batch statistics,
+    running statistics updated); ``predict``/``evaluate`` evaluate; ``forward`` and
+    ``loss_and_grad`` follow :meth:`train`/:meth:`eval` (evaluation by default).
+    Assigning ``model.params = a`` (or ``grads``, ``state``, ``layer.W``, ``layer.b``) copies ``a`` into
     the buffer, so views stay views; ``a`` must be a NumPy array of exactly the buffer's
     shape and dtype, else ``ValueError`` naming the attribute.
 
@@ -54,15 +67,19 @@ class Sequential:
     """
 
     def __init__(self, layers, loss="mse", optimizer=None, l1=0.0, l2=0.0, dtype="float32", seed=None,
-                 backend="compiled", huber_delta=1.0):
+                 backend="compiled", huber_delta=1.0, n_in=None):
         from fastgrad.optim import Adam, Optimizer
         layers = list(layers) if isinstance(layers, (list, tuple)) else None
-        if not layers or not all(isinstance(layer, Dense) for layer in layers):
-            raise ValueError("layers must be a non-empty list of fastgrad.Dense layers")
-        for i in range(1, len(layers)):
-            if layers[i].n_in != layers[i - 1].n_out:
-                raise ValueError(f"layer {i} expects {layers[i].n_in} inputs but layer {i - 1} gives "
-                                 f"{layers[i - 1].n_out} outputs")
+        if not layers or not all(isinstance(layer, Layer) for layer in layers):
+            raise ValueError("layers must be a non-empty list of fastgrad layers (Dense, Activation, Dropout, "
+                             "LayerNorm, BatchNorm1d, Residual)")
+        leaves = [leaf for layer in layers for leaf in layer._leaves()]
+        if len(set(map(id, leaves))) != len(leaves):
+            raise ValueError("a layer appears twice in the model; create a new layer for each place")
+        for leaf in leaves:
+            if leaf._model is not None and leaf._model is not self:
+                raise ValueError(f"the {type(leaf).__name__} layer {leaf!r} already belongs to another model; "
+                                 "create a new layer")
         self.loss = check_choice(loss, "loss", tuple(LOSSES))
         self.optimizer = Adam() if optimizer is None else optimizer
         if not isinstance(self.optimizer, Optimizer):
@@ -75,20 +92,26 @@ class Sequential:
         self._train = _backend(backend)
         self.seed = None if seed is None else as_int(seed, "seed", low=0)
         self.rng = np.random.default_rng(self.seed)
+        # Dropout's key: drawn from fresh entropy (not from rng, whose stream the shuffles use).
+        self.dropout_seed = (self.seed if self.seed is not None else np.random.SeedSequence().entropy) % 2 ** 62
         self.layers = layers
-        self.layout = np.zeros((len(layers), 5), dtype=np.int64)
-        self.act_params = np.zeros((len(layers), 2), dtype=self.dtype)
-        offset = 0
-        for i, layer in enumerate(layers):
-            layer._bind(self, i)
-            self.layout[i] = (offset, offset + layer.n_in * layer.n_out, layer.n_in, layer.n_out, layer.code)
-            self.act_params[i] = (layer.p1, layer.p2)
-            offset += layer.n_params
-        self._params = np.zeros(offset, dtype=self.dtype)
-        self._grads = np.zeros(offset, dtype=self.dtype)
-        for layer in layers:
-            layer.W[...] = _init.INITIALIZERS[layer.initializer]((layer.n_in, layer.n_out), rng=self.rng,
-                                                                 dtype=self.dtype)
+        from fastgrad._program import build_program
+        self.program, self.op_params, built = build_program(layers, None if n_in is None else
+                                                           as_int(n_in, "n_in", low=1), self.dtype)
+        for leaf in leaves:
+            leaf._bind(self, leaf._op)
+        self._params = np.zeros(built.n_params, dtype=self.dtype)
+        self._grads = np.zeros(built.n_params, dtype=self.dtype)
+        self._state = np.zeros(built.n_state, dtype=self.dtype)
+        for off, size, fill in built.param_fills:
+            self._params[off:off + size] = fill
+        for off, size, fill in built.state_fills:
+            self._state[off:off + size] = fill
+        for leaf in leaves:
+            if isinstance(leaf, Dense):
+                leaf.W[...] = _init.INITIALIZERS[leaf.initializer]((leaf.n_in, leaf.n_out), rng=self.rng,
+                                                                   dtype=self.dtype)
+        self.training = False
         self.epochs_done = 0
         self.stop_training = False
         self._init_runtime()
@@ -129,24 +152,64 @@ class Sequential:
     def grads(self, value):
         assign_into(self._grads, value, "grads")
 
-    # ----- layout ---------------------------------------------------------------------------
+    @property
+    def state(self) -> np.ndarray:
+        """Every non-trainable value (BatchNorm1d's running statistics), one flat array in the
+        model's dtype (empty when no layer has any); assigning copies into it, as ``params``."""
+        return self._state
+
+    @state.setter
+    def state(self, value):
+        assign_into(self._state, value, "state")
+
+    # ----- structure ------------------------------------------------------------------------
     @property
     def n_params(self) -> int:
         return int(self.params.size)
 
+    def count_params(self) -> int:
+        """The number of trainable values (Keras's ``count_params``)."""
+        return self.n_params
+
     @property
     def n_in(self) -> int:
-        return self.layers[0].n_in
+        return int(self.program[0, N_IN])
 
     @property
     def n_out(self) -> int:
-        return self.layers[-1].n_out
+        return int(self.program[-1, N_OUT])
 
-    def _layer_view(self, buffer, index, which):
-        w_off, b_off, n_in, n_out, _ = (int(v) for v in self.layout[index])
-        if which == "W":
-            return buffer[w_off:b_off].reshape(n_in, n_out)
-        return buffer[b_off:b_off + n_out]
+    def _net(self) -> Net:
+        return Net(self.program, self.op_params, self._state, self.dropout_seed)
+
+    def _objective(self) -> Objective:
+        return Objective(self._loss_code, self._loss_param, self.l1, self.l2)
+
+    def _diag_ops(self):
+        """Indices of the ops with parameters: the rows of ``history.diagnostics``."""
+        return np.flatnonzero(self.program[:, P_HI] > self.program[:, P_LO])
+
+    def train(self, mode=True):
+        """Training mode for :meth:`forward` and :meth:`loss_and_grad` (Dropout active,
+        BatchNorm1d on batch statistics), as ``torch.nn.Module.train``; returns the model.
+        ``fit``/``train_step`` always train and ``predict``/``evaluate`` always evaluate."""
+        from fastgrad.optim._validate import flag
+        self.training = flag(mode, "mode")
+        return self
+
+    def eval(self):
+        """Evaluation mode for :meth:`forward` and :meth:`loss_and_grad` (the default)."""
+        return self.train(False)
+
+    @property
+    def _mode(self):
+        return TRAIN if self.training else EVAL
+
+    def _check_batch_stats(self, sizes, where):
+        """``ValueError`` when a training batch of one row meets a BatchNorm1d (no variance)."""
+        if np.any(self.program[:, OP] == BATCH_NORM) and 1 in sizes:
+            raise ValueError(f"{where} would normalize a batch of 1 row with BatchNorm1d, which has no batch "
+                             "variance (PyTorch raises too); choose a batch_size that leaves no batch of 1 row")
 
     def _work(self, batch):
         """This thread's work buffers for batches of up to ``batch`` rows (allocated once per
@@ -155,15 +218,8 @@ class Sequential:
         if buffers is None:
             buffers = self._local.buffers = {}
         if batch not in buffers:
-            widths = self.layout[:, 3]
-            buf_off = np.concatenate([[0], np.cumsum(batch * widths)[:-1]]).astype(np.int64)
-            total = int(batch * widths.sum())
-            dt = self.dtype
-            buffers[batch] = dict(
-                zbuf=np.empty(total, dt), abuf=np.empty(total, dt), gbuf=np.empty(total, dt),
-                delta=np.empty(batch * int(widths.max()), dt), xbuf=np.empty(batch * self.n_in, dt),
-                yfbuf=np.empty(batch * self.n_out, dt), ylbuf=np.empty(batch, np.int64), wbuf=np.empty(batch, dt),
-                buf_off=buf_off, grads=np.empty(self.n_params, dt), spare=np.empty(self.n_params, dt))
+            buffers[batch] = (work_buffers(self.program, batch, self.n_in, self.n_out, self.n_params, self.dtype),
+                              np.empty(self.n_params, self.dtype))
         return buffers[batch]
 
     # ----- data validation -------------------------------------------------------------------
@@ -234,23 +290,35 @@ class Sequential:
 
     # ----- inference -------------------------------------------------------------------------
     def forward(self, X, batch_size=1024):
-        """The last layer's raw outputs (logits for the classification losses), shape (n, n_out)."""
-        return self._predict(X, batch_size, IDENTITY)
+        """The last layer's raw outputs (logits for the classification losses), shape (n, n_out), in
+        the model's mode (:meth:`eval`, the default, or :meth:`train`; in training mode the whole
+        of X is one batch, as ``module(X)`` in PyTorch, so BatchNorm1d uses X's statistics, and
+        Dropout's mask is that of the next optimizer step; running statistics are not updated)."""
+        if self.training:
+            X = self._inputs(X)
+            self._check_batch_stats((X.shape[0],), "forward in training mode")
+            batch_size = X.shape[0]
+        return self._predict(X, batch_size, IDENTITY, self._mode)
 
     def predict(self, X, batch_size=1024):
-        """Outputs for X (n, n_in): class probabilities for softmax_cross_entropy (softmax of the
-        logits), probabilities for binary_cross_entropy (sigmoid), raw outputs otherwise."""
+        """Outputs for X (n, n_in), in evaluation mode: class probabilities for softmax_cross_entropy
+        (softmax of the logits), probabilities for binary_cross_entropy (sigmoid), raw outputs
+        otherwise."""
         post = {"softmax_cross_entropy": SOFTMAX, "binary_cross_entropy": SIGMOID}.get(self.loss, IDENTITY)
-        return self._predict(X, batch_size, post)
+        return self._predict(X, batch_size, post, EVAL)
 
-    def _predict(self, X, batch_size, post):
+    def __call__(self, X):
+        """``model(X)``: the same as :meth:`predict` (Keras's call on data)."""
+        return self.predict(X)
+
+    def _predict(self, X, batch_size, post, mode):
         X = self._inputs(X)
         batch = min(as_int(batch_size, "batch_size", low=1), X.shape[0])
-        work = self._work(batch)
+        work, _ = self._work(batch)
         out = np.empty((X.shape[0], self.n_out), self.dtype)
         with blas_phase():
-            self._train.predict_batches(self.params, self.layout, self.act_params, X, batch, work["zbuf"],
-                                        work["abuf"], work["buf_off"], out, post)
+            self._train.predict_batches(self.params, self._net(), X, batch, work, out, post, mode,
+                                        self.optimizer.step_count + 1)
         return out
 
     def evaluate(self, X, y, batch_size=1024, sample_weight=None) -> dict:
@@ -264,12 +332,11 @@ class Sequential:
         X, yf, yl, use_labels = self._data(X, y)
         w = self._weights(sample_weight, None, yf, yl, use_labels, X.shape[0])
         batch = min(as_int(batch_size, "batch_size", low=1), X.shape[0])
-        work = self._work(batch)
+        work, _ = self._work(batch)
         sums = np.zeros(2)
         with blas_phase():
-            self._train.evaluate_batches(self.params, self.layout, self.act_params, X, yf, yl, use_labels,
-                                         self._kernel_weights(w), batch, self._loss_code, self._loss_param,
-                                         work["zbuf"], work["abuf"], work["gbuf"], work["buf_off"], sums)
+            self._train.evaluate_batches(self.params, self._net(), Data(X, yf, yl, use_labels, self._kernel_weights(w)),
+                                         self._objective(), batch, work, sums)
         total = X.shape[0] if w is None else float(np.sum(w, dtype=np.float64))
         logs = {"loss": float(sums[0] / total + self._penalty())}
         accuracy = self._accuracy(int(sums[1]), X.shape[0])
@@ -280,7 +347,7 @@ class Sequential:
     def _penalty(self):
         if self.l1 == 0 and self.l2 == 0:
             return 0.0
-        return float(self._train.penalty(self.params, self.grads, self.layout, self.l1, self.l2, False))
+        return float(self._train.penalty(self.params, self.grads, self._net(), self.l1, self.l2, False))
 
     # ----- gradients and steps ---------------------------------------------------------------
     def _batch_grad(self, X, yf, yl, use_labels, w=None):
@@ -294,13 +361,13 @@ class Sequential:
         """Loss of (X, y) as one validated batch at ``params`` (default: the model's), weighted
         by validated weights ``w`` unless None; the gradient is left in this thread's gradient
         buffer, which is returned with it."""
-        work = self._work(X.shape[0])
-        grads = work["grads"]
+        work, grads = self._work(X.shape[0])
+        if self.training:
+            self._check_batch_stats((X.shape[0],), "loss_and_grad in training mode")
         with blas_phase():
             loss = float(self._train.loss_and_grad_batch(
-                self.params if params is None else params, grads, self.layout, self.act_params, X, yf, yl,
-                use_labels, self._kernel_weights(w), self._loss_code, self._loss_param, self.l1, self.l2, work["zbuf"], work["abuf"],
-                work["gbuf"], work["delta"], work["buf_off"]))
+                self.params if params is None else params, grads, self._net(), X, yf, yl, use_labels,
+                self._kernel_weights(w), self._objective(), work, self._mode, self.optimizer.step_count + 1))
         return loss, grads
 
     def loss_and_grad(self, X, y, sample_weight=None):
@@ -393,10 +460,21 @@ class Sequential:
     def summary(self) -> str:
         """A table of the layers (shapes, activations, parameter counts); also printed."""
         lines = [f"Sequential ({self.backend}, {self.dtype.name}, loss={self.loss}, optimizer={self.optimizer!r})",
-                 f"{'#':>3}  {'layer':<34}{'output':>12}{'params':>10}"]
-        for i, layer in enumerate(self.layers):
-            lines.append(f"{i:>3}  {layer!r:<34}{'(n, ' + str(layer.n_out) + ')':>12}{layer.n_params:>10,}")
-        lines.append(f"total parameters: {self.n_params:,} ({self.params.nbytes:,} bytes in one flat buffer)")
+                 f"{'#':>3}  {'layer':<44}{'output':>12}{'params':>10}"]
+
+        def add(layer, depth):
+            if hasattr(layer, "layers"):  # a Residual block: its name, then its layers indented
+                lines.append(f"{len(lines) - 2:>3}  {'  ' * depth + 'Residual (x + block(x))':<44}"
+                             f"{'(n, ' + str(layer.n_out) + ')':>12}{layer.n_params:>10,}")
+                for inner in layer.layers:
+                    add(inner, depth + 1)
+                return
+            name = "  " * depth + repr(layer)
+            lines.append(f"{len(lines) - 2:>3}  {name:<44}{'(n, ' + str(layer.n_out) + ')':>12}{layer.n_params:>10,}")
+        for layer in self.layers:
+            add(layer, 0)
+        lines.append(f"total parameters: {self.n_params:,} ({self.params.nbytes:,} bytes in one flat buffer)"
+                     + (f"; state: {self._state.size:,} values" if self._state.size else ""))
         text = "\n".join(lines)
         print(text)
         return text

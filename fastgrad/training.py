@@ -10,6 +10,7 @@ import numpy as np
 from fastgrad._checks import as_int, as_scalar
 from fastgrad._threads import blas_phase
 from fastgrad.callbacks import CallbackList, History, TerminateOnNaN
+from fastgrad.kernels.program import Data, Record, Update
 
 
 @dataclass
@@ -49,30 +50,22 @@ def run_batches(model, X, yf, yl, use_labels, perm, batch_size, clip_norm, diagn
     """
     n = X.shape[0]
     n_batches = math.ceil(n / batch_size)
-    opt = model.optimizer
-    code, hyper, _ = opt.kernel_spec()
-    state = opt._ensure_state([model.params], hyper)[0]
-    work = model._work(batch_size)
+    last_size = n - batch_size * (n_batches - 1)
+    model._check_batch_stats((min(batch_size, n), last_size), f"training in batches of {batch_size} of {n} rows")
     losses = np.zeros(n_batches)
     correct = np.zeros(n_batches, dtype=np.int64)
-    lrs = np.full(n_batches, float(opt.lr))
+    lrs = np.full(n_batches, float(model.optimizer.lr))
     status = np.zeros(1, np.int64)
-    diag = np.zeros((len(model.layers), 3)) if diag is None else diag
+    diag = np.zeros((model.program.shape[0], 3)) if diag is None else diag
     clip = 0.0 if clip_norm is None else as_scalar(clip_norm, "clip_norm", low=0.0, low_open=True)
     n_chunks = min(n_chunks, n_batches)
     bounds = [n_batches * i // n_chunks for i in range(n_chunks + 1)]
     failed = None
     done = 0
+    data = Data(X, yf, yl, use_labels, model._kernel_weights(weights))
+    record = Record(losses, correct, bool(diagnostics), diag, status)
     for first, last in zip(bounds[:-1], bounds[1:]):
-        with blas_phase():
-            stop = model._train.train_epoch(
-                model.params, model.grads, model.layout, model.act_params, X, yf, yl, use_labels,
-                model._kernel_weights(weights), perm,
-                batch_size, int(first), int(last), model._loss_code, model._loss_param, model.l1, model.l2, clip,
-                code, state, hyper, lrs, opt.step_count, work["zbuf"], work["abuf"], work["gbuf"], work["delta"],
-                work["xbuf"], work["yfbuf"], work["ylbuf"], work["wbuf"], work["buf_off"], losses, correct, diagnostics,
-                work["spare"], diag, status)
-        opt.step_count += int(stop - first)
+        stop = train_range(model, data, perm, batch_size, first, last, record, lrs, clip)
         done = int(stop)
         if progress is not None:
             progress.update(int(stop - first))
@@ -87,6 +80,24 @@ def run_batches(model, X, yf, yl, use_labels, perm, batch_size, clip_norm, diagn
     batch_weights = sizes if weights is None else np.add.reduceat(
         weights[perm].astype(np.float64), np.arange(0, n, batch_size))
     return BatchRun(losses, correct, sizes, batch_weights, done, failed, reason if failed is not None else 0)
+
+
+def train_range(model, data, perm, batch_size, first, last, record, lrs, clip, objective=None):
+    """Batches ``first .. last - 1`` of ``perm`` through the backend's ``train_epoch`` (one
+    compiled call); advances the optimizer's step count by the updates applied and returns
+    the kernel's stop index. ``data``/``record``: :mod:`fastgrad.kernels.program` tuples;
+    ``objective``: the model's unless given (scikit-learn's per-batch penalty scaling)."""
+    opt = model.optimizer
+    code, hyper, _ = opt.kernel_spec()
+    state = opt._ensure_state([model.params], hyper)[0]
+    update = Update(code, state, hyper, lrs, float(clip), opt.step_count)
+    work, _ = model._work(batch_size)
+    with blas_phase():
+        stop = model._train.train_epoch(model.params, model.grads, model._net(), data,
+                                        model._objective() if objective is None else objective, update, work,
+                                        record, perm, batch_size, int(first), int(last))
+    opt.step_count += int(stop - first)
+    return int(stop)
 
 
 def _split(model, X, y, validation_data, validation_split, sample_weight=None, class_weight=None):
@@ -169,7 +180,7 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
                                                            "validation_data's sample weights")
         val = (X_val, val[1], w_val)
     batch_size = min(batch_size, Xa.shape[0])
-    history = History(len(model.layers))
+    history = History(len(model._diag_ops()))
     cbs = CallbackList(callbacks, model, history)
     model.stop_training = False
     logged = ["loss"] + (["accuracy"] if model._accuracy(0, 1) is not None else [])
@@ -179,7 +190,7 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
     for epoch in range(model.epochs_done, model.epochs_done + epochs):
         cbs.on_epoch_begin(epoch)
         perm = model.rng.permutation(n) if shuffle else np.arange(n)
-        diag = np.zeros((len(model.layers), 3))
+        diag = np.zeros((model.program.shape[0], 3))
         bar = _progress_bar(verbose, epoch, n_batches)
         lr = float(model.optimizer.lr)
         run = run_batches(model, Xa, yf, yl, use_labels, perm, batch_size, clip_norm, diagnostics, diag,
@@ -201,7 +212,7 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
             logs.update({f"val_{k}": v for k, v in model.evaluate(val[0], val[1], sample_weight=val[2]).items()})
         logs["lr"] = lr
         model.epochs_done = epoch + 1
-        history.record(epoch, logs, diag / n_batches if diagnostics else None)
+        history.record(epoch, logs, diag[model._diag_ops()] / n_batches if diagnostics else None)
         if verbose == 2 or (verbose == 1 and bar is None and sys.stdout.isatty()):
             print(f"epoch {epoch + 1}: " + ", ".join(f"{k}={v:.4g}" for k, v in logs.items()))
         cbs.on_epoch_end(epoch, logs)

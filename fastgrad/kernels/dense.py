@@ -15,7 +15,7 @@ import numpy as np
 
 from fastgrad._jit import inline, kernel, prange
 from fastgrad.kernels.activations import IDENTITY, LOG_SOFTMAX, SOFTMAX, backward_range, forward_range
-from fastgrad.kernels.softmax import softmax_backward, softmax_forward
+from fastgrad.kernels.softmax import _backward_rows, _forward_rows, softmax_backward, softmax_forward
 from fastgrad.kernels.util import row_blocks
 
 
@@ -25,8 +25,9 @@ def _bias_act_rows(z, b, a, code, p1, p2, lo, hi):
     zf = z.reshape(-1)
     af = a.reshape(-1)
     for r in range(lo, hi):
-        for j in range(n_out):
-            z[r, j] += b[j]
+        if b.size > 0:  # an empty b: a layer without bias
+            for j in range(n_out):
+                z[r, j] += b[j]
         forward_range(code, zf[r * n_out:(r + 1) * n_out], af[r * n_out:(r + 1) * n_out], p1, p2)
 
 
@@ -106,6 +107,35 @@ def dense_backward(x, W, z, grad_a, code, p1, p2, delta, grad_x, grad_W, grad_b,
     (skipped when ``need_grad_x`` is false, as for a network's first layer).
     """
     backward_before_products(z, grad_a, code, p1, p2, delta, grad_b)
+    np.dot(x.T, delta, grad_W)
+    if need_grad_x:
+        np.dot(delta, W.T, grad_x)
+
+
+@kernel
+def dense_layer_forward(x, W, b, z, a, code, p1, p2):
+    """The Dense op of a model's program (kernels.train): z = x @ W + b, a = act(z) (row-wise
+    for softmax/log_softmax), in serial passes; ``b`` empty for a layer without bias."""
+    np.dot(x, W, z)
+    m = z.shape[0]
+    if code == SOFTMAX or code == LOG_SOFTMAX:
+        _bias_act_rows(z, b, z, IDENTITY, p1, p2, 0, m)
+        _forward_rows(z, a, code == LOG_SOFTMAX, 0, m)
+    else:
+        _bias_act_rows(z, b, a, code, p1, p2, 0, m)
+
+
+@kernel
+def dense_layer_backward(x, W, z, grad_a, code, p1, p2, delta, grad_x, grad_W, grad_b, need_grad_x):
+    """Backward of :func:`dense_layer_forward`: delta = grad_a * act'(z) (the row-wise Jacobian
+    product for softmax); grad_b = column sums of delta (skipped when ``grad_b`` is empty);
+    grad_W = x^T delta; grad_x = delta W^T when ``need_grad_x``."""
+    if code == SOFTMAX or code == LOG_SOFTMAX:
+        _backward_rows(z, grad_a, delta, code == LOG_SOFTMAX, 0, z.shape[0])
+    else:
+        backward_range(code, z.reshape(-1), grad_a.reshape(-1), delta.reshape(-1), p1, p2)
+    if grad_b.size > 0:
+        column_sums(delta, grad_b)
     np.dot(x.T, delta, grad_W)
     if need_grad_x:
         np.dot(delta, W.T, grad_x)

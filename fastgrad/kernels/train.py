@@ -1,15 +1,17 @@
-"""The compiled training path of a Sequential network of dense layers.
+"""The compiled training path of a :class:`~fastgrad.Sequential`: an interpreter of its program.
 
-Everything a model holds is flat (see DESIGN.md):
+The model is a program of ops (:mod:`fastgrad.kernels.program`: the row layout, the op
+kinds, the work buffers and the named tuples these kernels take). ``forward`` runs the
+ops in order, ``loss_and_grad_batch`` then runs their backward passes in reverse; each
+op kind's forward and backward is a compiled function of its own file (kernels/dense.py,
+activation_layer.py, dropout.py, layernorm.py, batchnorm.py, residual.py), compiled once
+per dtype and cached on its own, so that the cost of compiling this loop grows with the
+number of op kinds, not with their product with activations, losses and optimizers.
 
-* ``params``/``grads``: 1-D buffers; ``layout`` (L, 5) int64 rows
-  ``(w_off, b_off, n_in, n_out, act_code)``: layer l's W is
-  ``params[w_off : w_off + n_in*n_out].reshape(n_in, n_out)`` and b ``params[b_off : b_off + n_out]``;
-  ``act_params`` (L, 2) holds each activation's (p1, p2) in the params dtype.
-* Work buffers ``zbuf`` (pre-activations), ``abuf`` (activations), ``gbuf`` (d loss / d a)
-  are flat, sized for the largest batch; layer l's block starts at ``buf_off[l]``;
-  ``delta`` is scratch for one layer's d loss / d z. ``xbuf``/``yfbuf``/``ylbuf`` hold a
-  gathered batch.
+Everything a model holds is flat (see DESIGN.md): ``params``/``grads`` are 1-D buffers
+addressed by the program's offsets; ``state`` holds non-trainable values (BatchNorm1d's
+running statistics), which no optimizer, penalty or clipping touches.
+
 * Targets: float targets ``yf`` (n, k) for regression/BCE/probabilities, or int64 labels
   ``yl`` (n,) for softmax cross-entropy (``use_labels``).
 * Sample weights ``sw`` (n,) in the params dtype, or an EMPTY array for the unweighted
@@ -18,50 +20,62 @@ Everything a model holds is flat (see DESIGN.md):
   averaged over its k outputs (one row for softmax cross-entropy) -- PyTorch's
   class-weight convention (``torch.nn.functional.cross_entropy(weight=...)``, mean
   reduction); a batch whose weights sum to 0 has loss 0 and gradient 0 (penalty aside).
+* Modes (``program.EVAL``, ``TRAIN``, ``TRAIN_UPDATE``): Dropout is active and
+  BatchNorm1d uses batch statistics in training; only ``TRAIN_UPDATE`` (fit and
+  train_step) also updates the running statistics. Dropout's mask for op ``i`` at
+  optimizer step ``step`` is keyed on (``net.seed``, step, i, element): the same in
+  every run, process and thread count.
 
 ``train_epoch`` runs forward, fused loss + gradient, backward, penalties, clipping and
 the optimizer update for a range of mini-batches in one call. The plain-NumPy twin of
 every function here, with the same name and signature, is :mod:`fastgrad.reference.train`.
 
 Compile time: the model's compiled calls run with one Numba thread (``blas_phase``), so
-the layer and loss passes here are the serial range helpers of the activation, softmax
-and loss kernels, each lowered once in a function of its own (``_layer_forward``,
-``_layer_backward``, ``_output_loss``), not the parallel kernels: Numba's parallel
-lowering of those kernels (each with every activation or loss inlined twice) was most of
-the cold-cache time of a first ``fit``.
+the op and loss passes here are serial helpers, not the parallel kernels: Numba's
+parallel lowering of those kernels was most of the cold-cache time of a first ``fit``.
 """
 import numpy as np
 
 from fastgrad._jit import inline, kernel, like
-from fastgrad.kernels.activations import (IDENTITY, LOG_SOFTMAX, RELU, SIGMOID, SOFTMAX, backward_range,
-                                          forward_range)
-from fastgrad.kernels.dense import _bias_act_rows, column_sums
+from fastgrad.kernels.activation_layer import activation_layer_backward, activation_layer_forward
+from fastgrad.kernels.activations import RELU, SIGMOID, SOFTMAX, forward_range
+from fastgrad.kernels.batchnorm import batch_norm_backward, batch_norm_forward
+from fastgrad.kernels.dense import dense_layer_backward, dense_layer_forward
+from fastgrad.kernels.dropout import dropout_backward, dropout_forward
 from fastgrad.kernels.grad_utils import grad_norm, scale_inplace
+from fastgrad.kernels.layernorm import layer_norm_backward, layer_norm_forward
 from fastgrad.kernels.losses import BCE_LOGITS, ce_rows, loss_range
 from fastgrad.kernels.optim import LR, optimizer_step_into
-from fastgrad.kernels.softmax import _backward_rows, _forward_rows
+from fastgrad.kernels.program import (ACT, ACTIVATION, B_OFF, BATCH_NORM, DENSE, DROPOUT, EVAL, FORK,
+                                      LAYER_NORM, N_IN, N_OUT, OP, P_HI, P_LO, REF, S_OFF, TRAIN_UPDATE, W_OFF)
+from fastgrad.kernels.residual import add_backward, add_forward, fork_backward, fork_forward
+from fastgrad.kernels.softmax import _forward_rows
 
 SOFTMAX_CE = 10  # loss code beside kernels.losses' MSE, MAE, HUBER, BCE_LOGITS
-N_DIAG = 3       # per layer: gradient L2 norm, update-to-weight ratio, dead-ReLU fraction
+N_DIAG = 3       # per op: gradient L2 norm, update-to-weight ratio, dead-ReLU fraction
 # train_epoch's status[0]: why the batch it returns failed.
 OK, FAIL_LOSS, FAIL_UPDATE, FAIL_PARAMS = 0, 1, 2, 3
 
 
 @inline
-def _weights(buf, layout, l):
-    w_off, n_in, n_out = layout[l, 0], layout[l, 2], layout[l, 3]
-    return buf[w_off:w_off + n_in * n_out].reshape((n_in, n_out))
+def _block(buf, buf_off, i, m, n):
+    """Op i's (m, n) block of a work buffer (abuf, zbuf, gbuf)."""
+    return buf[buf_off[i, 0]:buf_off[i, 0] + m * n].reshape((m, n))
 
 
 @inline
-def _bias(buf, layout, l):
-    return buf[layout[l, 1]:layout[l, 1] + layout[l, 3]]
+def _vec(buf, off, n):
+    """buf[off : off + n], or an empty slice when off < 0 (the array is absent)."""
+    if off < 0:
+        return buf[0:0]
+    return buf[off:off + n]
 
 
 @inline
-def _block(buf, buf_off, layout, l, m):
-    n_out = layout[l, 3]
-    return buf[buf_off[l]:buf_off[l] + m * n_out].reshape((m, n_out))
+def _weights(buf, program, i):
+    """Dense op i's W (n_in, n_out)."""
+    n_in, n_out = program[i, N_IN], program[i, N_OUT]
+    return buf[program[i, W_OFF]:program[i, W_OFF] + n_in * n_out].reshape((n_in, n_out))
 
 
 @inline
@@ -70,43 +84,101 @@ def _scratch(buf, m, n):
 
 
 @kernel
-def _layer_forward(x, W, b, z, a, code, p1, p2):
-    """z = x @ W + b, a = act(z) (row-wise for softmax/log_softmax); serial passes."""
-    np.dot(x, W, z)
-    m = z.shape[0]
-    if code == SOFTMAX or code == LOG_SOFTMAX:
-        _bias_act_rows(z, b, z, IDENTITY, p1, p2, 0, m)
-        _forward_rows(z, a, code == LOG_SOFTMAX, 0, m)
-    else:
-        _bias_act_rows(z, b, a, code, p1, p2, 0, m)
+def _op_forward(params, net, x, work, i, m, mode, step):
+    """Op i of the program on its input x (m, N_IN); writes op i's output block and returns it."""
+    prog = net.program
+    op = prog[i, OP]
+    n = prog[i, N_OUT]
+    a = _block(work.abuf, work.buf_off, i, m, n)
+    z = _block(work.zbuf, work.buf_off, i, m, n)
+    p1 = net.op_params[i, 0]
+    p2 = net.op_params[i, 1]
+    if op == DENSE:
+        dense_layer_forward(x, _weights(params, prog, i), _vec(params, prog[i, B_OFF], n), z, a,
+                            prog[i, ACT], p1, p2)
+    elif op == ACTIVATION:
+        activation_layer_forward(x, a, prog[i, ACT], p1, p2)
+    elif op == DROPOUT:
+        if mode == EVAL:
+            a[:, :] = x
+        else:
+            dropout_forward(x, a, np.float64(p1), net.seed, step, i)
+    elif op == LAYER_NORM:
+        rstd = work.sbuf[work.buf_off[i, 1]:work.buf_off[i, 1] + m]
+        layer_norm_forward(x, _vec(params, prog[i, W_OFF], n), _vec(params, prog[i, B_OFF], n), p1, a, z, rstd)
+    elif op == BATCH_NORM:
+        rstd = work.sbuf[work.buf_off[i, 1]:work.buf_off[i, 1] + n]
+        tracked = prog[i, S_OFF] >= 0
+        use_batch = mode != EVAL or not tracked
+        batch_norm_forward(x, _vec(params, prog[i, W_OFF], n), _vec(params, prog[i, B_OFF], n), p1, p2,
+                           _vec(net.state, prog[i, S_OFF], n), _vec(net.state, prog[i, S_OFF] + n, n),
+                           use_batch, use_batch and tracked and mode == TRAIN_UPDATE, a, z, rstd)
+    elif op == FORK:
+        fork_forward(x, a)
+    else:  # ADD: the block's output plus the FORK's
+        add_forward(x, _block(work.abuf, work.buf_off, prog[i, REF], m, n), a)
+    return a
 
 
 @kernel
-def _layer_backward(x, W, z, grad_a, code, p1, p2, delta, grad_x, grad_W, grad_b, need_grad_x):
-    """delta = grad_a * act'(z) (the row-wise Jacobian product for softmax); grad_b = column
-    sums of delta; grad_W = x^T delta; grad_x = delta W^T when ``need_grad_x``."""
-    if code == SOFTMAX or code == LOG_SOFTMAX:
-        _backward_rows(z, grad_a, delta, code == LOG_SOFTMAX, 0, z.shape[0])
-    else:
-        backward_range(code, z.reshape(-1), grad_a.reshape(-1), delta.reshape(-1), p1, p2)
-    column_sums(delta, grad_b)
-    np.dot(x.T, delta, grad_W)
-    if need_grad_x:
-        np.dot(delta, W.T, grad_x)
+def _op_backward(params, grads, net, x, work, i, m, mode, step):
+    """Backward of op i, whose input was x (m, N_IN): its parameters' gradient into ``grads``,
+    d loss / d x into op i-1's gradient block (not for op 0: nothing needs d loss / d X)."""
+    prog = net.program
+    op = prog[i, OP]
+    n = prog[i, N_OUT]
+    n_in = prog[i, N_IN]
+    g = _block(work.gbuf, work.buf_off, i, m, n)
+    z = _block(work.zbuf, work.buf_off, i, m, n)
+    need = i > 0
+    g_in = _block(work.gbuf, work.buf_off, i - 1, m, n_in) if need else x
+    p1 = net.op_params[i, 0]
+    p2 = net.op_params[i, 1]
+    if op == DENSE:
+        dense_layer_backward(x, _weights(params, prog, i), z, g, prog[i, ACT], p1, p2,
+                             _scratch(work.delta, m, n), g_in, _weights(grads, prog, i),
+                             _vec(grads, prog[i, B_OFF], n), need)
+    elif op == ACTIVATION:
+        if need:
+            activation_layer_backward(x, g, g_in, prog[i, ACT], p1, p2)
+    elif op == DROPOUT:
+        if need:
+            if mode == EVAL:
+                g_in[:, :] = g
+            else:
+                dropout_backward(g, g_in, np.float64(p1), net.seed, step, i)
+    elif op == LAYER_NORM:
+        rstd = work.sbuf[work.buf_off[i, 1]:work.buf_off[i, 1] + m]
+        layer_norm_backward(g, z, rstd, _vec(params, prog[i, W_OFF], n), g_in, _vec(grads, prog[i, W_OFF], n),
+                            _vec(grads, prog[i, B_OFF], n), need)
+    elif op == BATCH_NORM:
+        rstd = work.sbuf[work.buf_off[i, 1]:work.buf_off[i, 1] + n]
+        used_batch = mode != EVAL or prog[i, S_OFF] < 0
+        batch_norm_backward(g, z, rstd, _vec(params, prog[i, W_OFF], n), used_batch, g_in,
+                            _vec(grads, prog[i, W_OFF], n), _vec(grads, prog[i, B_OFF], n), need)
+    elif op == FORK:
+        if need:  # the skip path's gradient was left in the ADD's z block
+            fork_backward(g, _block(work.zbuf, work.buf_off, prog[i, REF], m, n), g_in)
+    else:  # ADD (never op 0)
+        add_backward(g, g_in, z)
 
 
 @kernel
-def forward(params, layout, act_params, x, zbuf, abuf, buf_off):
-    """Run x (m, n_in) through every layer; returns the last layer's activations (a view of abuf)."""
+def forward(params, net, x, work, mode, step):
+    """Run x (m, n_in) through every op; returns the last op's output (a view of abuf)."""
     m = x.shape[0]
     inp = x
-    for l in range(layout.shape[0]):
-        z = _block(zbuf, buf_off, layout, l, m)
-        a = _block(abuf, buf_off, layout, l, m)
-        _layer_forward(inp, _weights(params, layout, l), _bias(params, layout, l), z, a,
-                       layout[l, 4], act_params[l, 0], act_params[l, 1])
-        inp = a
+    for i in range(net.program.shape[0]):
+        inp = _op_forward(params, net, inp, work, i, m, mode, step)
     return inp
+
+
+@inline
+def _input_of(net, x, work, i, m):
+    """The input of op i: x for op 0, else op i-1's output block."""
+    if i == 0:
+        return x
+    return _block(work.abuf, work.buf_off, i - 1, m, net.program[i, N_IN])
 
 
 @inline
@@ -149,39 +221,38 @@ def _output_loss(out, yf, yl, use_labels, wb, grad_out, loss_code, loss_param):
 
 
 @kernel
-def penalty(params, grads, layout, l1, l2, with_grad):
-    """l1 * sum|W| + l2 * sum W^2 over every layer's W (not b); adds its gradient when asked."""
+def penalty(params, grads, net, l1, l2, with_grad):
+    """l1 * sum|W| + l2 * sum W^2 over every Dense op's W (not biases, not norms' weights);
+    adds its gradient when asked."""
     total = 0.0
     if l1 == 0 and l2 == 0:
         return total
-    for l in range(layout.shape[0]):
-        w_off = layout[l, 0]
-        for i in range(w_off, w_off + layout[l, 2] * layout[l, 3]):
-            w = params[i]
+    prog = net.program
+    for i in range(prog.shape[0]):
+        if prog[i, OP] != DENSE:
+            continue
+        w_off = prog[i, W_OFF]
+        for j in range(w_off, w_off + prog[i, N_IN] * prog[i, N_OUT]):
+            w = params[j]
             total += l1 * np.abs(w) + l2 * w * w
             if with_grad:
-                grads[i] += l1 * np.sign(w) + like(w, 2.0) * l2 * w
+                grads[j] += l1 * np.sign(w) + like(w, 2.0) * l2 * w
     return total
 
 
 @kernel
-def loss_and_grad_batch(params, grads, layout, act_params, x, yf, yl, use_labels, wb, loss_code,
-                        loss_param, l1, l2, zbuf, abuf, gbuf, delta, buf_off):
+def loss_and_grad_batch(params, grads, net, x, yf, yl, use_labels, wb, objective, work, mode, step):
     """Loss of one batch (mean over the batch, weighted by ``wb`` unless it is empty, plus the
-    penalty) and its gradient into ``grads``."""
+    penalty) and its gradient into ``grads``, in ``mode`` at optimizer step ``step``
+    (Dropout's key)."""
     m = x.shape[0]
-    n_layers = layout.shape[0]
-    out = forward(params, layout, act_params, x, zbuf, abuf, buf_off)
-    loss = _output_loss(out, yf, yl, use_labels, wb, _block(gbuf, buf_off, layout, n_layers - 1, m),
-                        loss_code, loss_param)
-    for l in range(n_layers - 1, -1, -1):
-        inp = x if l == 0 else _block(abuf, buf_off, layout, l - 1, m)
-        grad_inp = x if l == 0 else _block(gbuf, buf_off, layout, l - 1, m)
-        _layer_backward(inp, _weights(params, layout, l), _block(zbuf, buf_off, layout, l, m),
-                        _block(gbuf, buf_off, layout, l, m), layout[l, 4], act_params[l, 0],
-                        act_params[l, 1], _scratch(delta, m, layout[l, 3]), grad_inp,
-                        _weights(grads, layout, l), _bias(grads, layout, l), l > 0)
-    return loss + penalty(params, grads, layout, l1, l2, True)
+    n_ops = net.program.shape[0]
+    out = forward(params, net, x, work, mode, step)
+    loss = _output_loss(out, yf, yl, use_labels, wb, _block(work.gbuf, work.buf_off, n_ops - 1, m, out.shape[1]),
+                        objective.code, objective.param)
+    for i in range(n_ops - 1, -1, -1):
+        _op_backward(params, grads, net, _input_of(net, x, work, i, m), work, i, m, mode, step)
+    return loss + penalty(params, grads, net, objective.l1, objective.l2, True)
 
 
 @kernel
@@ -270,82 +341,91 @@ def _gather(X, yf, yl, use_labels, sw, perm, lo, m, xbuf, yfbuf, ylbuf, wbuf):
 
 
 @inline
-def _record_diagnostics(params, grads, prev, layout, zbuf, buf_off, m, diag):
-    for l in range(layout.shape[0]):
-        lo = layout[l, 0]
-        hi = layout[l, 1] + layout[l, 3]
+def _record_diagnostics(params, grads, prev, net, x, work, m, diag):
+    """Per op: gradient norm and update ratio over its parameters; the dead-ReLU fraction of
+    a Dense op with ReLU (its pre-activations) or of a ReLU Activation op (its input)."""
+    prog = net.program
+    for i in range(prog.shape[0]):
+        lo = prog[i, P_LO]
+        hi = prog[i, P_HI]
         g2 = 0.0
         d2 = 0.0
         p2 = 0.0
-        for i in range(lo, hi):
-            g2 += grads[i] * grads[i]
-            d2 += (params[i] - prev[i]) * (params[i] - prev[i])
-            p2 += prev[i] * prev[i]
-        diag[l, 0] += np.sqrt(g2)
-        diag[l, 1] += np.sqrt(d2) / np.sqrt(p2) if p2 > 0 else 0.0
-        if layout[l, 4] == RELU:
-            diag[l, 2] += dead_fraction(_block(zbuf, buf_off, layout, l, m))
+        for j in range(lo, hi):
+            g2 += grads[j] * grads[j]
+            d2 += (params[j] - prev[j]) * (params[j] - prev[j])
+            p2 += prev[j] * prev[j]
+        diag[i, 0] += np.sqrt(g2)
+        diag[i, 1] += np.sqrt(d2) / np.sqrt(p2) if p2 > 0 else 0.0
+        if prog[i, ACT] == RELU and prog[i, OP] == DENSE:
+            diag[i, 2] += dead_fraction(_block(work.zbuf, work.buf_off, i, m, prog[i, N_OUT]))
+        elif prog[i, ACT] == RELU and prog[i, OP] == ACTIVATION:
+            diag[i, 2] += dead_fraction(_input_of(net, x, work, i, m))
 
 
 @kernel
-def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, sw, perm, batch_size,
-                first_batch, last_batch, loss_code, loss_param, l1, l2, clip_norm, opt_code,
-                opt_state, opt_hyper, lrs, step0, zbuf, abuf, gbuf, delta, xbuf, yfbuf, ylbuf,
-                wbuf, buf_off, batch_loss, batch_correct, diagnostics, spare, diag, status):
+def train_epoch(params, grads, net, data, objective, update, work, record, perm, batch_size,
+                first_batch, last_batch):
     """Train on mini-batches ``first_batch .. last_batch - 1`` of the permutation ``perm``.
 
-    Batch i takes rows ``perm[i*batch_size : (i+1)*batch_size]``, uses learning rate
-    ``lrs[i]`` and optimizer step ``step0 + i - first_batch + 1``; its loss and correct
-    count go to ``batch_loss[i]``/``batch_correct[i]``. ``sw``: sample weights (n,), gathered
-    with the rows into ``wbuf``, or empty for the unweighted loss (see the module doc). ``clip_norm > 0`` rescales the
-    gradient to that L2 norm (PyTorch's ``max_norm / (norm + 1e-6)``). With
-    ``diagnostics``, per-layer sums of (grad norm, update ratio, dead-ReLU fraction) are
-    added to ``diag`` (L, 3).
+    Batch i takes rows ``perm[i*batch_size : (i+1)*batch_size]`` of ``data``, uses learning
+    rate ``update.lrs[i]`` and optimizer step ``update.step0 + i - first_batch + 1`` (also
+    Dropout's key), in mode ``TRAIN_UPDATE``; its loss and correct count go to
+    ``record.loss[i]``/``record.correct[i]``. ``update.clip_norm > 0`` rescales the gradient
+    to that L2 norm (PyTorch's ``max_norm / (norm + 1e-6)``). With ``record.diagnostics``,
+    per-op sums of (grad norm, update ratio, dead-ReLU fraction) are added to ``record.diag``.
 
-    ``spare`` (n_params,) is the second parameter buffer: each update reads the current
-    parameters from one buffer and writes the new ones into the other
+    ``work.spare`` (n_params,) is the second parameter buffer: each update reads the
+    current parameters from one buffer and writes the new ones into the other
     (``optimizer_step_into``), which then becomes current after a read-only check that
     they are finite; the call ends with the current parameters in ``params``. So the
     parameters before an update are never overwritten by it, and no per-step snapshot
     copy is made. Returns the index of the first batch that failed, or ``last_batch``
-    when all went through; ``status[0]`` says why: ``FAIL_LOSS`` (the loss or gradient
-    was not finite: no update), ``FAIL_UPDATE`` (the update made a parameter non-finite:
-    the parameters before it are kept), ``FAIL_PARAMS`` (the parameters were not finite
-    before the batch). The optimizer's state is not restored.
+    when all went through; ``record.status[0]`` says why: ``FAIL_LOSS`` (the loss or
+    gradient was not finite: no update), ``FAIL_UPDATE`` (the update made a parameter
+    non-finite: the parameters before it are kept), ``FAIL_PARAMS`` (the parameters were
+    not finite before the batch). The optimizer's state and BatchNorm1d's running
+    statistics are not restored.
     """
+    X = data.X
     n = X.shape[0]
+    status = record.status
     status[0] = OK
     if not _all_finite(params):
         status[0] = FAIL_PARAMS
         return first_batch
     live = params        # the current parameters
-    other = spare        # where the next update goes
+    other = work.spare   # where the next update goes
     in_spare = False     # whether live is spare
     stop = last_batch
+    hyper = update.hyper
     for i in range(first_batch, last_batch):
         lo = i * batch_size
         m = min(n, lo + batch_size) - lo
-        xb, yfb, ylb, wb = _gather(X, yf, yl, use_labels, sw, perm, lo, m, xbuf, yfbuf, ylbuf, wbuf)
-        loss = loss_and_grad_batch(live, grads, layout, act_params, xb, yfb, ylb, use_labels, wb,
-                                   loss_code, loss_param, l1, l2, zbuf, abuf, gbuf, delta, buf_off)
-        batch_loss[i] = loss
+        step = update.step0 + i - first_batch + 1
+        xb, yfb, ylb, wb = _gather(X, data.yf, data.yl, data.use_labels, data.sw, perm, lo, m, work.xbuf,
+                                   work.yfbuf, work.ylbuf, work.wbuf)
+        loss = loss_and_grad_batch(live, grads, net, xb, yfb, ylb, data.use_labels, wb, objective, work,
+                                   TRAIN_UPDATE, step)
+        record.loss[i] = loss
         norm = grad_norm(grads, 2.0)
         if not (np.isfinite(loss) and np.isfinite(norm)):
             status[0] = FAIL_LOSS
             stop = i
             break
-        if clip_norm > 0 and norm > clip_norm:
-            scale_inplace(grads, like(params[0], clip_norm / (norm + 1e-6)))
-        opt_hyper[LR] = lrs[i]
-        optimizer_step_into(opt_code, live, grads, opt_state, opt_hyper, step0 + i - first_batch + 1, other)
+        if update.clip_norm > 0 and norm > update.clip_norm:
+            scale_inplace(grads, like(params[0], update.clip_norm / (norm + 1e-6)))
+        hyper[LR] = update.lrs[i]
+        optimizer_step_into(update.code, live, grads, update.state, hyper, step, other)
         if not _all_finite(other):
             status[0] = FAIL_UPDATE
             stop = i
             break
-        out = _block(abuf, buf_off, layout, layout.shape[0] - 1, m)
-        batch_correct[i] = count_correct(out, yfb, ylb, use_labels, loss_code)
-        if diagnostics:
-            _record_diagnostics(other, grads, live, layout, zbuf, buf_off, m, diag)
+        n_ops = net.program.shape[0]
+        out = _block(work.abuf, work.buf_off, n_ops - 1, m, net.program[n_ops - 1, N_OUT])
+        record.correct[i] = count_correct(out, yfb, ylb, data.use_labels, objective.code)
+        if record.diagnostics:
+            _record_diagnostics(other, grads, live, net, xb, work, m, record.diag)
         live, other = other, live
         in_spare = not in_spare
     if in_spare:  # after an odd number of updates: one copy per call, not per step
@@ -354,23 +434,25 @@ def train_epoch(params, grads, layout, act_params, X, yf, yl, use_labels, sw, pe
 
 
 @kernel
-def evaluate_batches(params, layout, act_params, X, yf, yl, use_labels, sw, batch_size, loss_code,
-                     loss_param, zbuf, abuf, gbuf, buf_off, out_sums):
+def evaluate_batches(params, net, data, objective, batch_size, work, out_sums):
     """Sum over batches of (batch mean loss * rows) into out_sums[0] and correct counts into
-    out_sums[1], in batches of ``batch_size`` in order (no penalty, no gradient kept). With
-    sample weights ``sw`` (n,) (not empty): (weighted batch mean * the batch's weight sum),
-    so that out_sums[0] / sum(sw) is the weighted mean loss; correct counts stay unweighted."""
+    out_sums[1], in batches of ``batch_size`` in order, in evaluation mode (no penalty, no
+    gradient kept). With sample weights ``data.sw`` (n,) (not empty): (weighted batch mean *
+    the batch's weight sum), so that out_sums[0] / sum(sw) is the weighted mean loss;
+    correct counts stay unweighted."""
+    X, yf, yl, sw = data.X, data.yf, data.yl, data.sw
     n = X.shape[0]
-    L = layout.shape[0]
+    n_ops = net.program.shape[0]
     out_sums[0] = 0.0
     out_sums[1] = 0.0
     for lo in range(0, n, batch_size):
         hi = min(n, lo + batch_size)
         m = hi - lo
-        out = forward(params, layout, act_params, X[lo:hi], zbuf, abuf, buf_off)
+        out = forward(params, net, X[lo:hi], work, EVAL, 0)
         wb = sw[lo:hi] if sw.size > 0 else sw
-        loss = _output_loss(out, yf[lo:hi], yl[lo:hi], use_labels, wb, _block(gbuf, buf_off, layout, L - 1, m),
-                            loss_code, loss_param)
+        loss = _output_loss(out, yf[lo:hi], yl[lo:hi], data.use_labels, wb,
+                            _block(work.gbuf, work.buf_off, n_ops - 1, m, out.shape[1]), objective.code,
+                            objective.param)
         if sw.size > 0:
             w_sum = 0.0
             for r in range(m):
@@ -378,18 +460,19 @@ def evaluate_batches(params, layout, act_params, X, yf, yl, use_labels, sw, batc
             out_sums[0] += loss * w_sum
         else:
             out_sums[0] += loss * m
-        out_sums[1] += count_correct(out, yf[lo:hi], yl[lo:hi], use_labels, loss_code)
+        out_sums[1] += count_correct(out, yf[lo:hi], yl[lo:hi], data.use_labels, objective.code)
 
 
 @kernel
-def predict_batches(params, layout, act_params, X, batch_size, zbuf, abuf, buf_off, out, post):
-    """out (n, k) = the network's last-layer activations for X, computed in batches, then
-    passed through ``post``: ``IDENTITY``, ``SOFTMAX`` (row-wise) or ``SIGMOID``."""
+def predict_batches(params, net, X, batch_size, work, out, post, mode, step):
+    """out (n, k) = the network's last op's output for X, computed in batches in ``mode``
+    (EVAL for predict; the model's mode for forward), then passed through ``post``:
+    ``IDENTITY``, ``SOFTMAX`` (row-wise) or ``SIGMOID``."""
     n = X.shape[0]
     zero = like(out[0, 0], 0.0)
     for lo in range(0, n, batch_size):
         hi = min(n, lo + batch_size)
-        a = forward(params, layout, act_params, X[lo:hi], zbuf, abuf, buf_off)
+        a = forward(params, net, X[lo:hi], work, mode, step)
         if post == SOFTMAX:
             _forward_rows(a, out[lo:hi], False, 0, hi - lo)
         elif post == SIGMOID:

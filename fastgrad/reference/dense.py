@@ -32,3 +32,25 @@ def dense_backward(x, W, z, grad_y, activation="identity", bias=True, **options)
     _, backward = _activation(activation, options)
     delta = backward(z, grad_y)
     return delta @ W.T, x.T @ delta, (delta.sum(axis=0) if bias else None)
+
+
+def dense_layer_forward(x, W, b, z, a, code, p1, p2):
+    """The twin of ``kernels.dense.dense_layer_forward``: z = x @ W + b, a = act(z), written
+    into z and a; ``b`` empty for a layer without bias; ``code`` a kernel activation code."""
+    from fastgrad.reference.activation_layer import activation_by_code
+    name, options = activation_by_code(code, p1, p2)
+    y, zz = dense_forward(x, W, b if b.size else None, name, return_preactivation=True, **options)
+    z[...] = zz
+    a[...] = y
+
+
+def dense_layer_backward(x, W, z, grad_a, code, p1, p2, delta, grad_x, grad_W, grad_b, need_grad_x):
+    """The twin of ``kernels.dense.dense_layer_backward`` (``delta`` is accepted and ignored)."""
+    from fastgrad.reference.activation_layer import activation_by_code
+    name, options = activation_by_code(code, p1, p2)
+    gx, gW, gb = dense_backward(x, W, z, grad_a, name, bias=grad_b.size > 0, **options)
+    grad_W[...] = gW
+    if grad_b.size:
+        grad_b[...] = gb
+    if need_grad_x:
+        grad_x[...] = gx

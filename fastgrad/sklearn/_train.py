@@ -20,10 +20,11 @@ import warnings
 
 import numpy as np
 
-from fastgrad._threads import blas_phase
+from fastgrad.kernels.program import Data, Objective, Record
 from fastgrad.layers import Dense
 from fastgrad.model import Sequential
 from fastgrad.optim import SGD, Adagrad, Adam, AdamW, RMSprop
+from fastgrad.training import train_range
 
 SOLVERS = ("adam", "sgd", "adamw", "rmsprop", "adagrad", "lbfgs")
 OPTIMIZERS = {cls.__name__: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad)}
@@ -100,30 +101,21 @@ def run_epoch(model, X, yf, yl, use_labels, perm, batch_size, lr, l1_rows, l2_ro
     n = X.shape[0]
     n_batches = math.ceil(n / batch_size)
     n_full = n // batch_size
-    opt = model.optimizer
-    code, hyper, _ = opt.kernel_spec()
-    state = opt._ensure_state([model.params], hyper)[0]
-    work = model._work(batch_size)
     losses = np.zeros(n_batches)
     correct = np.zeros(n_batches, dtype=np.int64)
     lrs = np.full(n_batches, float(lr))
     status = np.zeros(1, np.int64)  # kernels.train's failure reason
-    diag = np.zeros((len(model.layers), 3))
+    diag = np.zeros((model.program.shape[0], 3))
     sizes = np.full(n_batches, batch_size)
     sizes[-1] = n - batch_size * (n_batches - 1)
+    data = Data(X, yf, yl, use_labels, model._kernel_weights(None))
+    record = Record(losses, correct, False, diag, status)
     for first, last in ((0, n_full), (n_full, n_batches)):
         if first == last:
             continue
         m = int(sizes[first])
-        with blas_phase():
-            stop = model._train.train_epoch(
-                model.params, model.grads, model.layout, model.act_params, X, yf, yl, use_labels,
-                model._kernel_weights(None), perm,
-                batch_size, first, last, model._loss_code, model._loss_param, float(l1_rows / m),
-                float(l2_rows / m), float(clip), code, state, hyper, lrs, opt.step_count, work["zbuf"],
-                work["abuf"], work["gbuf"], work["delta"], work["xbuf"], work["yfbuf"], work["ylbuf"],
-                work["wbuf"], work["buf_off"], losses, correct, False, work["spare"], diag, status)
-        opt.step_count += int(stop - first)
+        objective = Objective(model._loss_code, model._loss_param, float(l1_rows / m), float(l2_rows / m))
+        stop = train_range(model, data, perm, batch_size, first, last, record, lrs, clip, objective)
         if stop < last:
             return losses, sizes, int(stop)
     return losses, sizes, None

@@ -1,0 +1,39 @@
+"""The residual connection of a model's program: out = x + block(x), as two ops.
+
+``FORK`` (where the block begins) passes its input on unchanged; ``ADD`` (where it ends)
+adds the ``FORK``'s output, the skip path, to the block's output. Backward, ``ADD``
+sends its output gradient both into the block and, kept aside, along the skip path;
+``FORK`` adds the two. All arrays (m, n) C-contiguous, one float dtype.
+"""
+from fastgrad._jit import kernel
+
+
+@kernel
+def fork_forward(x, out):
+    """out = x."""
+    out[:, :] = x
+
+
+@kernel
+def fork_backward(grad_out, grad_skip, grad_x):
+    """grad_x = grad_out (through the block) + grad_skip (along the skip path)."""
+    m, n = grad_x.shape
+    for r in range(m):
+        for j in range(n):
+            grad_x[r, j] = grad_out[r, j] + grad_skip[r, j]
+
+
+@kernel
+def add_forward(x, skip, out):
+    """out = x + skip (the block's output plus the block's input)."""
+    m, n = out.shape
+    for r in range(m):
+        for j in range(n):
+            out[r, j] = x[r, j] + skip[r, j]
+
+
+@kernel
+def add_backward(grad_out, grad_x, grad_skip):
+    """grad_x = grad_skip = grad_out (d(x + skip)/dx and /dskip are the identity)."""
+    grad_x[:, :] = grad_out
+    grad_skip[:, :] = grad_out
