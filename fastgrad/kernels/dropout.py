@@ -66,18 +66,29 @@ def uniform(seed, step, op, i):
 
 
 @inline
+def _threshold(p):
+    """ceil(p * 2**53) as uint64: with u = k * 2**-53 (k the top 53 bits of the hash),
+    u >= p exactly when k >= ceil(p * 2**53) (p * 2**53 is exact), so the mask is compared
+    in integers, without converting each hash to a float."""
+    return np.uint64(np.ceil(p * 9007199254740992.0))
+
+
+@inline
 def _apply_mask(src, dst, p, seed, step, op):
     """dst = src * (keep ? 1/(1-p) : 0), keep = uniform(seed, step, op, r * n + j) >= p."""
     m, n = src.shape
     key = stream_key(seed, step, op)
+    threshold = _threshold(p)
     scale = like(src, 1.0) / like(src, 1.0 - p)
     zero = like(src, 0.0)
     for r in range(m):
         s = src[r]
         d = dst[r]
-        base = r * n
+        counter = key + np.uint64(r * n + 1) * GOLDEN  # SplitMix64's state before element r * n
         for j in range(n):
-            d[j] = s[j] * (scale if uniform_at(key, base + j) >= p else zero)
+            keep = (mix64(counter) >> _S11) >= threshold
+            d[j] = s[j] * (scale if keep else zero)
+            counter += GOLDEN
 
 
 @kernel

@@ -6,52 +6,68 @@ float64), m >= 1; gamma, beta, grad_gamma, grad_beta (n,), or all of them size 0
 layer without the affine transform; rstd (m,).
 
 Precision: each row's mean and biased variance are accumulated in float64 (two passes over
-the row: the mean, then the sum of squared deviations from it, four lanes each as in
-:mod:`fastgrad.kernels.reduce`), and ``xhat = (x - mean) * rstd`` is evaluated in float64 and
+the row: the mean, then the sum of squared deviations from it, in ``LANES`` vectorizable
+lanes as in :mod:`fastgrad.kernels.reduce`), and ``xhat = (x - mean) * rstd`` is evaluated in float64 and
 rounded once to the array's dtype; the affine transform and the backward's elementwise
 products are in the array's dtype, their sums (row means of the backward, column sums for
 grad_gamma/grad_beta) in float64. So float64 agrees with PyTorch to round-off, and float32
 is at least as accurate as PyTorch's float32 (which accumulates in float32).
+
+Scratch: a few float64 vectors (``LANES`` lanes, n column sums) are allocated once per call,
+never per row.
 """
 import numpy as np
 
 from fastgrad._jit import inline, kernel, like
+from fastgrad.kernels.reduce import LANES, fold_lanes
 
 
 @inline
-def _row_moments(row):
-    """(mean, biased variance) of the 1-D ``row`` in float64: two passes, four lanes each."""
+def _lane_sum(row, acc):
+    """sum of the 1-D ``row`` in float64: element base + k of each full chunk of ``acc.size``
+    goes to lane k (a loop without a reduction, which LLVM vectorizes without ``reassoc``),
+    the lanes are folded pairwise, the tail is added in order (``acc`` is scratch)."""
     n = row.size
-    n4 = n - n % 4
-    a0 = 0.0
-    a1 = 0.0
-    a2 = 0.0
-    a3 = 0.0
-    for i in range(0, n4, 4):
-        a0 += np.float64(row[i])
-        a1 += np.float64(row[i + 1])
-        a2 += np.float64(row[i + 2])
-        a3 += np.float64(row[i + 3])
-    for i in range(n4, n):
-        a0 += np.float64(row[i])
-    mean = ((a0 + a1) + (a2 + a3)) / n
-    a0 = 0.0
-    a1 = 0.0
-    a2 = 0.0
-    a3 = 0.0
-    for i in range(0, n4, 4):
-        d0 = np.float64(row[i]) - mean
-        d1 = np.float64(row[i + 1]) - mean
-        d2 = np.float64(row[i + 2]) - mean
-        d3 = np.float64(row[i + 3]) - mean
-        a0 += d0 * d0
-        a1 += d1 * d1
-        a2 += d2 * d2
-        a3 += d3 * d3
-    for i in range(n4, n):
+    L = acc.size
+    full = n - n % L
+    for k in range(L):
+        acc[k] = 0.0
+    for base in range(0, full, L):
+        chunk = row[base:base + L]  # a slice: LLVM then sees a loop of known length over it
+        for k in range(L):
+            acc[k] += np.float64(chunk[k])
+    total = fold_lanes(acc)
+    for i in range(full, n):
+        total += np.float64(row[i])
+    return total
+
+
+@inline
+def _lane_sum_sq_dev(row, mean, acc):
+    """sum of (row - mean)**2 in float64, in the lanes of :func:`_lane_sum`."""
+    n = row.size
+    L = acc.size
+    full = n - n % L
+    for k in range(L):
+        acc[k] = 0.0
+    for base in range(0, full, L):
+        chunk = row[base:base + L]
+        for k in range(L):
+            d = np.float64(chunk[k]) - mean
+            acc[k] += d * d
+    total = fold_lanes(acc)
+    for i in range(full, n):
         d = np.float64(row[i]) - mean
-        a0 += d * d
-    return mean, ((a0 + a1) + (a2 + a3)) / n
+        total += d * d
+    return total
+
+
+@inline
+def _row_moments(row, acc):
+    """(mean, biased variance) of the 1-D ``row`` in float64, two passes (``acc``: lane scratch)."""
+    n = row.size
+    mean = _lane_sum(row, acc) / n
+    return mean, _lane_sum_sq_dev(row, mean, acc) / n
 
 
 @inline
@@ -97,8 +113,9 @@ def layer_norm_forward(x, gamma, beta, eps, out, xhat, rstd):
     variance), out = xhat * gamma + beta (out = xhat without affine). Writes out, xhat, rstd."""
     m = x.shape[0]
     eps64 = np.float64(eps)
+    acc = np.empty(LANES)
     for r in range(m):
-        mean, var = _row_moments(x[r])
+        mean, var = _row_moments(x[r], acc)
         s = 1.0 / np.sqrt(var + eps64)
         rstd[r] = s
         normalize_row(x[r], mean, s, xhat[r])
@@ -120,24 +137,35 @@ def layer_norm_backward(grad_out, xhat, rstd, gamma, grad_x, grad_gamma, grad_be
         store_param_grads(sum_go, sum_go_xhat, grad_gamma, grad_beta)
     if not need_grad_x:
         return
+    acc_g = np.empty(LANES)
+    acc_gx = np.empty(LANES)
+    L = LANES
+    full = n - n % L
     for r in range(m):
         go = grad_out[r]
         xh = xhat[r]
         gx = grad_x[r]
-        a0 = 0.0
-        a1 = 0.0
         if affine:
             for j in range(n):
-                g = go[j] * gamma[j]
-                gx[j] = g
-                a0 += np.float64(g)
-                a1 += np.float64(g * xh[j])
+                gx[j] = go[j] * gamma[j]
         else:
             for j in range(n):
-                g = go[j]
-                gx[j] = g
-                a0 += np.float64(g)
-                a1 += np.float64(g * xh[j])
+                gx[j] = go[j]
+        for k in range(L):
+            acc_g[k] = 0.0
+            acc_gx[k] = 0.0
+        for base in range(0, full, L):
+            g_chunk = gx[base:base + L]
+            xh_chunk = xh[base:base + L]
+            for k in range(L):
+                g = g_chunk[k]
+                acc_g[k] += np.float64(g)
+                acc_gx[k] += np.float64(g * xh_chunk[k])
+        a0 = fold_lanes(acc_g)
+        a1 = fold_lanes(acc_gx)
+        for j in range(full, n):
+            a0 += np.float64(gx[j])
+            a1 += np.float64(gx[j] * xh[j])
         mean_g = like(gx, a0 / n)
         mean_gx = like(gx, a1 / n)
         s = rstd[r]
