@@ -209,3 +209,16 @@ def test_errors():
         F.batch_norm_backward(x, np.ones((3, 5)), rm, rv)
     np.testing.assert_array_equal(rm, 0.0)  # nothing above touched the running statistics
     np.testing.assert_array_equal(rv, 1.0)
+
+
+def test_float16_input_uses_float32_running_statistics():
+    x = np.arange(12, dtype=np.float16).reshape(4, 3)
+    rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
+    out = F.batch_norm(x, rm, rv, training=True)
+    assert out.dtype == np.float16
+    rm32, rv32 = np.zeros(3, np.float32), np.ones(3, np.float32)
+    np.testing.assert_allclose(out, F.batch_norm(x.astype(np.float32), rm32, rv32, training=True), rtol=1e-3)
+    np.testing.assert_array_equal(rm, rm32)
+    np.testing.assert_array_equal(rv, rv32)
+    with pytest.raises(TypeError, match="running_mean must have x's dtype float32"):
+        F.batch_norm(x, rm.astype(np.float16), rv.astype(np.float16), training=True)

@@ -179,3 +179,10 @@ def test_errors():
         F.dropout(x, training=1)
     with pytest.raises(TypeError, match="x"):
         F.dropout(np.array([["a"]]))
+
+
+def test_float16_input():
+    x = np.arange(1, 13, dtype=np.float16).reshape(3, 4)
+    out = F.dropout(x, 0.5, True, seed=3)
+    assert out.dtype == np.float16
+    np.testing.assert_array_equal(out, F.dropout(x.astype(np.float32), 0.5, True, seed=3).astype(np.float16))
