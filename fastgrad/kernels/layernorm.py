@@ -129,14 +129,8 @@ def layer_norm_backward(grad_out, xhat, rstd, gamma, grad_x, grad_gamma, grad_be
     grad_x = rstd_r * (g - mean_j g - xhat * mean_j(g * xhat)) unless ``need_grad_x`` is false."""
     m, n = grad_out.shape
     affine = gamma.size != 0
-    if affine:
-        sum_go = np.zeros(n)
-        sum_go_xhat = np.zeros(n)
-        for r in range(m):
-            accumulate_param_grads(grad_out[r], xhat[r], sum_go, sum_go_xhat)
-        store_param_grads(sum_go, sum_go_xhat, grad_gamma, grad_beta)
-    if not need_grad_x:
-        return
+    sum_go = np.zeros(n if affine else 0)
+    sum_go_xhat = np.zeros(n if affine else 0)
     acc_g = np.empty(LANES)
     acc_gx = np.empty(LANES)
     L = LANES
@@ -144,6 +138,10 @@ def layer_norm_backward(grad_out, xhat, rstd, gamma, grad_x, grad_gamma, grad_be
     for r in range(m):
         go = grad_out[r]
         xh = xhat[r]
+        if affine:  # in the row loop, while the row is in cache
+            accumulate_param_grads(go, xh, sum_go, sum_go_xhat)
+        if not need_grad_x:
+            continue
         gx = grad_x[r]
         if affine:
             for j in range(n):
@@ -171,3 +169,4 @@ def layer_norm_backward(grad_out, xhat, rstd, gamma, grad_x, grad_gamma, grad_be
         s = rstd[r]
         for j in range(n):
             gx[j] = s * (gx[j] - mean_g - xh[j] * mean_gx)
+    store_param_grads(sum_go, sum_go_xhat, grad_gamma, grad_beta)
