@@ -47,7 +47,9 @@ def _apply_mask(src, dst, p, seed, step, op):
     m, n = src.shape
     t = src.dtype.type
     keep = uniform(seed, step, op, np.arange(m * n).reshape(m, n)) >= p
-    dst[...] = src * np.where(keep, t(1.0) / t(1.0 - p), t(0.0))
+    with np.errstate(divide="ignore"):  # p = 1: the factor is inf, and never selected
+        scale = t(1.0) / t(1.0 - p)
+    dst[...] = src * np.where(keep, scale, t(0.0))
 
 
 def dropout_forward(x, out, p, seed, step, op):
