@@ -12,6 +12,8 @@ from fastgrad.functional.activations import (
 from fastgrad.functional.dense import dense_backward, dense_forward
 from fastgrad.functional.losses import (
     binary_cross_entropy, binary_cross_entropy_with_logits, huber, mae, mse, softmax_cross_entropy)
+from fastgrad.functional.normalization import (
+    batch_norm, batch_norm_backward, dropout, dropout_backward, layer_norm, layer_norm_backward)
 
 __all__ = (
     "identity", "identity_backward", "relu", "relu_backward", "leaky_relu", "leaky_relu_backward",
@@ -19,5 +21,7 @@ __all__ = (
     "tanh_backward", "softplus", "softplus_backward", "silu", "silu_backward", "softmax",
     "softmax_backward", "log_softmax", "log_softmax_backward",
     "mse", "mae", "huber", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-    "softmax_cross_entropy", "dense_forward", "dense_backward", "ACTIVATIONS", "activation_spec",
+    "softmax_cross_entropy", "dense_forward", "dense_backward",
+    "layer_norm", "layer_norm_backward", "batch_norm", "batch_norm_backward", "dropout",
+    "dropout_backward", "ACTIVATIONS", "activation_spec",
 )

@@ -12,6 +12,8 @@ from fastgrad.reference.activations import (
 from fastgrad.reference.dense import dense_backward, dense_forward
 from fastgrad.reference.losses import (
     binary_cross_entropy, binary_cross_entropy_with_logits, huber, mae, mse, softmax_cross_entropy)
+from fastgrad.reference.normalization import (
+    batch_norm, batch_norm_backward, dropout, dropout_backward, layer_norm, layer_norm_backward)
 
 __all__ = (
     "identity", "identity_backward", "relu", "relu_backward", "leaky_relu", "leaky_relu_backward",
@@ -20,4 +22,6 @@ __all__ = (
     "softmax_backward", "log_softmax", "log_softmax_backward",
     "mse", "mae", "huber", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "softmax_cross_entropy", "dense_forward", "dense_backward",
+    "layer_norm", "layer_norm_backward", "batch_norm", "batch_norm_backward", "dropout",
+    "dropout_backward",
 )
