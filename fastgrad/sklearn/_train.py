@@ -89,17 +89,21 @@ def optimizer_state(opt):
     return type(opt).__name__, opt.state_dict()
 
 
-def run_epoch(model, X, yf, yl, use_labels, perm, batch_size, lr, l1_rows, l2_rows, clip):
+def run_epoch(model, X, yf, yl, use_labels, perm, batch_size, lr, l1_rows, l2_rows, clip, weights=None):
     """Train on every mini-batch of ``perm`` (rows ``perm[i*b:(i+1)*b]``) in compiled code.
 
-    The kernel penalty of a batch of ``m`` rows is ``(l1_rows / m, l2_rows / m)``: the full
-    batches run in one call, a shorter last batch in a second one. ``lr`` is the
-    optimizer's learning rate for every batch; ``clip`` the max gradient norm (0: none).
+    ``weights``: validated row weights (n,) in the model's dtype (gathered with the rows by
+    the kernel; its batch loss is then ``sum_i w_i l_i / sum_i w_i``), or None. The kernel
+    penalty of a batch is ``(l1_rows / m, l2_rows / m)`` with ``m`` its row count, or with
+    weights its weight sum (scikit-learn's ``_backprop`` divides the L2 term by
+    ``sample_weight.sum()``); a batch whose weights are all 0 gets no penalty (scikit-learn
+    divides by zero there). Consecutive batches with the same ``m`` run in one call (without
+    weights: the full batches, then a shorter last one). ``lr`` is the optimizer's learning
+    rate for every batch; ``clip`` the max gradient norm (0: none).
     Returns (batch losses, batch sizes, index of the first non-finite batch or None).
     """
     n = X.shape[0]
     n_batches = math.ceil(n / batch_size)
-    n_full = n // batch_size
     opt = model.optimizer
     code, hyper, _ = opt.kernel_spec()
     state = opt._ensure_state([model.params], hyper)[0]
@@ -111,14 +115,13 @@ def run_epoch(model, X, yf, yl, use_labels, perm, batch_size, lr, l1_rows, l2_ro
     diag = np.zeros((len(model.layers), 3))
     sizes = np.full(n_batches, batch_size)
     sizes[-1] = n - batch_size * (n_batches - 1)
-    for first, last in ((0, n_full), (n_full, n_batches)):
-        if first == last:
-            continue
-        m = int(sizes[first])
+    denominators = penalty_denominators(sizes, weights, perm, batch_size)
+    for first, last in _runs(denominators):
+        m = denominators[first]
         with blas_phase():
             stop = model._train.train_epoch(
                 model.params, model.grads, model.layout, model.act_params, X, yf, yl, use_labels,
-                model._kernel_weights(None), perm,
+                model._kernel_weights(weights), perm,
                 batch_size, first, last, model._loss_code, model._loss_param, float(l1_rows / m),
                 float(l2_rows / m), float(clip), code, state, hyper, lrs, opt.step_count, work["zbuf"],
                 work["abuf"], work["gbuf"], work["delta"], work["xbuf"], work["yfbuf"], work["ylbuf"],
@@ -129,11 +132,30 @@ def run_epoch(model, X, yf, yl, use_labels, perm, batch_size, lr, l1_rows, l2_ro
     return losses, sizes, None
 
 
-def fit_lbfgs(model, X, yf, yl, use_labels, c, l1_rows, l2_rows, max_iter, max_fun, tol, verbose):
+def penalty_denominators(sizes, weights, perm, batch_size):
+    """Each batch's ``m`` (float64): its row count, or the sum of its rows' weights (``inf``
+    for a sum of 0, so that ``l_rows / m`` is 0)."""
+    if weights is None:
+        return sizes.astype(np.float64)
+    sums = np.add.reduceat(weights[perm].astype(np.float64), np.arange(0, perm.shape[0], batch_size))
+    sums[sums == 0] = np.inf
+    return sums
+
+
+def _runs(values):
+    """(first, last) of each run of equal consecutive ``values``."""
+    cuts = np.flatnonzero(values[1:] != values[:-1]) + 1
+    bounds = [0, *cuts.tolist(), values.shape[0]]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def fit_lbfgs(model, X, yf, yl, use_labels, c, l1_rows, l2_rows, max_iter, max_fun, tol, verbose, weights=None):
     """Minimise ``J`` over the whole data set with SciPy's L-BFGS-B, as scikit-learn does
     (``maxiter=max_iter``, ``maxfun=max_fun``, ``gtol=tol``), using the compiled full-batch
-    loss and gradient. Leaves the solution in ``model.params``; returns
-    (n_iter, final J, J after each iteration); warns ``ConvergenceWarning`` if not converged.
+    loss and gradient, weighted by ``weights`` (n,) in the model's dtype unless None (the
+    penalty then divides by their sum instead of n, as scikit-learn's). Leaves the solution
+    in ``model.params``; returns (n_iter, final J, J after each iteration); warns
+    ``ConvergenceWarning`` if not converged.
     """
     import scipy.optimize
     from sklearn.exceptions import ConvergenceWarning
@@ -142,7 +164,7 @@ def fit_lbfgs(model, X, yf, yl, use_labels, c, l1_rows, l2_rows, max_iter, max_f
 
     def fun(p):
         model.params[:] = p
-        loss = model._batch_grad(X, yf, yl, use_labels)
+        loss = model._batch_grad(X, yf, yl, use_labels, w=weights)
         return loss / c, model.grads.astype(np.float64) / c
 
     def callback(intermediate_result):
@@ -150,7 +172,8 @@ def fit_lbfgs(model, X, yf, yl, use_labels, c, l1_rows, l2_rows, max_iter, max_f
         if verbose:
             print(f"Iteration {len(curve)}, loss = {curve[-1]:.8f}")
 
-    model.l1, model.l2 = float(l1_rows / n), float(l2_rows / n)
+    m = n if weights is None else float(np.sum(weights, dtype=np.float64))
+    model.l1, model.l2 = float(l1_rows / m), float(l2_rows / m)
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             result = scipy.optimize.minimize(fun, model.params.astype(np.float64), method="L-BFGS-B", jac=True,
