@@ -320,3 +320,26 @@ def test_weights_are_not_modified_and_readonly_weights_work():
                  sample_weight=w)
     np.testing.assert_array_equal(w, before)
     assert np.isfinite(est.model_.params).all()
+
+
+def test_weighted_validation_score_and_loss_by_hand(monkeypatch):
+    """One epoch with early stopping: the validation score is r2 with the validation rows'
+    weights, the validation loss their weighted mean of (f - y)^2 / 2."""
+    from fastgrad.sklearn import _base
+    split = {}
+
+    def spy(*arrays, **kwargs):
+        split["train"], split["val"] = out = _split(*arrays, **kwargs)
+        return out
+
+    from sklearn.model_selection import train_test_split as _split
+    monkeypatch.setattr(_base, "train_test_split", spy)
+    X, y = _data("regression", n=60)
+    w = np.random.default_rng(8).uniform(0.0, 4.0, 60)
+    est = _quiet(MLPRegressor((5,), early_stopping=True, max_iter=1, random_state=0, dtype="float64").fit, X, y,
+                 sample_weight=w)
+    val = split["val"]
+    f = est.predict(X[val])
+    assert est.validation_scores_[0] == pytest.approx(r2_score(y[val], f, sample_weight=w[val]), rel=1e-12)
+    expected = np.sum(w[val] * (f - y[val]) ** 2) / np.sum(w[val]) / 2
+    assert est.validation_loss_curve_[0] == pytest.approx(expected, rel=1e-10)
