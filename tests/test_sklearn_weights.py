@@ -343,3 +343,32 @@ def test_weighted_validation_score_and_loss_by_hand(monkeypatch):
     assert est.validation_scores_[0] == pytest.approx(r2_score(y[val], f, sample_weight=w[val]), rel=1e-12)
     expected = np.sum(w[val] * (f - y[val]) ** 2) / np.sum(w[val]) / 2
     assert est.validation_loss_curve_[0] == pytest.approx(expected, rel=1e-10)
+
+
+def test_kernel_weights_are_checked_before_any_kernel():
+    """An internal caller passing weights that do not fit X stops in Python (the kernels would
+    read outside the array)."""
+    from fastgrad.sklearn import _train
+    est = _quiet(MLPRegressor((3,), max_iter=1, random_state=0).fit, *_data("regression"))
+    model = est.model_
+    X = np.zeros((10, 5), np.float32)
+    yf = np.zeros((10, 1), np.float32)
+    for bad in (np.ones(9, np.float32), np.ones(10, np.float64), np.ones(20, np.float32)[::2]):
+        with pytest.raises(ValueError, match="weights must be a C-contiguous float32 array"):
+            _train.run_epoch(model, X, yf, np.zeros(1, np.int64), False, np.arange(10), 5, 0.1, 0.0, 0.0, 0.0,
+                             weights=bad)
+        with pytest.raises(ValueError, match="weights must be a C-contiguous float32 array"):
+            _train.fit_lbfgs(model, X, yf, np.zeros(1, np.int64), False, 1.0, 0.0, 0.0, 1, 1, 0.0, False,
+                             weights=bad)
+
+
+def test_sample_weight_through_a_pipeline():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    X, y = _data("multiclass")
+    w = _weights(len(X))
+    params = dict(hidden_layer_sizes=(6,), max_iter=5, random_state=0)
+    pipe = _quiet(make_pipeline(StandardScaler(), MLPClassifier(**params)).fit, X, y,
+                  mlpclassifier__sample_weight=w)
+    direct = _quiet(MLPClassifier(**params).fit, StandardScaler().fit_transform(X), y, sample_weight=w)
+    np.testing.assert_array_equal(pipe[-1].model_.params, direct.model_.params)

@@ -103,6 +103,7 @@ def run_epoch(model, X, yf, yl, use_labels, perm, batch_size, lr, l1_rows, l2_ro
     Returns (batch losses, batch sizes, index of the first non-finite batch or None).
     """
     n = X.shape[0]
+    _check_kernel_weights(weights, n, model.dtype)
     n_batches = math.ceil(n / batch_size)
     opt = model.optimizer
     code, hyper, _ = opt.kernel_spec()
@@ -130,6 +131,15 @@ def run_epoch(model, X, yf, yl, use_labels, perm, batch_size, lr, l1_rows, l2_ro
         if stop < last:
             return losses, sizes, int(stop)
     return losses, sizes, None
+
+
+def _check_kernel_weights(weights, n, dtype):
+    """The kernels index the weights by row without bounds checks: one weight per row of X,
+    C-contiguous, in the model's dtype, or ``ValueError`` before any kernel runs."""
+    if weights is not None and (weights.shape != (n,) or weights.dtype != dtype
+                                or not weights.flags.c_contiguous):
+        raise ValueError(f"weights must be a C-contiguous {np.dtype(dtype).name} array ({n},) for X's {n} rows, "
+                         f"got {weights.dtype} {weights.shape}")
 
 
 def penalty_denominators(sizes, weights, perm, batch_size):
@@ -160,6 +170,7 @@ def fit_lbfgs(model, X, yf, yl, use_labels, c, l1_rows, l2_rows, max_iter, max_f
     import scipy.optimize
     from sklearn.exceptions import ConvergenceWarning
     n = X.shape[0]
+    _check_kernel_weights(weights, n, model.dtype)
     curve = []
 
     def fun(p):
