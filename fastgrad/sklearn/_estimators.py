@@ -121,9 +121,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def _stratify(self, y):
         return y if y.ndim == 1 else None
 
+    def _check_params(self):
+        check_class_weight(self.class_weight)
+        return super()._check_params()
+
     def _row_weights(self, sample_weight, y, incremental):
         w = super()._row_weights(sample_weight, y, incremental)
-        check_class_weight(self.class_weight)
         if self.class_weight is not None and y.ndim != 1:
             raise ValueError("class_weight needs single-label y (one label per row); got a multi-label indicator "
                              f"y of shape {y.shape}: weight the rows with sample_weight instead")
