@@ -379,11 +379,17 @@ def table(tiny=False):
                  + [_optimizer(kind) for kind in OPTIMIZERS] + [_clip()]
                  + [_hessian()]
                  + [_mlp(32), _mlp(128), _mlp(1024), _mlp(32, layers=SMALL_LAYERS, loss="mse")]
+                 + _sklearn_rows()
                  + _dask_rows())
 
 
 def _dask_rows():
     from fastgrad.benchmarks.dask_workloads import workloads
+    return workloads()
+
+
+def _sklearn_rows():
+    from fastgrad.benchmarks.sklearn_workloads import workloads
     return workloads()
 
 

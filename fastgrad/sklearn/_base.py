@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from fastgrad._checks import as_float_dtype, as_int, as_scalar, check_choice
 from fastgrad.callbacks import History
 from fastgrad.sklearn import _train
+from fastgrad.sklearn._weights import kernel_weights, sample_weights
 
 # scikit-learn's hidden activations plus fastgrad's elementwise ones ("logistic" is sigmoid).
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
@@ -117,11 +118,12 @@ class BaseMLP(BaseEstimator):
         return c * float(self.l1), l2
 
     # ----- fit ----------------------------------------------------------------------------------
-    def _fit(self, X, y, incremental):
+    def _fit(self, X, y, sample_weight, incremental):
         hidden = self._check_params()
         first_pass = not hasattr(self, "model_") or (not self.warm_start and not incremental)
         dtype = as_float_dtype(self.dtype) if first_pass else self.model_.dtype
         X, y, targets, score_y = self._validate_input(X, y, incremental, reset=first_pass, dtype=dtype)
+        w = self._row_weights(sample_weight, score_y, incremental)
         units = [X.shape[1]] + hidden + [targets[0].shape[1]]  # yf, or a (1, n_classes) dummy with labels
         self._random_state = check_random_state(self.random_state)
         if first_pass:
@@ -130,13 +132,17 @@ class BaseMLP(BaseEstimator):
             raise ValueError(f"warm_start/partial_fit need the architecture of the previous fit "
                              f"{[layer.n_in for layer in self.model_.layers] + [self.model_.n_out]}, got {units}")
         if self.solver == "lbfgs":
-            self._fit_lbfgs(X, targets)
+            self._fit_lbfgs(X, targets, kernel_weights(w, dtype))
         else:
-            self._fit_stochastic(X, targets, score_y, incremental)
+            self._fit_stochastic(X, targets, score_y, w, incremental)
         if not np.all(np.isfinite(self.model_.params)):
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
                              "values and need to be preprocessed.")
         return self
+
+    def _row_weights(self, sample_weight, y, incremental):
+        """The training rows' weights, float64 (n,), or None (see fastgrad.sklearn._weights)."""
+        return sample_weights(sample_weight, y.shape[0])
 
     def _initialize(self, units, dtype):
         loss, self.out_activation_ = self._output_spec()
@@ -167,18 +173,18 @@ class BaseMLP(BaseEstimator):
         self.coefs_ = [layer.W for layer in self.model_.layers]
         self.intercepts_ = [layer.b for layer in self.model_.layers]
 
-    def _fit_lbfgs(self, X, targets):
+    def _fit_lbfgs(self, X, targets, w):
         c = self._loss_scale
         l1_rows, l2_rows = self._penalty_rows(c)
         self.n_iter_, self.loss_, curve = _train.fit_lbfgs(
             self.model_, X, *targets, c, l1_rows, l2_rows, int(self.max_iter), int(self.max_fun),
-            float(self.tol), self.verbose)
+            float(self.tol), self.verbose, weights=w)
         self.loss_curve_ = curve
         self.best_loss_ = min(curve, default=self.loss_)
         for i, value in enumerate(curve):
             self.history_.record(i, {"loss": value}, None)
 
-    def _fit_stochastic(self, X, targets, score_y, incremental):
+    def _fit_stochastic(self, X, targets, score_y, w, incremental):
         model = self.model_
         c = self._loss_scale
         if not incremental or not hasattr(self, "_learning_rate"):
@@ -194,8 +200,9 @@ class BaseMLP(BaseEstimator):
             if idx_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size "
                                  "of your dataset.")
-            X_val, val = X[idx_val], (_subset(targets, idx_val), score_y[idx_val])
-            X, targets = X[idx_train], _subset(targets, idx_train)
+            X_val, val = X[idx_val], (_subset(targets, idx_val), score_y[idx_val], _rows(w, idx_val, "validation"))
+            X, targets, w = X[idx_train], _subset(targets, idx_train), _rows(w, idx_train, "training")
+        w = kernel_weights(w, model.dtype)
         n = X.shape[0]
         batch_size = self._batch_size(n)
         lr_factor = 1.0 / c if self.solver == "sgd" else 1.0
@@ -208,7 +215,7 @@ class BaseMLP(BaseEstimator):
                 sample_idx = sk_shuffle(sample_idx, random_state=self._random_state)
             lr = self._learning_rate
             losses, sizes, failed = _train.run_epoch(model, X, *targets, sample_idx, batch_size, lr * lr_factor,
-                                                     l1_rows, l2_rows, clip)
+                                                     l1_rows, l2_rows, clip, weights=w)
             if failed is not None:
                 raise ValueError(f"Solver produced a non-finite loss or gradient at epoch {self.n_iter_ + 1}, "
                                  f"batch {failed + 1}; the input data may contain large values and need to be "
@@ -245,11 +252,13 @@ class BaseMLP(BaseEstimator):
 
     def _update_no_improvement_count(self, X_val, val, logs):
         """scikit-learn's rule: count epochs whose validation score (early stopping) did not
-        rise above the best by ``tol``, or whose training loss did not fall below the best by ``tol``."""
+        rise above the best by ``tol``, or whose training loss did not fall below the best by ``tol``.
+        The validation score and loss are weighted by the validation rows' weights."""
         if self.early_stopping:
-            score = self._score(X_val, val[1])
+            score = self._score(X_val, val[1], sample_weight=val[2])
             self.validation_scores_.append(score)
-            val_loss = self.model_.evaluate(X_val, _fit_targets(val[0]), batch_size=1024)["loss"]
+            val_loss = self.model_.evaluate(X_val, _fit_targets(val[0]), batch_size=1024,
+                                            sample_weight=val[2])["loss"]
             self.validation_loss_curve_.append(val_loss / self._loss_scale)
             logs.update(val_score=score, val_loss=self.validation_loss_curve_[-1])
             if self.verbose:
@@ -285,17 +294,24 @@ class BaseMLP(BaseEstimator):
             print(msg + " Setting learning rate to %f" % self._learning_rate)
         return False
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the network to X (n_samples, n_features) and y; returns self.
 
         Stochastic solvers run up to ``max_iter`` epochs of mini-batches (stopping after
         ``n_iter_no_change`` epochs without a ``tol`` improvement of the training loss, or
         of the validation score with ``early_stopping``); ``lbfgs`` runs SciPy's L-BFGS-B on
         the whole data. ``warm_start=True`` continues from the previous solution (with a
-        fresh optimizer, as scikit-learn). Raises ``ValueError`` for invalid input or a
+        fresh optimizer, as scikit-learn).
+
+        ``sample_weight`` (n_samples,) or a number: each batch minimises the weighted mean
+        ``sum_i w_i l_i / sum_i w_i + alpha / (2 sum_i w_i) * sum ||W||^2`` over its rows
+        (scikit-learn's MLP); weights must be finite, >= 0 and not all zero. The early
+        stopping split carries the weights, and the validation score and loss are weighted.
+
+        Raises ``ValueError``/``TypeError`` for invalid input (naming the argument) or a
         solver that diverged.
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, sample_weight, incremental=False)
 
     # ----- prediction ---------------------------------------------------------------------------
     def _logits(self, X, check_input=True):
@@ -309,11 +325,11 @@ class BaseMLP(BaseEstimator):
     def __sklearn_is_fitted__(self):
         return hasattr(self, "model_")
 
-    def _score_with(self, X, y, score_function):
+    def _score_with(self, X, y, sample_weight, score_function):
         y_pred = self._predict(X, check_input=False)
         if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
             return np.nan
-        return float(score_function(y, y_pred))
+        return float(score_function(y, y_pred, sample_weight=sample_weight))
 
     # ----- pickling: the model as its architecture and arrays, never Sequential's own pickle ---------
     def __getstate__(self):
@@ -347,6 +363,18 @@ class BaseMLP(BaseEstimator):
 def _subset(targets, idx):
     yf, yl, use_labels = targets
     return (yf if use_labels else yf[idx], yl[idx] if use_labels else yl, use_labels)
+
+
+def _rows(w, idx, part):
+    """The weights of rows ``idx`` of the early-stopping split (None stays None); ``ValueError``
+    if they are all zero."""
+    if w is None:
+        return None
+    w = w[idx]
+    if not np.any(w > 0):
+        raise ValueError(f"sample_weight (times class_weight) is zero on every row of the {part} part of the "
+                         "early stopping split; change random_state or validation_fraction")
+    return w
 
 
 def _fit_targets(targets):

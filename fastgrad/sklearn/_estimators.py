@@ -12,6 +12,7 @@ from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from fastgrad.sklearn._base import BaseMLP, _kernel_array
+from fastgrad.sklearn._weights import check_class_weight, class_weighted
 
 _COMMON_PARAMS = """
     Parameters (scikit-learn's MLP names and defaults, plus fastgrad's own)
@@ -59,8 +60,31 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     Multiclass y: softmax output and cross-entropy; binary y: one logistic output;
     multi-label y (a 2-D 0/1 indicator): one logistic output per label.
-    """ + _COMMON_PARAMS + """    ``classes_``: the class labels.
+    """ + _COMMON_PARAMS + """    class_weight : dict {label: weight}, "balanced" or None, default=None
+        Multiplies each row's ``sample_weight`` by its class's weight (labels not named weigh
+        1); ``"balanced"``: ``sum(w) / (n_classes * sum of w over the class's rows)``
+        (``n_samples / (n_classes * bincount(y))`` without sample_weight), from the y of each
+        ``fit`` call; not supported by ``partial_fit`` (``ValueError``: pass a dict computed
+        once). Single-label y only. scikit-learn's ``compute_class_weight`` semantics.
+
+    ``classes_``: the class labels.
     """
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype="float32", clip_norm=None, l1=0.0, class_weight=None):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
+            max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
+            beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
+            clip_norm=clip_norm, l1=l1)
+        self.class_weight = class_weight
 
     def _output_spec(self):
         if self._label_binarizer.y_type_ == "multiclass":
@@ -97,11 +121,24 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def _stratify(self, y):
         return y if y.ndim == 1 else None
 
-    def partial_fit(self, X, y, classes=None):
+    def _check_params(self):
+        check_class_weight(self.class_weight)
+        return super()._check_params()
+
+    def _row_weights(self, sample_weight, y, incremental):
+        w = super()._row_weights(sample_weight, y, incremental)
+        if self.class_weight is not None and y.ndim != 1:
+            raise ValueError("class_weight needs single-label y (one label per row); got a multi-label indicator "
+                             f"y of shape {y.shape}: weight the rows with sample_weight instead")
+        return class_weighted(self.class_weight, self.classes_, y, w, incremental)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over (X, y), continuing the previous state (optimizer included).
 
         ``classes`` (every label that will ever be seen) is required on the first call;
-        later calls raise ``ValueError`` for labels not in ``classes_``.
+        later calls raise ``ValueError`` for labels not in ``classes_``. ``sample_weight``
+        and a dict ``class_weight`` weight the rows as in :meth:`fit` (pass ``sample_weight``
+        by keyword: scikit-learn's MLP puts it before ``classes``, its SGDClassifier after).
         """
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
@@ -109,7 +146,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True)
 
     partial_fit = available_if(_partial_fit_available)(partial_fit)
 
@@ -158,8 +195,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             out = np.hstack([log_expit(-z), out])
         return out.astype(out_dtype, copy=False)
 
-    def _score(self, X, y):
-        return self._score_with(X, y, accuracy_score)
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with(X, y, sample_weight, accuracy_score)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -190,9 +227,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     def _stratify(self, y):
         return None
 
-    def partial_fit(self, X, y):
-        """One epoch over (X, y), continuing the previous state (optimizer included)."""
-        return self._fit(X, y, incremental=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y), continuing the previous state (optimizer included);
+        ``sample_weight`` as in :meth:`fit`."""
+        return self._fit(X, y, sample_weight, incremental=True)
 
     partial_fit = available_if(_partial_fit_available)(partial_fit)
 
@@ -205,8 +243,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         z = z.astype(out_dtype, copy=False)
         return z.ravel() if z.shape[1] == 1 else z
 
-    def _score(self, X, y):
-        return self._score_with(X, y, r2_score)
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with(X, y, sample_weight, r2_score)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

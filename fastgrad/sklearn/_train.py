@@ -90,17 +90,22 @@ def optimizer_state(opt):
     return type(opt).__name__, opt.state_dict()
 
 
-def run_epoch(model, X, yf, yl, use_labels, perm, batch_size, lr, l1_rows, l2_rows, clip):
+def run_epoch(model, X, yf, yl, use_labels, perm, batch_size, lr, l1_rows, l2_rows, clip, weights=None):
     """Train on every mini-batch of ``perm`` (rows ``perm[i*b:(i+1)*b]``) in compiled code.
 
-    The kernel penalty of a batch of ``m`` rows is ``(l1_rows / m, l2_rows / m)``: the full
-    batches run in one call, a shorter last batch in a second one. ``lr`` is the
-    optimizer's learning rate for every batch; ``clip`` the max gradient norm (0: none).
+    ``weights``: validated row weights (n,) in the model's dtype (gathered with the rows by
+    the kernel; its batch loss is then ``sum_i w_i l_i / sum_i w_i``), or None. The kernel
+    penalty of a batch is ``(l1_rows / m, l2_rows / m)`` with ``m`` its row count, or with
+    weights its weight sum (scikit-learn's ``_backprop`` divides the L2 term by
+    ``sample_weight.sum()``); a batch whose weights are all 0 gets no penalty (scikit-learn
+    divides by zero there). Consecutive batches with the same ``m`` run in one call (without
+    weights: the full batches, then a shorter last one). ``lr`` is the optimizer's learning
+    rate for every batch; ``clip`` the max gradient norm (0: none).
     Returns (batch losses, batch sizes, index of the first non-finite batch or None).
     """
     n = X.shape[0]
+    _check_kernel_weights(weights, n, model.dtype)
     n_batches = math.ceil(n / batch_size)
-    n_full = n // batch_size
     losses = np.zeros(n_batches)
     correct = np.zeros(n_batches, dtype=np.int64)
     lrs = np.full(n_batches, float(lr))
@@ -108,12 +113,11 @@ def run_epoch(model, X, yf, yl, use_labels, perm, batch_size, lr, l1_rows, l2_ro
     diag = np.zeros((model.program.shape[0], 3))
     sizes = np.full(n_batches, batch_size)
     sizes[-1] = n - batch_size * (n_batches - 1)
-    data = Data(X, yf, yl, use_labels, model._kernel_weights(None))
+    data = Data(X, yf, yl, use_labels, model._kernel_weights(weights))
     record = Record(losses, correct, False, diag, status)
-    for first, last in ((0, n_full), (n_full, n_batches)):
-        if first == last:
-            continue
-        m = int(sizes[first])
+    denominators = penalty_denominators(sizes, weights, perm, batch_size)
+    for first, last in _runs(denominators):
+        m = denominators[first]
         objective = Objective(model._loss_code, model._loss_param, float(l1_rows / m), float(l2_rows / m))
         stop = train_range(model, data, perm, batch_size, first, last, record, lrs, clip, objective)
         if stop < last:
@@ -121,20 +125,49 @@ def run_epoch(model, X, yf, yl, use_labels, perm, batch_size, lr, l1_rows, l2_ro
     return losses, sizes, None
 
 
-def fit_lbfgs(model, X, yf, yl, use_labels, c, l1_rows, l2_rows, max_iter, max_fun, tol, verbose):
+def _check_kernel_weights(weights, n, dtype):
+    """The kernels index the weights by row without bounds checks: one weight per row of X,
+    C-contiguous, in the model's dtype, or ``ValueError`` before any kernel runs."""
+    if weights is not None and (weights.shape != (n,) or weights.dtype != dtype
+                                or not weights.flags.c_contiguous):
+        raise ValueError(f"weights must be a C-contiguous {np.dtype(dtype).name} array ({n},) for X's {n} rows, "
+                         f"got {weights.dtype} {weights.shape}")
+
+
+def penalty_denominators(sizes, weights, perm, batch_size):
+    """Each batch's ``m`` (float64): its row count, or the sum of its rows' weights (``inf``
+    for a sum of 0, so that ``l_rows / m`` is 0)."""
+    if weights is None:
+        return sizes.astype(np.float64)
+    sums = np.add.reduceat(weights[perm].astype(np.float64), np.arange(0, perm.shape[0], batch_size))
+    sums[sums == 0] = np.inf
+    return sums
+
+
+def _runs(values):
+    """(first, last) of each run of equal consecutive ``values``."""
+    cuts = np.flatnonzero(values[1:] != values[:-1]) + 1
+    bounds = [0, *cuts.tolist(), values.shape[0]]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def fit_lbfgs(model, X, yf, yl, use_labels, c, l1_rows, l2_rows, max_iter, max_fun, tol, verbose, weights=None):
     """Minimise ``J`` over the whole data set with SciPy's L-BFGS-B, as scikit-learn does
     (``maxiter=max_iter``, ``maxfun=max_fun``, ``gtol=tol``), using the compiled full-batch
-    loss and gradient. Leaves the solution in ``model.params``; returns
-    (n_iter, final J, J after each iteration); warns ``ConvergenceWarning`` if not converged.
+    loss and gradient, weighted by ``weights`` (n,) in the model's dtype unless None (the
+    penalty then divides by their sum instead of n, as scikit-learn's). Leaves the solution
+    in ``model.params``; returns (n_iter, final J, J after each iteration); warns
+    ``ConvergenceWarning`` if not converged.
     """
     import scipy.optimize
     from sklearn.exceptions import ConvergenceWarning
     n = X.shape[0]
+    _check_kernel_weights(weights, n, model.dtype)
     curve = []
 
     def fun(p):
         model.params[:] = p
-        loss = model._batch_grad(X, yf, yl, use_labels)
+        loss = model._batch_grad(X, yf, yl, use_labels, w=weights)
         return loss / c, model.grads.astype(np.float64) / c
 
     def callback(intermediate_result):
@@ -142,7 +175,8 @@ def fit_lbfgs(model, X, yf, yl, use_labels, c, l1_rows, l2_rows, max_iter, max_f
         if verbose:
             print(f"Iteration {len(curve)}, loss = {curve[-1]:.8f}")
 
-    model.l1, model.l2 = float(l1_rows / n), float(l2_rows / n)
+    m = n if weights is None else float(np.sum(weights, dtype=np.float64))
+    model.l1, model.l2 = float(l1_rows / m), float(l2_rows / m)
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             result = scipy.optimize.minimize(fun, model.params.astype(np.float64), method="L-BFGS-B", jac=True,
