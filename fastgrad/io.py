@@ -263,14 +263,17 @@ def _check_arrays(files, n_params, n_state, dtype):
 
 def _build(files, config, backend):
     from fastgrad.model import Sequential
+    from fastgrad._program import build_program
     layers = [_build_layer(c, i) for i, c in enumerate(config["layers"])]
+    dtype = np.dtype(config["dtype"])
+    built = _calling("config['layers']", build_program, layers, None, dtype)[2]  # counts only: nothing allocated
+    _check_arrays(files, built.n_params, built.n_state, dtype)
     opt_cfg = config["optimizer"]
     hyper = {k: tuple(v) if isinstance(v, list) else v for k, v in opt_cfg["hyperparameters"].items()}
     optimizer = _calling("config['optimizer']['hyperparameters']", _optimizers()[opt_cfg["class"]], **hyper)
     model = _calling("config", Sequential, layers, loss=config["loss"], optimizer=optimizer, l1=config["l1"],
                      l2=config["l2"], dtype=config["dtype"], seed=config["seed"], backend=backend,
                      huber_delta=config["huber_delta"])
-    _check_arrays(files, model.n_params, model.state.size, model.dtype)
     model.params[:] = files.array("params")
     if "state" in files:
         model.state[:] = files.array("state")

@@ -15,7 +15,8 @@ import numpy as np
 
 from fastgrad._jit import inline, kernel, prange
 from fastgrad.kernels.activations import IDENTITY, LOG_SOFTMAX, SOFTMAX, backward_range, forward_range
-from fastgrad.kernels.softmax import _backward_rows, _forward_rows, softmax_backward, softmax_forward
+from fastgrad.kernels.activation_layer import activation_layer_backward, activation_layer_forward
+from fastgrad.kernels.softmax import softmax_backward, softmax_forward
 from fastgrad.kernels.util import row_blocks
 
 
@@ -115,14 +116,22 @@ def dense_backward(x, W, z, grad_a, code, p1, p2, delta, grad_x, grad_W, grad_b,
 @kernel
 def dense_layer_forward(x, W, b, z, a, code, p1, p2):
     """The Dense op of a model's program (kernels.train): z = x @ W + b, a = act(z) (row-wise
-    for softmax/log_softmax), in serial passes; ``b`` empty for a layer without bias."""
+    for softmax/log_softmax), in serial passes; ``b`` empty for a layer without bias. The
+    activation is the Activation op's compiled function (kernels/activation_layer.py), so
+    that every activation is compiled once for both ops; it runs on chunks of rows right
+    after their bias add, while they are in cache."""
     np.dot(x, W, z)
-    m = z.shape[0]
-    if code == SOFTMAX or code == LOG_SOFTMAX:
-        _bias_act_rows(z, b, z, IDENTITY, p1, p2, 0, m)
-        _forward_rows(z, a, code == LOG_SOFTMAX, 0, m)
-    else:
-        _bias_act_rows(z, b, a, code, p1, p2, 0, m)
+    m, n = z.shape
+    per = max(1, 4096 // n)
+    for lo in range(0, m, per):
+        hi = min(m, lo + per)
+        if b.size > 0:
+            for r in range(lo, hi):
+                for j in range(n):
+                    z[r, j] += b[j]
+        rows = hi - lo
+        activation_layer_forward(z.reshape(-1)[lo * n:hi * n].reshape((rows, n)),
+                                 a.reshape(-1)[lo * n:hi * n].reshape((rows, n)), code, p1, p2)
 
 
 @kernel
@@ -130,10 +139,7 @@ def dense_layer_backward(x, W, z, grad_a, code, p1, p2, delta, grad_x, grad_W, g
     """Backward of :func:`dense_layer_forward`: delta = grad_a * act'(z) (the row-wise Jacobian
     product for softmax); grad_b = column sums of delta (skipped when ``grad_b`` is empty);
     grad_W = x^T delta; grad_x = delta W^T when ``need_grad_x``."""
-    if code == SOFTMAX or code == LOG_SOFTMAX:
-        _backward_rows(z, grad_a, delta, code == LOG_SOFTMAX, 0, z.shape[0])
-    else:
-        backward_range(code, z.reshape(-1), grad_a.reshape(-1), delta.reshape(-1), p1, p2)
+    activation_layer_backward(z, grad_a, delta, code, p1, p2)
     if grad_b.size > 0:
         column_sums(delta, grad_b)
     np.dot(x.T, delta, grad_W)

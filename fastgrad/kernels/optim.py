@@ -286,6 +286,14 @@ def _step_scalars(code, hyper, step):
     return s0, s1
 
 
+@kernel
+def _step_block(code, params, grads, state, hyper, step, s0, s1, lo, hi, out):
+    """Entries ``lo .. hi - 1`` of one update (``out`` None: in place). A compiled function of
+    its own, called from both the serial and the parallel branch, so that the five
+    optimizers are compiled once per entry point instead of once per branch."""
+    _step_range(code, params, grads, state, hyper, step, s0, s1, lo, hi, out)
+
+
 @kernel(parallel=True)
 def optimizer_step(code, params, grads, state, hyper, step):
     """One in-place update of ``params`` and ``state`` by optimizer ``code`` (see module doc).
@@ -302,11 +310,11 @@ def optimizer_step(code, params, grads, state, hyper, step):
     n = params.size
     nb = n_blocks(n)
     if nb == 1:
-        _step_range(code, params, grads, state, hyper, step, s0, s1, 0, n, None)
+        _step_block(code, params, grads, state, hyper, step, s0, s1, 0, n, None)
     else:
         for b in prange(nb):
             lo, hi = block_bounds(b, nb, n)
-            _step_range(code, params, grads, state, hyper, step, s0, s1, lo, hi, None)
+            _step_block(code, params, grads, state, hyper, step, s0, s1, lo, hi, None)
 
 
 @kernel(parallel=True)
@@ -323,8 +331,8 @@ def optimizer_step_into(code, params, grads, state, hyper, step, out):
     n = params.size
     nb = n_blocks(n)
     if nb == 1:
-        _step_range(code, params, grads, state, hyper, step, s0, s1, 0, n, out)
+        _step_block(code, params, grads, state, hyper, step, s0, s1, 0, n, out)
     else:
         for b in prange(nb):
             lo, hi = block_bounds(b, nb, n)
-            _step_range(code, params, grads, state, hyper, step, s0, s1, lo, hi, out)
+            _step_block(code, params, grads, state, hyper, step, s0, s1, lo, hi, out)

@@ -181,6 +181,18 @@ def _input_of(net, x, work, i, m):
     return _block(work.abuf, work.buf_off, i - 1, m, net.program[i, N_IN])
 
 
+@kernel
+def _loss_rows(out, yf, yl, use_labels, grad_out, loss_code, loss_param, scale, lo, hi):
+    """Sum of the losses of rows ``lo .. hi - 1`` of ``out`` (per entry, or per row for softmax
+    cross-entropy); writes ``scale * d loss / d out`` for those rows into grad_out. Every loss
+    is compiled once, here, for the weighted and the unweighted batch alike."""
+    if loss_code == SOFTMAX_CE:
+        return ce_rows(out, yl, yf, use_labels, grad_out, scale, like(out[0, 0], 0.0), lo, hi)
+    k = out.shape[1]
+    return loss_range(loss_code, out.reshape(-1)[lo * k:hi * k], yf.reshape(-1)[lo * k:hi * k],
+                      grad_out.reshape(-1)[lo * k:hi * k], scale, loss_param)
+
+
 @inline
 def _weighted_output_loss(out, yf, yl, use_labels, wb, grad_out, loss_code, loss_param):
     """sum_r w_r l_r / sum_r w_r (l_r: row r's mean loss over its outputs, one row for softmax
@@ -195,14 +207,10 @@ def _weighted_output_loss(out, yf, yl, use_labels, wb, grad_out, loss_code, loss
         grad_out[:, :] = like(out[0, 0], 0.0)
         return 0.0
     inv = 1.0 / (total_w * per)
-    zero = like(out[0, 0], 0.0)
     acc = 0.0
     for r in range(m):
         s = like(out[0, 0], wb[r] * inv)
-        if loss_code == SOFTMAX_CE:
-            acc += wb[r] * ce_rows(out, yl, yf, use_labels, grad_out, s, zero, r, r + 1)
-        else:
-            acc += wb[r] * loss_range(loss_code, out[r], yf[r], grad_out[r], s, loss_param)
+        acc += wb[r] * _loss_rows(out, yf, yl, use_labels, grad_out, loss_code, loss_param, s, r, r + 1)
     return acc * like(out[0, 0], inv)
 
 
@@ -213,11 +221,9 @@ def _output_loss(out, yf, yl, use_labels, wb, grad_out, loss_code, loss_param):
     m, k = out.shape
     if wb.size > 0:
         return _weighted_output_loss(out, yf, yl, use_labels, wb, grad_out, loss_code, loss_param)
-    if loss_code == SOFTMAX_CE:
-        scale = like(out[0, 0], 1.0 / m)
-        return ce_rows(out, yl, yf, use_labels, grad_out, scale, like(out[0, 0], 0.0), 0, m) * scale
-    scale = like(out[0, 0], 1.0 / (m * k))
-    return loss_range(loss_code, out.reshape(-1), yf.reshape(-1), grad_out.reshape(-1), scale, loss_param) * scale
+    per = m if loss_code == SOFTMAX_CE else m * k
+    scale = like(out[0, 0], 1.0 / per)
+    return _loss_rows(out, yf, yl, use_labels, grad_out, loss_code, loss_param, scale, 0, m) * scale
 
 
 @kernel
