@@ -179,6 +179,44 @@ class Sequential:
     def n_out(self) -> int:
         return int(self.program[-1, N_OUT])
 
+    def _weight_views(self):
+        """Views of every layer's arrays in Keras's order: per layer in program order, W and b
+        (Dense), weight and bias (norms), then running mean and variance (BatchNorm1d)."""
+        views = []
+        for layer in self.layers:
+            for leaf in layer._leaves():
+                for name in ("W", "b", "weight", "bias", "running_mean", "running_var"):
+                    view = getattr(leaf, name) if hasattr(type(leaf), name) else None
+                    if view is not None:
+                        views.append(view)
+        return views
+
+    def get_weights(self) -> list:
+        """Copies of every layer's arrays, as Keras's ``get_weights``: per layer, in order, W then b
+        (Dense), weight then bias (LayerNorm, BatchNorm1d), then running mean and variance
+        (BatchNorm1d's non-trainable state)."""
+        return [view.copy() for view in self._weight_views()]
+
+    def set_weights(self, weights) -> None:
+        """Copy ``weights`` (a list as :meth:`get_weights` returns) into the model's buffers, after
+        checking the count and each array's shape and dtype (``ValueError`` naming the index);
+        nothing is copied unless all are valid."""
+        views = self._weight_views()
+        if not isinstance(weights, (list, tuple)) or len(weights) != len(views):
+            raise ValueError(f"weights must be a list of {len(views)} arrays (as get_weights returns), got "
+                             f"{type(weights).__name__}" + (f" of length {len(weights)}"
+                                                            if isinstance(weights, (list, tuple)) else ""))
+        arrays = []
+        for i, (value, view) in enumerate(zip(weights, views)):
+            arr = np.asarray(value)
+            if arr.shape != view.shape:
+                raise ValueError(f"weights[{i}] must have shape {view.shape}, got {arr.shape}")
+            if arr.dtype.kind not in "biuf":
+                raise TypeError(f"weights[{i}] must hold real numbers, got dtype {arr.dtype}")
+            arrays.append(arr)
+        for arr, view in zip(arrays, views):
+            view[...] = arr
+
     def _net(self) -> Net:
         return Net(self.program, self.op_params, self._state, self.dropout_seed)
 

@@ -150,7 +150,7 @@ FORGERIES = {
                               r"'opt_state' must have shape \(slots, 26\)"),
     "opt_state_wrong_slots": (lambda p: with_member(p, "opt_state", np.zeros((3, 26), np.float32)),
                               "'opt_state'"),
-    "extra_member": (lambda p: with_member(p, "surprise", np.ones(2)), "lists 5 members, expected at most 4"),
+    "extra_member": (lambda p: with_member(p, "surprise", np.ones(2)), "lists 6 members, expected at most 5"),
     "unknown_member": (lambda p: with_member(p, "opt_state", None) or _rename(p, "params", "weights"), "unexpected member"),
     "wrong_format": (lambda p: with_member(p, "format", np.array("fastgrad.Sequential 99")), "format"),
     "compressed": (lambda p: write_npz(p, members_of_saved(p), zipfile.ZIP_DEFLATED), "is compressed"),

@@ -406,3 +406,57 @@ def test_batch_norm_training_steps_equal_pytorch():
     np.testing.assert_allclose(layers[2].W, net[2][0].weight.detach().numpy().T, rtol=1e-10, atol=1e-13)
     net.eval()
     np.testing.assert_allclose(model.forward(X), net(torch.from_numpy(X)).detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+ALL_ACTIVATIONS = [("identity", {}), ("relu", {}), ("leaky_relu", {"alpha": 0.2}), ("elu", {"alpha": 0.7}),
+                   ("gelu", {}), ("gelu", {"approximate": "tanh"}), ("sigmoid", {}), ("tanh", {}),
+                   ("softplus", {"beta": 2.0}), ("silu", {}), ("softmax", {}), ("log_softmax", {})]
+
+
+@pytest.mark.parametrize("name,options", ALL_ACTIVATIONS, ids=[f"{n}-{len(o)}" for n, o in ALL_ACTIVATIONS])
+def test_every_activation_as_a_layer(name, options):
+    """Activation(name) between two Dense layers: compiled == reference, gradient == finite differences,
+    and the same as Dense(..., activation=name)."""
+    X, y = _data(n=10, n_in=4)
+    models = [Sequential([Dense(4, 5), Activation(name, **options), Dense(3)], loss="softmax_cross_entropy",
+                         dtype="float64", seed=1, backend=backend) for backend in ("compiled", "reference")]
+    fused = Sequential([Dense(4, 5, name, **options), Dense(3)], loss="softmax_cross_entropy", dtype="float64",
+                       seed=1)
+    fused.params = models[0].params.copy()
+    models[1].params = models[0].params.copy()
+    (loss, grad), (loss_ref, grad_ref) = (m.loss_and_grad(X, y) for m in models)
+    assert loss == pytest.approx(loss_ref, rel=1e-12)
+    np.testing.assert_allclose(grad, grad_ref, rtol=1e-10, atol=1e-13)
+    fused_loss, fused_grad = fused.loss_and_grad(X, y)
+    assert loss == pytest.approx(fused_loss, rel=1e-13)
+    np.testing.assert_allclose(grad, fused_grad, rtol=1e-12, atol=1e-14)
+    p0 = models[0].params.copy()
+
+    def f(p):
+        models[0].params[:] = p
+        try:
+            return models[0].loss_and_grad(X, y)[0]
+        finally:
+            models[0].params[:] = p0
+    fd = diff.gradient(f, p0)
+    assert np.max(np.abs(fd - grad)) <= 1e-6 * max(1.0, np.max(np.abs(grad)))
+
+
+def test_get_and_set_weights():
+    model = _model()
+    weights = model.get_weights()
+    assert [w.shape for w in weights] == [(10, 12), (12,), (12,), (12,), (12,), (12,), (12, 12), (12,),
+                                          (12,), (12,), (12, 12), (12,), (12,), (12, 3), (3,)]
+    assert sum(w.size for w in weights) == model.n_params + model.state.size
+    weights[0][...] = 7.0
+    assert not np.any(model.layers[0].W == 7.0)  # copies out
+    model.set_weights(weights)
+    np.testing.assert_array_equal(model.layers[0].W, 7.0)  # copies in
+    before = model.params.copy()
+    bad = list(weights)
+    bad[3] = np.zeros(5)
+    with pytest.raises(ValueError, match=r"weights\[3\] must have shape \(12,\)"):
+        model.set_weights(bad)
+    with pytest.raises(ValueError, match="list of 15 arrays"):
+        model.set_weights(weights[:-1])
+    np.testing.assert_array_equal(model.params, before)

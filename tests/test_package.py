@@ -22,12 +22,14 @@ def test_kernel_files_have_reference_files():
     kernels = {p.stem for p in pathlib.Path(fastgrad.__file__).parent.joinpath("kernels").glob("*.py")}
     references = {p.stem for p in pathlib.Path(fastgrad.__file__).parent.joinpath("reference").glob("*.py")}
     # softmax's twins are in reference.activations; util holds block helpers only;
-    # testfunctions' NumPy twins are the public fastgrad.testfunctions
-    missing = kernels - references - {"__init__", "util", "softmax", "testfunctions"}
+    # testfunctions' NumPy twins are the public fastgrad.testfunctions; program holds the
+    # program's constants and named tuples (nothing compiled), which both training paths import
+    missing = kernels - references - {"__init__", "util", "softmax", "testfunctions", "program"}
     assert not missing, f"kernel files without a reference twin: {sorted(missing)}"
 
 
-@pytest.mark.parametrize("module", ["optim", "grad_utils", "train", "finite_diff", "stream", "mathfns"])
+@pytest.mark.parametrize("module", ["optim", "grad_utils", "train", "finite_diff", "stream", "mathfns",
+                                    "activation_layer", "residual", "layernorm", "batchnorm", "dropout"])
 def test_kernel_modules_called_by_compiled_code_have_same_named_twins(module):
     """Kernels other compiled code calls directly are twinned one to one, by name and signature.
     (The functional kernels are twinned at the public level: fastgrad.functional vs reference.)"""
@@ -42,6 +44,17 @@ def test_kernel_modules_called_by_compiled_code_have_same_named_twins(module):
         twin = getattr(reference, name, None)
         assert callable(twin), f"fastgrad.reference.{module} lacks {name}"
         assert list(inspect.signature(twin).parameters) == list(inspect.signature(obj.py_func).parameters), name
+
+
+def test_dense_op_kernels_have_same_named_twins():
+    """kernels/dense.py's functional kernels are twinned at the public level; its two op kernels,
+    which the training loop calls, one to one."""
+    import inspect
+    from fastgrad.kernels import dense as K
+    from fastgrad.reference import dense as R
+    for name in ("dense_layer_forward", "dense_layer_backward"):
+        assert list(inspect.signature(getattr(R, name)).parameters) == \
+            list(inspect.signature(getattr(K, name).py_func).parameters), name
 
 
 def test_import_compiles_nothing_and_loads_nothing_heavy():
