@@ -85,7 +85,7 @@ class _Improvement:
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs
     (Keras's count: ``patience=1`` stops at the first epoch without improvement);
-    with ``restore_best_weights`` the model ends with the parameters of its best epoch."""
+    with ``restore_best_weights`` the model ends with the parameters (and running statistics) of its best epoch."""
 
     def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto", restore_best_weights=False):
         self.patience = as_int(patience, "patience", low=0)
@@ -106,6 +106,7 @@ class EarlyStopping(Callback):
             self.best_epoch = epoch
             if self.restore_best_weights:
                 self.best_params = self.model.params.copy()
+                self.best_state = self.model.state.copy()  # BatchNorm1d's running statistics too
             return
         self.wait += 1
         if self.wait >= self.patience:
@@ -115,6 +116,7 @@ class EarlyStopping(Callback):
     def on_train_end(self, logs=None):
         if self.restore_best_weights and self.best_params is not None:
             self.model.params[:] = self.best_params
+            self.model.state[:] = self.best_state
 
 
 class ModelCheckpoint(Callback):

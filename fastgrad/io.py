@@ -212,7 +212,7 @@ def _config_schema():
     return Record({
         "layers": ListOf(_Layer(), min_len=1),
         "loss": Str(choices=LOSSES),
-        "dropout_seed": Int(0, 2 ** 62 - 1),
+        "dropout_seed": Int(0, 2 ** 62),
         "dtype": Str(choices=("float32", "float64")),
         "l1": Num(0.0), "l2": Num(0.0), "huber_delta": Num(0.0, low_open=True),
         "seed": AnyOf(Null(), Int(0), ListOf(Int(0), max_len=64),

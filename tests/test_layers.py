@@ -460,3 +460,22 @@ def test_get_and_set_weights():
     with pytest.raises(ValueError, match="list of 15 arrays"):
         model.set_weights(weights[:-1])
     np.testing.assert_array_equal(model.params, before)
+
+
+def test_any_seed_saves_and_loads(tmp_path):
+    for seed in (2 ** 62 - 1, 2 ** 63 - 1):
+        model = Sequential([Dense(4, 4), Dropout(0.5)], loss="mse", seed=seed)
+        model.save(tmp_path / "s.npz")
+        assert Sequential.load(tmp_path / "s.npz").dropout_seed == model.dropout_seed
+
+
+def test_early_stopping_restores_running_statistics():
+    from fastgrad.callbacks import EarlyStopping
+    X, y = _data(n=48)
+    model = _model([Dense(10, 8, "relu"), BatchNorm1d(8), Dense(3)], optimizer=Adam(lr=0.2))
+    stop = EarlyStopping(patience=1, restore_best_weights=True)
+    history = model.fit(X[:32], y[:32], epochs=20, batch_size=8, validation_data=(X[32:], y[32:]),
+                        callbacks=[stop], verbose=0)
+    assert model.evaluate(X[32:], y[32:])["loss"] == pytest.approx(min(history.history["val_loss"]), rel=1e-12)
+    np.testing.assert_array_equal(model.params, stop.best_params)
+    np.testing.assert_array_equal(model.state, stop.best_state)
