@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastgrad.kernels.program import N_COLS, OP, P_HI, P_LO, REF
+from fastgrad.kernels.program import N_COLS, REF
 
 
 class ProgramBuilder:
@@ -35,14 +35,9 @@ class ProgramBuilder:
 
     def add(self, owner, op, n_in, n_out, act=0, scalars=(0.0, 0.0), w_off=-1, b_off=-1, s_off=-1, ref=-1) -> int:
         """Append one op; returns its index. ``owner``: the layer whose arrays it holds."""
-        lo = self.n_params
-        for off, size in ((w_off, n_in * n_out), (b_off, n_out)):
-            if off >= 0:
-                lo = min(lo, off)
-        row = np.full(N_COLS, -1, np.int64)
-        row[:] = (op, w_off, b_off, n_in, n_out, act, s_off, ref, 0, 0)
-        row[P_LO] = lo if w_off >= 0 or b_off >= 0 else self.n_params
-        row[P_HI] = self.n_params
+        present = [off for off in (w_off, b_off) if off >= 0]  # taken just before: they end at n_params
+        row = np.array((op, w_off, b_off, n_in, n_out, act, s_off, ref, min(present, default=self.n_params),
+                        self.n_params), np.int64)
         self.rows.append(row)
         self.scalars.append(scalars)
         self.owners.append(owner)
@@ -72,5 +67,4 @@ def build_program(layers, n_in, dtype):
         builder.where, builder.before = f"layer {i}", (f"layer {i - 1}" if i else "the input (n_in)")
         width = layer._emit(builder, width)
     program, op_params = builder.build(dtype)
-    assert (program[:, OP] >= 0).all()
     return program, op_params, builder

@@ -67,3 +67,16 @@ def vjp_central_diff(f, x, grad_out, h=1e-6):
     """Vector-Jacobian product ``grad_out . d f(x) / d x`` by central differences (float64)."""
     grad_out = np.asarray(grad_out, dtype=np.float64)
     return central_diff(lambda z: float(np.sum(np.asarray(f(z), dtype=np.float64) * grad_out)), x, h)
+
+
+def loss_of_params(model, X, y):
+    """The model's loss as a function of a flat parameter vector (params restored after each call)."""
+    p0 = model.params.copy()
+
+    def f(p):
+        model.params[:] = p
+        try:
+            return model.loss_and_grad(X, y)[0]
+        finally:
+            model.params[:] = p0
+    return f, p0

@@ -14,6 +14,8 @@ import sys
 
 import numpy as np
 import pytest
+from cases import ACTIVATION_CASES, case_id
+from conftest import loss_of_params
 
 from fastgrad import Activation, BatchNorm1d, Dense, Dropout, LayerNorm, Residual, Sequential, diff
 from fastgrad.optim import SGD, Adam
@@ -77,14 +79,7 @@ def test_gradient_matches_finite_differences(mode, kinds):
     model.fit(X, y, epochs=1, batch_size=4, verbose=0)  # running statistics away from (0, 1)
     getattr(model, mode)()
     loss, grad = model.loss_and_grad(X, y)
-    p0 = model.params.copy()
-
-    def f(p):
-        model.params[:] = p
-        try:
-            return model.loss_and_grad(X, y)[0]
-        finally:
-            model.params[:] = p0
+    f, p0 = loss_of_params(model, X, y)
     fd = diff.gradient(f, p0)
     assert loss == pytest.approx(f(p0), rel=1e-13)
     assert np.max(np.abs(fd - grad)) <= 1e-6 * max(1.0, np.max(np.abs(grad)))
@@ -352,10 +347,6 @@ def _torch_twin(model):
     return torch, nn.Sequential(*[convert(layer) for layer in model.layers])
 
 
-def _torch_grads(net):
-    return [p.grad.numpy() for p in net.parameters()]
-
-
 @pytest.mark.parametrize("mode", ["eval", "train"])
 @pytest.mark.parametrize("kinds", [dict(p=0.0), dict(p=0.0, affine=False, track=False)], ids=["affine", "plain"])
 def test_equals_pytorch(mode, kinds):
@@ -408,12 +399,7 @@ def test_batch_norm_training_steps_equal_pytorch():
     np.testing.assert_allclose(model.forward(X), net(torch.from_numpy(X)).detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
-ALL_ACTIVATIONS = [("identity", {}), ("relu", {}), ("leaky_relu", {"alpha": 0.2}), ("elu", {"alpha": 0.7}),
-                   ("gelu", {}), ("gelu", {"approximate": "tanh"}), ("sigmoid", {}), ("tanh", {}),
-                   ("softplus", {"beta": 2.0}), ("silu", {}), ("softmax", {}), ("log_softmax", {})]
-
-
-@pytest.mark.parametrize("name,options", ALL_ACTIVATIONS, ids=[f"{n}-{len(o)}" for n, o in ALL_ACTIVATIONS])
+@pytest.mark.parametrize("name,options", ACTIVATION_CASES, ids=[case_id(c) for c in ACTIVATION_CASES])
 def test_every_activation_as_a_layer(name, options):
     """Activation(name) between two Dense layers: compiled == reference, gradient == finite differences,
     and the same as Dense(..., activation=name)."""
@@ -430,14 +416,7 @@ def test_every_activation_as_a_layer(name, options):
     fused_loss, fused_grad = fused.loss_and_grad(X, y)
     assert loss == pytest.approx(fused_loss, rel=1e-13)
     np.testing.assert_allclose(grad, fused_grad, rtol=1e-12, atol=1e-14)
-    p0 = models[0].params.copy()
-
-    def f(p):
-        models[0].params[:] = p
-        try:
-            return models[0].loss_and_grad(X, y)[0]
-        finally:
-            models[0].params[:] = p0
+    f, p0 = loss_of_params(models[0], X, y)
     fd = diff.gradient(f, p0)
     assert np.max(np.abs(fd - grad)) <= 1e-6 * max(1.0, np.max(np.abs(grad)))
 

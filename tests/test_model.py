@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from conftest import loss_of_params
 from fastgrad import Dense, Sequential, diff
 from fastgrad.callbacks import EarlyStopping, LearningRateScheduler, ModelCheckpoint, TerminateOnNaN
 from fastgrad.datasets import make_classification
@@ -27,19 +28,6 @@ def _model(activation="tanh", loss="mse", dtype="float64", backend="compiled", o
                       optimizer=optimizer or Adam(lr=1e-2), dtype=dtype, seed=seed, backend=backend, **kw)
 
 
-def _loss_of_params(model, X, y):
-    """The model's loss as a function of a flat parameter vector (params restored after each call)."""
-    p0 = model.params.copy()
-
-    def f(p):
-        model.params[:] = p
-        try:
-            return model.loss_and_grad(X, y)[0]
-        finally:
-            model.params[:] = p0
-    return f, p0
-
-
 @pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_loss_and_grad_matches_finite_differences(activation, loss):
@@ -47,7 +35,7 @@ def test_loss_and_grad_matches_finite_differences(activation, loss):
     X, y = _data(loss)
     model.params[:] += 0.05  # move relu-family kinks off the sample's pre-activations
     loss_value, grad = model.loss_and_grad(X, y)
-    f, p0 = _loss_of_params(model, X, y)
+    f, p0 = loss_of_params(model, X, y)
     fd = diff.gradient(f, p0)
     assert loss_value == pytest.approx(f(p0), rel=1e-14)
     assert np.max(np.abs(fd - grad)) <= 1e-6 * max(1.0, np.max(np.abs(grad))), activation
@@ -230,7 +218,7 @@ def test_hessian_of_small_model():
     H = model.hessian(X, y)
     assert H.shape == (model.n_params, model.n_params)
     np.testing.assert_allclose(H, H.T)
-    f, p0 = _loss_of_params(model, X, y)
+    f, p0 = loss_of_params(model, X, y)
     H_fd = diff.hessian(f, p0)
     assert np.max(np.abs(H - H_fd)) < 1e-5 * np.max(np.abs(H))
     big = Sequential([Dense(100, 30)], seed=0)

@@ -23,42 +23,32 @@ from fastgrad.kernels.reduce import LANES, fold_lanes
 
 
 @inline
-def _lane_sum(row, acc):
-    """sum of the 1-D ``row`` in float64: element base + k of each full chunk of ``acc.size``
-    goes to lane k (a loop without a reduction, which LLVM vectorizes without ``reassoc``),
-    the lanes are folded pairwise, the tail is added in order (``acc`` is scratch)."""
+def _lane_sum(row, center, square, acc):
+    """sum of (row - center), or of its square when ``square``, over the 1-D ``row`` in float64:
+    element base + k of each full chunk of ``acc.size`` goes to lane k (a loop without a
+    reduction, which LLVM vectorizes without ``reassoc``; ``square`` is tested outside the
+    loops, which a test inside would stop vectorizing), the lanes are folded pairwise, the
+    tail is added in order (``acc`` is scratch)."""
     n = row.size
     L = acc.size
     full = n - n % L
     for k in range(L):
         acc[k] = 0.0
-    for base in range(0, full, L):
-        chunk = row[base:base + L]  # a slice: LLVM then sees a loop of known length over it
-        for k in range(L):
-            acc[k] += np.float64(chunk[k])
+    if square:
+        for base in range(0, full, L):
+            chunk = row[base:base + L]  # a slice: LLVM then sees a loop of known length over it
+            for k in range(L):
+                d = np.float64(chunk[k]) - center
+                acc[k] += d * d
+    else:
+        for base in range(0, full, L):
+            chunk = row[base:base + L]
+            for k in range(L):
+                acc[k] += np.float64(chunk[k]) - center
     total = fold_lanes(acc)
     for i in range(full, n):
-        total += np.float64(row[i])
-    return total
-
-
-@inline
-def _lane_sum_sq_dev(row, mean, acc):
-    """sum of (row - mean)**2 in float64, in the lanes of :func:`_lane_sum`."""
-    n = row.size
-    L = acc.size
-    full = n - n % L
-    for k in range(L):
-        acc[k] = 0.0
-    for base in range(0, full, L):
-        chunk = row[base:base + L]
-        for k in range(L):
-            d = np.float64(chunk[k]) - mean
-            acc[k] += d * d
-    total = fold_lanes(acc)
-    for i in range(full, n):
-        d = np.float64(row[i]) - mean
-        total += d * d
+        d = np.float64(row[i]) - center
+        total += d * d if square else d
     return total
 
 
@@ -66,8 +56,8 @@ def _lane_sum_sq_dev(row, mean, acc):
 def _row_moments(row, acc):
     """(mean, biased variance) of the 1-D ``row`` in float64, two passes (``acc``: lane scratch)."""
     n = row.size
-    mean = _lane_sum(row, acc) / n
-    return mean, _lane_sum_sq_dev(row, mean, acc) / n
+    mean = _lane_sum(row, 0.0, False, acc) / n
+    return mean, _lane_sum(row, mean, True, acc) / n
 
 
 @inline

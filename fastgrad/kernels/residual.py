@@ -15,21 +15,19 @@ def fork_forward(x, out):
 
 
 @kernel
-def fork_backward(grad_out, grad_skip, grad_x):
-    """grad_x = grad_out (through the block) + grad_skip (along the skip path)."""
-    m, n = grad_x.shape
-    for r in range(m):
-        for j in range(n):
-            grad_x[r, j] = grad_out[r, j] + grad_skip[r, j]
-
-
-@kernel
 def add_forward(x, skip, out):
     """out = x + skip (the block's output plus the block's input)."""
     m, n = out.shape
     for r in range(m):
         for j in range(n):
             out[r, j] = x[r, j] + skip[r, j]
+
+
+@kernel
+def fork_backward(grad_out, grad_skip, grad_x):
+    """grad_x = grad_out (through the block) + grad_skip (along the skip path): the sum of
+    :func:`add_forward`."""
+    add_forward(grad_out, grad_skip, grad_x)
 
 
 @kernel

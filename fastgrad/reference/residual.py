@@ -7,8 +7,8 @@ def fork_forward(x, out):
 
 
 def fork_backward(grad_out, grad_skip, grad_x):
-    """grad_x = grad_out + grad_skip."""
-    grad_x[...] = grad_out + grad_skip
+    """grad_x = grad_out + grad_skip (the sum of :func:`add_forward`)."""
+    add_forward(grad_out, grad_skip, grad_x)
 
 
 def add_forward(x, skip, out):
