@@ -37,7 +37,7 @@ import numba
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-__all__ = ("kernel", "inline", "prange", "like", "ordered", "float_from_bits", "by_float_type", "out_or_same", "PARALLEL_MIN", "BLOCK", "n_blocks", "block_bounds",
+__all__ = ("kernel", "inline", "spliced", "prange", "like", "ordered", "float_from_bits", "by_float_type", "out_or_same", "PARALLEL_MIN", "BLOCK", "n_blocks", "block_bounds",
            "numba_version", "threading_layer", "set_numba_threads", "get_numba_threads")
 
 
@@ -121,18 +121,54 @@ def kernel(func=None, *, parallel: bool = False, cache: bool = CACHE):
     again in a new process and the cache index only grows.
     """
     def wrap(f):
-        return njit(cache=cache and CACHE, parallel=parallel and PARALLEL, fastmath=FASTMATH,
-                    error_model=ERROR_MODEL, nogil=True)(f)
+        return _without_literals(njit(cache=cache and CACHE, parallel=parallel and PARALLEL, fastmath=FASTMATH,
+                                      error_model=ERROR_MODEL, nogil=True)(f))
     return wrap(func) if func is not None else wrap
 
 
+def _without_literals(dispatcher):
+    """``dispatcher``, typed on plain types when called from compiled code: Numba would
+    otherwise compile a separate version for each constant argument (``f(x, 0, n)`` and
+    ``f(x, lo, hi)``, ``g(True)`` and ``g(flag)`` are two compiles each; 28 of a first fit's
+    147 compiles were such duplicates). LLVM still propagates a constant into a callee it
+    inlines."""
+    typed_on = dispatcher.get_call_template
+
+    def get_call_template(args, kws):
+        return typed_on(tuple(types.unliteral(a) for a in args), {k: types.unliteral(v) for k, v in kws.items()})
+    dispatcher.get_call_template = get_call_template
+    return dispatcher
+
+
 def inline(func):
-    """A scalar helper inlined into the kernels that call it (same options as :func:`kernel`)."""
+    """A helper of the kernels (same options as :func:`kernel`), compiled once per signature
+    and cached on its own; LLVM inlines it into its callers where that pays (every small
+    scalar helper called in a loop), so loops that call it still vectorize.
+
+    Not Numba's ``inline="always"``: that re-types the helper's body at every call site, and
+    helpers calling helpers multiplied the cost (a cold first fit compiled 126 s with it,
+    about 75 s without, measured with ``bench/bench_compile.py``'s model). Without
+    ``reassoc`` (see the module doc), where LLVM inlines changes no result bit.
+    """
+    return _without_literals(njit(cache=CACHE, fastmath=FASTMATH, error_model=ERROR_MODEL, nogil=True)(func))
+
+
+def spliced(func):
+    """A function whose body Numba pastes into each caller (``inline="always"``), for two kinds:
+
+    * a scalar function that must be inlined into a vectorized loop whatever its size (the
+      activations: LLVM's cost model declines ``tanh_grad``, and the loop that calls it
+      runs 6x slower, measured), and a row helper called once per row of a short row
+      (softmax's: a call per row cost 20% at rows of 100);
+    * a driver with one or two call sites that calls many kernels: compiled on its own it
+      would be a library that links and re-optimizes its whole call tree, which its caller
+      then does again (Numba optimizes each library's module with every callee linked in).
+    """
     return njit(cache=CACHE, fastmath=FASTMATH, error_model=ERROR_MODEL, inline="always")(func)
 
 
 def ordered(func):
-    """Like :func:`inline`, but compiled without ``reassoc`` and not inlined by Numba: for
+    """Like :func:`inline`, but compiled without ``reassoc``: for
     arithmetic whose order matters (Cody-Waite range reduction, compensated sums).
 
     LLVM still inlines the call, keeping each instruction's own flags, so loops that call
@@ -140,7 +176,7 @@ def ordered(func):
     rewrite ``x - k*hi - k*lo`` as ``x - k*(hi + lo)``.
     """
     flags = FASTMATH - {"reassoc"} if FASTMATH else False
-    return njit(cache=CACHE, fastmath=flags, error_model=ERROR_MODEL)(func)
+    return _without_literals(njit(cache=CACHE, fastmath=flags, error_model=ERROR_MODEL)(func))
 
 
 def like(x, c):

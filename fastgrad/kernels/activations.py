@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, prange
+from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, prange, spliced
 from fastgrad.kernels.mathfns import exp, log1p_unit
 
 IDENTITY, RELU, LEAKY_RELU, ELU, GELU, GELU_TANH, SIGMOID, TANH, SOFTPLUS, SILU = range(10)
@@ -29,7 +29,7 @@ _SQRT_2_OVER_PI = 0.7978845608028654
 _GELU_C = 0.044715
 
 
-@inline
+@spliced
 def sigmoid(z):
     """1 / (1 + exp(-z)), from exp(-|z|) so that it never overflows."""
     one = like(z, 1.0)
@@ -38,13 +38,13 @@ def sigmoid(z):
     return r if z >= 0 else e * r
 
 
-@inline
+@spliced
 def sigmoid_grad(z):
     s = sigmoid(z)
     return s * (like(z, 1.0) - s)
 
 
-@inline
+@spliced
 def tanh(z):
     """tanh from one exp: (1 - e) / (1 + e), e = exp(-2|z|), and its odd Taylor series
     below |z| = 1/16 where that quotient would cancel. libm's tanh costs ~5 exps here."""
@@ -63,45 +63,45 @@ def tanh(z):
     return t if z >= 0 else -t
 
 
-@inline
+@spliced
 def tanh_grad(z):
     t = tanh(z)
     return like(z, 1.0) - t * t
 
 
-@inline
+@spliced
 def _normal_cdf(z):
     """Phi(z) = erfc(-z / sqrt 2) / 2: no cancellation in the negative tail, where
     (1 + erf(z / sqrt 2)) / 2 loses every digit (x = -8: 6e-16 of 1)."""
     return like(z, 0.5) * math.erfc(-z * like(z, _SQRT_HALF))
 
 
-@inline
+@spliced
 def gelu(z):
     """z * Phi(z), Phi the standard normal CDF."""
     return z * _normal_cdf(z)
 
 
-@inline
+@spliced
 def gelu_grad(z):
     half = like(z, 0.5)
     return _normal_cdf(z) + z * like(z, _INV_SQRT_2PI) * exp(-half * z * z)
 
 
-@inline
+@spliced
 def _gelu_tanh_u2(z):
     """2u = 2 sqrt(2/pi) (z + 0.044715 z^3), as z (a + b z^2): three roundings."""
     return z * (like(z, 2.0 * _SQRT_2_OVER_PI) + like(z, 2.0 * _SQRT_2_OVER_PI * _GELU_C) * (z * z))
 
 
-@inline
+@spliced
 def gelu_tanh(z):
     """0.5 z (1 + tanh u), u = sqrt(2/pi) (z + 0.044715 z^3), computed as z sigmoid(2u):
     the same number without the cancellation of 1 + tanh u in the negative tail."""
     return z * sigmoid(_gelu_tanh_u2(z))
 
 
-@inline
+@spliced
 def gelu_tanh_grad(z):
     """s + z s (1 - s) 2u', s = sigmoid(2u); 1 - s is taken as sigmoid(-2u) (no cancellation)."""
     one = like(z, 1.0)
@@ -111,7 +111,7 @@ def gelu_tanh_grad(z):
     return s * (one + z * sigmoid(-u2) * du2)
 
 
-@inline
+@spliced
 def softplus(z, beta, threshold):
     """log(1 + exp(beta z)) / beta, and z itself where beta z > threshold (PyTorch's rule),
     as (max(beta z, 0) + log(1 + exp(-|beta z|))) / beta, which never overflows."""
@@ -119,34 +119,34 @@ def softplus(z, beta, threshold):
     return z if bz > threshold else (max(bz, like(z, 0.0)) + log1p_unit(exp(-np.abs(bz)))) / beta
 
 
-@inline
+@spliced
 def softplus_grad(z, beta, threshold):
     bz = beta * z
     return like(z, 1.0) if bz > threshold else sigmoid(bz)
 
 
-@inline
+@spliced
 def silu(z):
     return z * sigmoid(z)
 
 
-@inline
+@spliced
 def silu_grad(z):
     s = sigmoid(z)
     return s * (like(z, 1.0) + z * (like(z, 1.0) - s))
 
 
-@inline
+@spliced
 def elu(z, alpha):
     return z if z > 0 else alpha * np.expm1(z)
 
 
-@inline
+@spliced
 def elu_grad(z, alpha):
     return like(z, 1.0) if z > 0 else alpha * exp(z)
 
 
-@inline
+@spliced
 def nan_or(z, value):
     """``z`` where z is NaN, else ``value``: a derivative at NaN is NaN (a branch on
     ``z > 0`` alone would hand back a finite gradient for a NaN input)."""

@@ -259,18 +259,6 @@ def _adam_range(params, grads, state, hyper, decoupled, step_size64, inv_bc2_sqr
 
 
 @inline
-def _step_range(code, params, grads, state, hyper, step, s0, s1, lo, hi, out):
-    if code == SGD:
-        _sgd_range(params, grads, state, hyper, step == 1, lo, hi, out)
-    elif code == RMSPROP:
-        _rmsprop_range(params, grads, state, hyper, lo, hi, out)
-    elif code == ADAGRAD:
-        _adagrad_range(params, grads, state, hyper, s0, lo, hi, out)
-    else:
-        _adam_range(params, grads, state, hyper, code == ADAMW, s0, s1, lo, hi, out)
-
-
-@inline
 def _step_scalars(code, hyper, step):
     """The step-dependent scalars, in float64 as PyTorch computes them in Python:
     Adagrad's ``clr = lr / (1 + (step - 1) lr_decay)``; Adam's ``step_size = lr / (1 - beta1^step)``
@@ -288,10 +276,17 @@ def _step_scalars(code, hyper, step):
 
 @kernel
 def _step_block(code, params, grads, state, hyper, step, s0, s1, lo, hi, out):
-    """Entries ``lo .. hi - 1`` of one update (``out`` None: in place). A compiled function of
-    its own, called from both the serial and the parallel branch, so that the five
-    optimizers are compiled once per entry point instead of once per branch."""
-    _step_range(code, params, grads, state, hyper, step, s0, s1, lo, hi, out)
+    """Entries ``lo .. hi - 1`` of one update (``out`` None: in place), by optimizer ``code``.
+    A compiled function of its own, called from both the serial and the parallel branch, so
+    that the five optimizers are compiled once per entry point instead of once per branch."""
+    if code == SGD:
+        _sgd_range(params, grads, state, hyper, step == 1, lo, hi, out)
+    elif code == RMSPROP:
+        _rmsprop_range(params, grads, state, hyper, lo, hi, out)
+    elif code == ADAGRAD:
+        _adagrad_range(params, grads, state, hyper, s0, lo, hi, out)
+    else:
+        _adam_range(params, grads, state, hyper, code == ADAMW, s0, s1, lo, hi, out)
 
 
 @kernel(parallel=True)

@@ -6,12 +6,13 @@ sends its output gradient both into the block and, kept aside, along the skip pa
 ``FORK`` adds the two. All arrays (m, n) C-contiguous, one float dtype.
 """
 from fastgrad._jit import kernel
+from fastgrad.kernels.util import copy_2d
 
 
 @kernel
 def fork_forward(x, out):
     """out = x."""
-    out[:, :] = x
+    copy_2d(x, out)
 
 
 @kernel
@@ -33,5 +34,5 @@ def fork_backward(grad_out, grad_skip, grad_x):
 @kernel
 def add_backward(grad_out, grad_x, grad_skip):
     """grad_x = grad_skip = grad_out (d(x + skip)/dx and /dskip are the identity)."""
-    grad_x[:, :] = grad_out
-    grad_skip[:, :] = grad_out
+    copy_2d(grad_out, grad_x)
+    copy_2d(grad_out, grad_skip)

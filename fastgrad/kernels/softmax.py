@@ -15,13 +15,13 @@ NaN anywhere in a row makes the whole row NaN (as NumPy and PyTorch).
 """
 import numpy as np
 
-from fastgrad._jit import inline, kernel, like, ordered, prange
+from fastgrad._jit import inline, kernel, like, ordered, prange, spliced
 from fastgrad.kernels.mathfns import exp
 from fastgrad.kernels.reduce import dot_lanes, sum_lanes
 from fastgrad.kernels.util import row_blocks
 
 
-@inline
+@spliced
 def row_max(zr):
     """(max, index of the first max) of a 1-D row; a NaN row entry is found by the sum."""
     m = zr[0]
@@ -33,7 +33,7 @@ def row_max(zr):
     return m, at
 
 
-@inline
+@spliced
 def exp_shifted(zr, outr, m, at):
     """outr[j] = exp(zr[j] - m); returns the sum of the terms other than the one at the
     max (which is exactly 1): log(1 + rest) is then taken with log1p, keeping the full
@@ -63,7 +63,7 @@ def _inf_row(zr, outr):
     return s
 
 
-@inline
+@spliced
 def softmax_row(z, out, r):
     """out[r] = softmax(z[r]); returns (max, log of the sum of exp(z - max)) of the row."""
     zr = z[r]

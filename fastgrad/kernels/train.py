@@ -36,7 +36,7 @@ parallel lowering of those kernels was most of the cold-cache time of a first ``
 """
 import numpy as np
 
-from fastgrad._jit import inline, kernel, like
+from fastgrad._jit import inline, kernel, like, spliced
 from fastgrad.kernels.activation_layer import activation_layer_backward, activation_layer_forward
 from fastgrad.kernels.activations import RELU, SIGMOID, SOFTMAX, forward_range
 from fastgrad.kernels.batchnorm import batch_norm_backward, batch_norm_forward
@@ -50,6 +50,7 @@ from fastgrad.kernels.program import (ACT, ACTIVATION, B_OFF, BATCH_NORM, DENSE,
                                       LAYER_NORM, N_IN, N_OUT, OP, P_HI, P_LO, REF, S_OFF, TRAIN_UPDATE, W_OFF)
 from fastgrad.kernels.residual import add_backward, add_forward, fork_backward, fork_forward
 from fastgrad.kernels.softmax import _forward_rows
+from fastgrad.kernels.util import copy_1d, copy_2d
 
 SOFTMAX_CE = 10  # loss code beside kernels.losses' MSE, MAE, HUBER, BCE_LOGITS
 N_DIAG = 3       # per op: gradient L2 norm, update-to-weight ratio, dead-ReLU fraction
@@ -83,7 +84,7 @@ def _scratch(buf, m, n):
     return buf[:m * n].reshape((m, n))
 
 
-@kernel
+@spliced
 def _op_forward(params, net, x, work, i, m, mode, step):
     """Op i of the program on its input x (m, N_IN); writes op i's output block and returns it."""
     prog = net.program
@@ -100,7 +101,7 @@ def _op_forward(params, net, x, work, i, m, mode, step):
         activation_layer_forward(x, a, prog[i, ACT], p1, p2)
     elif op == DROPOUT:
         if mode == EVAL:
-            a[:, :] = x
+            copy_2d(x, a)
         else:
             dropout_forward(x, a, np.float64(p1), net.seed, step, i)
     elif op == LAYER_NORM:
@@ -120,7 +121,7 @@ def _op_forward(params, net, x, work, i, m, mode, step):
     return a
 
 
-@kernel
+@spliced
 def _op_backward(params, grads, net, x, work, i, m, mode, step):
     """Backward of op i, whose input was x (m, N_IN): its parameters' gradient into ``grads``,
     d loss / d x into op i-1's gradient block (not for op 0: nothing needs d loss / d X)."""
@@ -144,7 +145,7 @@ def _op_backward(params, grads, net, x, work, i, m, mode, step):
     elif op == DROPOUT:
         if need:
             if mode == EVAL:
-                g_in[:, :] = g
+                copy_2d(g, g_in)
             else:
                 dropout_backward(g, g_in, np.float64(p1), net.seed, step, i)
     elif op == LAYER_NORM:
@@ -163,7 +164,7 @@ def _op_backward(params, grads, net, x, work, i, m, mode, step):
         add_backward(g, g_in, z)
 
 
-@kernel
+@spliced
 def forward(params, net, x, work, mode, step):
     """Run x (m, n_in) through every op; returns the last op's output (a view of abuf)."""
     m = x.shape[0]
@@ -250,7 +251,13 @@ def penalty(params, grads, net, l1, l2, with_grad):
 def loss_and_grad_batch(params, grads, net, x, yf, yl, use_labels, wb, objective, work, mode, step):
     """Loss of one batch (mean over the batch, weighted by ``wb`` unless it is empty, plus the
     penalty) and its gradient into ``grads``, in ``mode`` at optimizer step ``step``
-    (Dropout's key)."""
+    (Dropout's key). The entry point from Python; :func:`train_epoch` splices the same body."""
+    return _loss_and_grad(params, grads, net, x, yf, yl, use_labels, wb, objective, work, mode, step)
+
+
+@spliced
+def _loss_and_grad(params, grads, net, x, yf, yl, use_labels, wb, objective, work, mode, step):
+    """The body of :func:`loss_and_grad_batch`."""
     m = x.shape[0]
     n_ops = net.program.shape[0]
     out = forward(params, net, x, work, mode, step)
@@ -333,11 +340,11 @@ def _gather(X, yf, yl, use_labels, sw, perm, lo, m, xbuf, yfbuf, ylbuf, wbuf):
     ylb = ylbuf[:m]
     for r in range(m):
         src = perm[lo + r]
-        xb[r, :] = X[src, :]
+        copy_1d(X[src], xb[r])
         if use_labels:
             ylb[r] = yl[src]
         else:
-            yfb[r, :] = yf[src, :]
+            copy_1d(yf[src], yfb[r])
     if sw.size == 0:
         return xb, yfb, ylb, wbuf[:0]
     wb = wbuf[:m]
@@ -411,7 +418,7 @@ def train_epoch(params, grads, net, data, objective, update, work, record, perm,
         step = update.step0 + i - first_batch + 1
         xb, yfb, ylb, wb = _gather(X, data.yf, data.yl, data.use_labels, data.sw, perm, lo, m, work.xbuf,
                                    work.yfbuf, work.ylbuf, work.wbuf)
-        loss = loss_and_grad_batch(live, grads, net, xb, yfb, ylb, data.use_labels, wb, objective, work,
+        loss = _loss_and_grad(live, grads, net, xb, yfb, ylb, data.use_labels, wb, objective, work,
                                    TRAIN_UPDATE, step)
         record.loss[i] = loss
         norm = grad_norm(grads, 2.0)
@@ -435,7 +442,7 @@ def train_epoch(params, grads, net, data, objective, update, work, record, perm,
         live, other = other, live
         in_spare = not in_spare
     if in_spare:  # after an odd number of updates: one copy per call, not per step
-        params[:] = live
+        copy_1d(live, params)
     return stop
 
 
@@ -484,4 +491,4 @@ def predict_batches(params, net, X, batch_size, work, out, post, mode, step):
         elif post == SIGMOID:
             forward_range(SIGMOID, a.reshape(-1), out[lo:hi].reshape(-1), zero, zero)
         else:
-            out[lo:hi, :] = a
+            copy_2d(a, out[lo:hi])

@@ -36,3 +36,20 @@ def row_blocks(n_rows, row_len):
     per = max(1, BLOCK // max(row_len, 1))
     return per, (n_rows + per - 1) // per
 
+
+
+@kernel
+def copy_2d(src, dst):
+    """dst[:, :] = src for two 2-D arrays of one shape, as a loop: a slice assignment would
+    compile Numba's shape-mismatch error (string formatting: seconds of compile time)."""
+    m, n = dst.shape
+    for r in range(m):
+        for j in range(n):
+            dst[r, j] = src[r, j]
+
+
+@kernel
+def copy_1d(src, dst):
+    """dst[:] = src for two 1-D arrays of one length, as a loop (see :func:`copy_2d`)."""
+    for i in range(dst.size):
+        dst[i] = src[i]
