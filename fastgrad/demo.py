@@ -92,6 +92,10 @@ def main(argv=None) -> int:
     print(f"fastgrad {fastgrad.__version__} | {fastgrad.describe_threads()}")
     start_load = load_summary()
     print(_load_line(start_load))
+    from fastgrad._warmup import is_compiled
+    if not is_compiled("float32"):
+        print("compiling fastgrad's float32 kernels, once; cached on disk afterwards (python -m fastgrad "
+              "warmup does it ahead of time)", flush=True)
     start = time.perf_counter()
     fastgrad.warmup(dtypes=("float32",))
     print(f"kernels ready in {time.perf_counter() - start:.1f} s (compiled on the first run, then loaded "

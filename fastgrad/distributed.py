@@ -307,6 +307,18 @@ def _average(results, dtype):
     return params, merged, loss
 
 
+def _check_layers(model):
+    """``ValueError`` for a model with BatchNorm1d: each worker would normalize with its own
+    shard's batch statistics (not the global batch's) and the running statistics in
+    ``model.state`` would not be gathered, so the result would differ from local training
+    (PyTorch needs ``SyncBatchNorm`` for the same reason)."""
+    from fastgrad.kernels.program import BATCH_NORM, OP
+    if np.any(model.program[:, OP] == BATCH_NORM):
+        raise ValueError("distributed fit does not support BatchNorm1d: its batch statistics would be each "
+                         "worker's and its running statistics would not be merged; use LayerNorm, or train "
+                         "the model locally")
+
+
 def fit(model, X, y, client=None, strategy="gradient", epochs=1, batch_size=32, sync_every=1, shuffle=True,
         clip_norm=None, validation_data=None, callbacks=None, verbose=0, threads_per_worker=1, retries=3,
         sample_weight=None):
@@ -328,11 +340,13 @@ def fit(model, X, y, client=None, strategy="gradient", epochs=1, batch_size=32, 
     trains on its weighted shard and the average is weighted by the shards' weight sums.
     ``validation_data`` may be ``(X_val, y_val, w_val)``.
 
+    Every layer kind but BatchNorm1d (``ValueError``: see :func:`_check_layers`) trains here.
     Raises ``ValueError``/``TypeError`` for bad arguments, ``FloatingPointError`` (parameters of
     the last finite update kept) on a non-finite gradient or update, and ``TypeError`` if the
     model does not pickle. Needs ``pip install 'fastgrad[distributed]'``.
     """
     from fastgrad.callbacks import CallbackList, History
+    _check_layers(model)
     client = _client(client)
     strategy = check_choice(strategy, "strategy", STRATEGIES)
     epochs = as_int(epochs, "epochs", low=1)

@@ -11,7 +11,7 @@ from fastgrad._threads import blas_phase
 from fastgrad.kernels.activations import IDENTITY, SIGMOID, SOFTMAX
 from fastgrad.kernels.losses import BCE_LOGITS, HUBER, MAE, MSE
 from fastgrad.kernels.train import SOFTMAX_CE
-from fastgrad.kernels.program import (BATCH_NORM, EVAL, N_IN, N_OUT, OP, P_HI, P_LO, TRAIN, Data, Net,
+from fastgrad.kernels.program import (BATCH_NORM, EVAL, N_IN, N_OUT, OP, P_HI, P_LO, S_OFF, TRAIN, Data, Net,
                                       Objective, work_buffers)
 from fastgrad.layers import Dense, Layer
 
@@ -244,7 +244,8 @@ class Sequential:
         return TRAIN if self.training else EVAL
 
     def _check_batch_stats(self, sizes, where):
-        """``ValueError`` when a training batch of one row meets a BatchNorm1d (no variance)."""
+        """``ValueError`` when a batch of one row meets a BatchNorm1d using batch statistics
+        (no variance)."""
         if np.any(self.program[:, OP] == BATCH_NORM) and 1 in sizes:
             raise ValueError(f"{where} would normalize a batch of 1 row with BatchNorm1d, which has no batch "
                              "variance (PyTorch raises too); choose a batch_size that leaves no batch of 1 row")
@@ -349,9 +350,20 @@ class Sequential:
         """``model(X)``: the same as :meth:`predict` (Keras's call on data)."""
         return self.predict(X)
 
+    def _eval_batch(self, batch_size, n, where):
+        """Rows per chunk of an evaluation pass over n rows: ``batch_size`` (at most n), or all n
+        at once when a BatchNorm1d without running statistics normalizes with the statistics of
+        its input (as ``module(X)`` in PyTorch: chunks would each get their own)."""
+        batch = min(as_int(batch_size, "batch_size", low=1), n)
+        rows = self.program[self.program[:, OP] == BATCH_NORM]
+        if np.any(rows[:, S_OFF] < 0):
+            self._check_batch_stats((n,), where)
+            return n
+        return batch
+
     def _predict(self, X, batch_size, post, mode):
         X = self._inputs(X)
-        batch = min(as_int(batch_size, "batch_size", low=1), X.shape[0])
+        batch = self._eval_batch(batch_size, X.shape[0], "predict" if mode == EVAL else "forward")
         work, _ = self._work(batch)
         out = np.empty((X.shape[0], self.n_out), self.dtype)
         with blas_phase():
@@ -369,7 +381,7 @@ class Sequential:
         Raises ``ValueError``/``TypeError`` naming the bad argument."""
         X, yf, yl, use_labels = self._data(X, y)
         w = self._weights(sample_weight, None, yf, yl, use_labels, X.shape[0])
-        batch = min(as_int(batch_size, "batch_size", low=1), X.shape[0])
+        batch = self._eval_batch(batch_size, X.shape[0], "evaluate")
         work, _ = self._work(batch)
         sums = np.zeros(2)
         with blas_phase():

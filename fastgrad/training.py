@@ -141,7 +141,8 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
     optimizer update for every batch in compiled code. Logs per epoch: ``loss`` (mean
     of the batch losses weighted by batch size), ``accuracy`` (classification losses),
     ``val_loss``/``val_accuracy`` with validation data, ``lr``. ``verbose``: 0 silent,
-    1 a tqdm bar per epoch (only on a terminal), 2 one line per epoch.
+    1 a tqdm bar per epoch on a terminal (stderr), else one line per epoch (as Keras writes
+    into a log file), 2 one line per epoch.
     ``diagnostics=True`` records per layer and epoch the mean gradient L2 norm, the
     update-to-weight ratio ||dW||/||W|| and the fraction of dead ReLU units in
     ``history.diagnostics``.
@@ -213,7 +214,7 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
         logs["lr"] = lr
         model.epochs_done = epoch + 1
         history.record(epoch, logs, diag[model._diag_ops()] / n_batches if diagnostics else None)
-        if verbose == 2 or (verbose == 1 and bar is None and sys.stdout.isatty()):
+        if verbose == 2 or (verbose == 1 and bar is None):
             print(f"epoch {epoch + 1}: " + ", ".join(f"{k}={v:.4g}" for k, v in logs.items()))
         cbs.on_epoch_end(epoch, logs)
         if model.stop_training:

@@ -59,6 +59,31 @@ def _shard_rows(n, k=2):
     return np.diff([n * i // k for i in range(k + 1)])
 
 
+def test_batch_norm_is_refused_before_any_work():
+    """BatchNorm1d's statistics would be per worker and its running statistics unmerged: a clear
+    ValueError before a cluster is touched (no client needed to see it)."""
+    from fastgrad import BatchNorm1d
+    X, y = _data(16)
+    model = Sequential([Dense(8, 4), BatchNorm1d(4), Dense(4, 3)], loss="softmax_cross_entropy", dtype="float64")
+    with pytest.raises(ValueError, match="BatchNorm1d"):
+        fgd.fit(model, X, y, client=object())
+
+
+def test_gradient_strategy_trains_layer_norm_and_residual_like_local(client):
+    """A model with LayerNorm and a Residual block trains under the gradient strategy exactly as
+    locally on the same global batches."""
+    from fastgrad import LayerNorm, Residual
+    X, y = _data()
+
+    def model():
+        return Sequential([Dense(8, 6, "tanh"), Residual([LayerNorm(6), Dense(6, "relu")]), Dense(3)],
+                          loss="softmax_cross_entropy", optimizer=Adam(lr=1e-2), dtype="float64", seed=4)
+    remote, local = model(), model()
+    remote.fit(X, y, client=client, strategy="gradient", epochs=1, batch_size=60)
+    _replay_locally(local, X, y, _shard_rows(len(X)), epochs=1, batch_size=60)
+    np.testing.assert_allclose(remote.params, local.params, rtol=1e-11, atol=1e-13)
+
+
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-12), ("float32", 2e-5)])
 def test_gradient_strategy_equals_local_training(client, dtype, rtol):
     X, y = _data(dtype=np.dtype(dtype))

@@ -458,3 +458,67 @@ def test_early_stopping_restores_running_statistics():
     assert model.evaluate(X[32:], y[32:])["loss"] == pytest.approx(min(history.history["val_loss"]), rel=1e-12)
     np.testing.assert_array_equal(model.params, stop.best_params)
     np.testing.assert_array_equal(model.state, stop.best_state)
+
+
+def test_options_tunable_after_build_take_effect_and_are_checked(tmp_path):
+    """Dropout.p, LayerNorm.eps and BatchNorm1d's eps and momentum may change on a built model,
+    as in PyTorch: the next batch uses the new value, the file saves it; bad values are refused."""
+    X = np.random.default_rng(1).standard_normal((6, 5))
+    model = Sequential([Dropout(0.0)], loss="mse", n_in=5, dtype="float64", seed=0).train()
+    np.testing.assert_array_equal(model.forward(X), X)
+    model.layers[0].p = 1.0
+    np.testing.assert_array_equal(model.forward(X), np.zeros_like(X))
+    with pytest.raises(ValueError, match="p"):
+        model.layers[0].p = 1.5
+    assert model.layers[0].p == 1.0
+
+    norm = Sequential([LayerNorm(5, elementwise_affine=False)], loss="mse", dtype="float64")
+    norm.layers[0].eps = 10.0
+    expected = (X - X.mean(1, keepdims=True)) / np.sqrt(X.var(1, keepdims=True) + 10.0)
+    np.testing.assert_allclose(norm.predict(X), expected, rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="eps"):
+        norm.layers[0].eps = 0.0
+
+    bn_model = Sequential([BatchNorm1d(5), Dense(5, 1)], loss="mse", dtype="float64", optimizer=SGD(lr=0.1))
+    bn = bn_model.layers[0]
+    bn.momentum = 1.0
+    bn_model.train_step(X, np.zeros(6))
+    np.testing.assert_allclose(bn.running_mean, X.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(bn.running_var, X.var(0, ddof=1), rtol=1e-12)
+    with pytest.raises(ValueError, match="momentum"):
+        bn.momentum = -0.1
+    bn_model.save(tmp_path / "bn.npz")
+    assert Sequential.load(tmp_path / "bn.npz").layers[0].momentum == 1.0
+
+
+@pytest.mark.parametrize("layer, name, value", [
+    (Dense(3, 4), "activation", "tanh"), (Dense(3, 4), "n_out", 5), (Dense(3, 4), "use_bias", False),
+    (Activation("relu"), "activation", "tanh"), (BatchNorm1d(3), "track_running_stats", False),
+    (LayerNorm(3), "affine", False), (Residual([Dense(3, 3)]), "layers", [])])
+def test_build_options_are_fixed_once_in_a_model(layer, name, value):
+    """What the program and buffers were built from cannot change afterwards (AttributeError
+    naming it); before the layer is in a model it can."""
+    before = getattr(layer, name)
+    Sequential([layer], loss="mse", n_in=3, dtype="float64")
+    with pytest.raises(AttributeError, match=name):
+        setattr(layer, name, value)
+    assert getattr(layer, name) == before
+    fresh = type(layer).__new__(type(layer))
+    fresh.__dict__.update({k: v for k, v in layer.__dict__.items() if k != "_model"}, _model=None)
+    setattr(fresh, name, value)
+    assert getattr(fresh, name) == value
+
+
+def test_batch_statistics_in_evaluation_use_all_rows_at_once():
+    """BatchNorm1d(track_running_stats=False) normalizes with its input's statistics in
+    evaluation too: predict/evaluate take X whole (not in chunks of batch_size), as module(X)
+    in PyTorch, and refuse a single row."""
+    X = np.random.default_rng(2).standard_normal((9, 4)) * 2 + 1
+    model = Sequential([BatchNorm1d(4, affine=False, track_running_stats=False)], loss="mse", dtype="float64")
+    expected = (X - X.mean(0)) / np.sqrt(X.var(0) + 1e-5)
+    for batch_size in (1, 2, 4, 1024):
+        np.testing.assert_allclose(model.predict(X, batch_size=batch_size), expected, rtol=1e-12, atol=1e-14)
+        loss = model.evaluate(X, np.zeros_like(X), batch_size=batch_size)["loss"]
+        assert loss == pytest.approx(np.mean(expected ** 2), rel=1e-12)
+    with pytest.raises(ValueError, match="1 row"):
+        model.predict(X[:1])

@@ -17,10 +17,28 @@ class Layer:
 
     n_in = None
     n_out = None
+    # Options that may change after the model is built, as in PyTorch (``dropout.p = 0.2``):
+    # name -> (column of the model's ``op_params`` row, check of the new value).
+    _tunable: dict = {}
+    # Options the model's program and buffers were built from: fixed once in a model.
+    _fixed: tuple = ("n_in", "n_out")
 
     def __init__(self):
         self._model = None
         self._op = None      # index of the layer's (first) op in the model's program
+
+    def __setattr__(self, name, value):
+        model = self.__dict__.get("_model")
+        if model is not None:
+            if name in self._tunable:
+                column, check = self._tunable[name]
+                value = check(value)
+                model.op_params[self._op, column] = value
+            elif name in self._fixed:
+                raise AttributeError(f"{type(self).__name__}.{name} is fixed once the layer is part of a model "
+                                     "(the model's program and buffers were built from it); build a new layer "
+                                     "and model instead")
+        object.__setattr__(self, name, value)
 
     @property
     def n_params(self) -> int:

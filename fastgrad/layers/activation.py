@@ -6,6 +6,10 @@ from fastgrad.functional.activations import activation_spec
 from fastgrad.layers._base import Layer, python_scalar
 
 
+def _check_p(value):
+    return as_scalar(value, "p", low=0.0, high=1.0)
+
+
 class _Elementwise(Layer):
     """A layer whose output width is its input width, inferred from the layer before."""
 
@@ -22,6 +26,8 @@ class Activation(_Elementwise):
     each row), its options as keywords (``Activation("leaky_relu", alpha=0.2)``). Input
     and output (m, n), n taken from the layer before. No parameters.
     """
+
+    _fixed = Layer._fixed + ("activation", "activation_options", "code", "p1", "p2")
 
     def __init__(self, name, **options):
         super().__init__()
@@ -52,12 +58,15 @@ class Dropout(_Elementwise):
     The mask of a batch is a function of (the model's ``dropout_seed``, the optimizer step,
     the op's index, the entry's index) through a counter-based hash
     (:mod:`fastgrad.kernels.dropout`): a seeded ``fit`` gives the same masks in every run,
-    process and thread count. No parameters.
+    process and thread count. No parameters. ``p`` may be changed on a built model (the next
+    batch uses it), as in PyTorch.
     """
+
+    _tunable = {"p": (0, _check_p)}
 
     def __init__(self, p=0.5):
         super().__init__()
-        self.p = as_scalar(p, "p", low=0.0, high=1.0)
+        self.p = _check_p(p)
 
     def _emit(self, builder, n_in):
         from fastgrad.kernels.program import DROPOUT

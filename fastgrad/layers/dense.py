@@ -25,6 +25,8 @@ class Dense(Layer):
     without a bias).
     """
 
+    _fixed = Layer._fixed + ("activation", "activation_options", "code", "p1", "p2", "init", "use_bias")
+
     def __init__(self, n_in, n_out=None, activation="identity", init="auto", use_bias=True,
                  **activation_options):
         super().__init__()

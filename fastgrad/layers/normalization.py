@@ -6,13 +6,24 @@ from fastgrad.layers._base import Layer, view_property
 from fastgrad.optim._validate import flag
 
 
+def _check_eps(value):
+    return as_scalar(value, "eps", low=0.0, low_open=True)
+
+
+def _check_momentum(value):
+    return as_scalar(value, "momentum", low=0.0, high=1.0)
+
+
 class _Norm(Layer):
-    """Shared by the two norms: width n, optional affine weight (starts at 1) and bias (at 0)."""
+    """Shared by the two norms: width n, optional affine weight (starts at 1) and bias (at 0).
+    ``eps`` (and BatchNorm1d's ``momentum``) may be changed on a built model, as in PyTorch."""
+    _tunable = {"eps": (0, _check_eps)}
+    _fixed = Layer._fixed + ("affine",)
 
     def __init__(self, n, eps, affine):
         super().__init__()
         self.n_in = self.n_out = as_int(n, "n", low=1)
-        self.eps = as_scalar(eps, "eps", low=0.0, low_open=True)
+        self.eps = _check_eps(eps)
         self.affine = flag(affine, self._affine_name)
 
     @property
@@ -85,14 +96,18 @@ class BatchNorm1d(_Norm):
     ``model.state`` (``running_mean`` starts at 0, ``running_var`` at 1): saved and loaded,
     never touched by the optimizer, the l1/l2 penalty, clipping or ``model.hessian``.
     ``track_running_stats=False``: batch statistics in evaluation too, no running
-    statistics. ``affine=False``: no weight and bias.
+    statistics; ``predict``/``evaluate``/``forward`` then take X as one batch (as
+    ``module(X)`` in PyTorch), whatever their ``batch_size``, and refuse X of one row. ``affine=False``: no weight and bias.
     Source: Ioffe and Szegedy, "Batch Normalization" (2015); PyTorch's module.
     """
     _affine_name = "affine"
 
+    _tunable = {"eps": (0, _check_eps), "momentum": (1, _check_momentum)}
+    _fixed = _Norm._fixed + ("track_running_stats",)
+
     def __init__(self, n, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
         super().__init__(n, eps, affine)
-        self.momentum = as_scalar(momentum, "momentum", low=0.0, high=1.0)
+        self.momentum = _check_momentum(momentum)
         self.track_running_stats = flag(track_running_stats, "track_running_stats")
 
     @property

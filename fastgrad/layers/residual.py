@@ -11,6 +11,8 @@ class Residual(Layer):
     own views and parameters; the Residual itself has none of its own.
     """
 
+    _fixed = Layer._fixed + ("layers",)
+
     def __init__(self, layers):
         super().__init__()
         if not isinstance(layers, (list, tuple)) or not layers or not all(isinstance(x, Layer) for x in layers):
