@@ -214,7 +214,7 @@ class _ScheduleCallback(Callback):
         from fastgrad.schedules import ReduceLROnPlateau
         if isinstance(self.schedule, ReduceLROnPlateau):
             self.schedule.step(logs.get("val_loss", logs["loss"]))
-        else:
+        elif self.schedule.interval == "epoch":  # a per-step schedule is advanced by fit's batches
             self.schedule.step()
 
 
@@ -235,6 +235,16 @@ class CallbackList:
             cb.model = model
             self.callbacks.append(cb)
         self.history = history
+        per_step = [cb.schedule for cb in self.callbacks if isinstance(cb, _ScheduleCallback)
+                    and getattr(cb.schedule, "interval", "epoch") == "step"]
+        if len(per_step) > 1:
+            raise ValueError("fit takes at most one schedule with interval='step' (each would set the rate of "
+                             "every batch)")
+        self._per_step = per_step[0] if per_step else None
+
+    def per_step_schedule(self):
+        """The schedule stepped per optimizer step (``interval="step"``), or None."""
+        return self._per_step
 
     def on_train_begin(self, logs=None):
         for cb in self.callbacks:

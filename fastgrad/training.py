@@ -38,15 +38,16 @@ class BatchRun:
 
 
 def run_batches(model, X, yf, yl, use_labels, perm, batch_size, clip_norm, diagnostics, diag=None,
-                progress=None, n_chunks=1, weights=None):
+                progress=None, n_chunks=1, weights=None, lrs=None, before_chunk=None):
     """Run every mini-batch of ``perm`` through the backend's ``train_epoch``.
 
     ``weights``: validated sample weights (n,) in the model's dtype (gathered with the rows),
     or None for the unweighted path.
 
-    One compiled call per chunk: a single call unless a progress bar wants to advance.
-    The optimizer's step count advances by the updates applied; the learning rate is
-    ``optimizer.lr`` for every batch (schedules act between epochs).
+    One compiled call per chunk: a single call unless a progress bar wants to advance (or
+    ``before_chunk(first_batch)``, called before each chunk, sets something per batch).
+    The optimizer's step count advances by the updates applied; the learning rate of batch i
+    is ``lrs[i]`` (float64, one per batch: a per-step schedule's rates), else ``optimizer.lr``.
     """
     n = X.shape[0]
     n_batches = math.ceil(n / batch_size)
@@ -54,7 +55,7 @@ def run_batches(model, X, yf, yl, use_labels, perm, batch_size, clip_norm, diagn
     model._check_batch_stats((min(batch_size, n), last_size), f"training in batches of {batch_size} of {n} rows")
     losses = np.zeros(n_batches)
     correct = np.zeros(n_batches, dtype=np.int64)
-    lrs = np.full(n_batches, float(model.optimizer.lr))
+    lrs = np.full(n_batches, float(model.optimizer.lr)) if lrs is None else np.ascontiguousarray(lrs, np.float64)
     status = np.zeros(1, np.int64)
     diag = np.zeros((model.program.shape[0], 3)) if diag is None else diag
     clip = 0.0 if clip_norm is None else as_scalar(clip_norm, "clip_norm", low=0.0, low_open=True)
@@ -65,6 +66,8 @@ def run_batches(model, X, yf, yl, use_labels, perm, batch_size, clip_norm, diagn
     data = Data(X, yf, yl, use_labels, model._kernel_weights(weights))
     record = Record(losses, correct, bool(diagnostics), diag, status)
     for first, last in zip(bounds[:-1], bounds[1:]):
+        if before_chunk is not None:
+            before_chunk(first)
         stop = train_range(model, data, perm, batch_size, first, last, record, lrs, clip)
         done = int(stop)
         if progress is not None:
@@ -194,8 +197,19 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
         diag = np.zeros((model.program.shape[0], 3))
         bar = _progress_bar(verbose, epoch, n_batches)
         lr = float(model.optimizer.lr)
+        per_step = cbs.per_step_schedule()
+        chunks, lrs, before_chunk = (20 if bar is not None else 1), None, None
+        if per_step is not None:
+            lrs = per_step.rates(n_batches)
+            per_step.lr_at(per_step.last_epoch + n_batches)  # the step after the epoch must exist too
+            if per_step.momentum_at(per_step.last_epoch) is not None:  # one call per batch: momentum moves
+                chunks = n_batches
+                def before_chunk(first, s=per_step):
+                    s._set_momentum(s.last_epoch + first)
         run = run_batches(model, Xa, yf, yl, use_labels, perm, batch_size, clip_norm, diagnostics, diag,
-                          progress=bar, n_chunks=20 if bar is not None else 1, weights=w)
+                          progress=bar, n_chunks=chunks, weights=w, lrs=lrs, before_chunk=before_chunk)
+        if per_step is not None:
+            per_step.advance(run.done)
         if bar is not None:
             bar.close()
         if run.failed is not None:

@@ -30,8 +30,9 @@ Kernel protocol (for compiled training loops, e.g. the model's epoch loop)
 from fastgrad.optim.grad_utils import clip_grad_norm, clip_grad_value, grad_stats
 from fastgrad.optim.lbfgs import LBFGS
 from fastgrad.optim.optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
-from fastgrad.schedules import CosineAnnealingLR, ExponentialLR, LinearWarmupCosine, ReduceLROnPlateau, StepLR
+from fastgrad.schedules import (CosineAnnealingLR, ExponentialLR, LinearWarmupCosine, OneCycleLR, ReduceLROnPlateau,
+                                StepLR)
 
 __all__ = ("Optimizer", "SGD", "RMSprop", "Adagrad", "Adam", "AdamW", "LBFGS",
            "clip_grad_norm", "clip_grad_value", "grad_stats",
-           "StepLR", "ExponentialLR", "CosineAnnealingLR", "LinearWarmupCosine", "ReduceLROnPlateau")
+           "StepLR", "ExponentialLR", "CosineAnnealingLR", "LinearWarmupCosine", "OneCycleLR", "ReduceLROnPlateau")
