@@ -95,6 +95,9 @@ def ones(shape, gain=1.0, rng=None, dtype=np.float64):
 
 INITIALIZERS = {"xavier_uniform": xavier_uniform, "xavier_normal": xavier_normal, "he_uniform": he_uniform,
                 "he_normal": he_normal, "lecun_normal": lecun_normal, "zeros": zeros, "ones": ones}
+# Keras's names (Glorot) and PyTorch's (Kaiming, whose default mode fan_in and gain sqrt(2) are He's).
+INITIALIZER_ALIASES = {"glorot_uniform": "xavier_uniform", "glorot_normal": "xavier_normal",
+                       "kaiming_uniform": "he_uniform", "kaiming_normal": "he_normal"}
 
 # torch.nn.init.calculate_gain's values where it knows the name; 1 for the others.
 GAINS = {"identity": 1.0, "linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3.0, "relu": math.sqrt(2.0),

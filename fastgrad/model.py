@@ -11,15 +11,30 @@ from fastgrad._threads import blas_phase
 from fastgrad.kernels.activations import IDENTITY, SIGMOID, SOFTMAX
 from fastgrad.kernels.losses import BCE_LOGITS, HUBER, MAE, MSE
 from fastgrad.kernels.train import SOFTMAX_CE
-from fastgrad.kernels.program import (BATCH_NORM, EVAL, N_IN, N_OUT, OP, P_HI, P_LO, S_OFF, TRAIN, Data, Net,
-                                      Objective, work_buffers)
+from fastgrad.kernels.program import (ACT, ACTIVATION, BATCH_NORM, DENSE, EVAL, N_IN, N_OUT, OP, P_HI, P_LO,
+                                      S_OFF, TRAIN, Data, Net, Objective, work_buffers)
 from fastgrad.layers import Dense, Layer
 
 # Loss name -> the code the training kernels (and their references) dispatch on.
 LOSSES = {"mse": MSE, "mae": MAE, "huber": HUBER, "binary_cross_entropy": BCE_LOGITS,
           "softmax_cross_entropy": SOFTMAX_CE}
+# Keras's and PyTorch's names for the same losses (Keras's cross-entropies on a final softmax or
+# sigmoid: see Sequential's ``loss``).
+LOSS_ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae", "huber_loss": "huber",
+                "binary_crossentropy": "binary_cross_entropy", "categorical_crossentropy": "softmax_cross_entropy",
+                "sparse_categorical_crossentropy": "softmax_cross_entropy", "cross_entropy": "softmax_cross_entropy"}
+# The output activation a classification loss takes inside its fused, stable form.
+_FUSED_OUTPUT = {"softmax_cross_entropy": ("softmax", SOFTMAX), "binary_cross_entropy": ("sigmoid", SIGMOID)}
 CLASSIFICATION = ("binary_cross_entropy", "softmax_cross_entropy")
 HESSIAN_MAX_PARAMS = 2000
+
+
+def _optimizer_by_name(name):
+    """A fastgrad optimizer with its default settings from its lower-case name (Keras's habit:
+    ``optimizer="adam"``); ``ValueError`` listing the names."""
+    from fastgrad.optim import SGD, Adagrad, Adam, AdamW, RMSprop
+    classes = {"sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad, "adam": Adam, "adamw": AdamW}
+    return classes[check_choice(name, "optimizer", tuple(classes))]()
 
 
 def _backend(name):
@@ -40,10 +55,18 @@ class Sequential:
     from the layer before; ``n_in`` gives the first layer's when it does not say
     (``Dense(32)``, ``Dropout``, ``Activation``). Widths that do not chain raise ``ValueError``.
 
-    ``loss``: ``mse``, ``mae``, ``huber`` (``huber_delta``), ``binary_cross_entropy``
-    (the last layer outputs logits; the loss is fused with the sigmoid) or
-    ``softmax_cross_entropy`` (logits; integer labels or class probabilities).
-    ``optimizer``: a :mod:`fastgrad.optim` optimizer (default ``Adam()``). ``l1``/``l2``
+    ``loss`` (required, as in Keras and PyTorch): ``mse``, ``mae``, ``huber`` (``huber_delta``),
+    ``binary_cross_entropy`` (the last layer outputs logits; the loss is fused with the sigmoid)
+    or ``softmax_cross_entropy`` (logits; integer labels or class probabilities); Keras's and
+    PyTorch's names are accepted for them (``mean_squared_error``, ``mean_absolute_error``,
+    ``huber_loss``, ``binary_crossentropy``, ``categorical_crossentropy``,
+    ``sparse_categorical_crossentropy``, ``cross_entropy``) and stored as the names above. A last
+    layer that applies softmax (sigmoid) before the matching cross-entropy, Keras's spelling
+    (``Dense(10, activation="softmax")``), is trained on its logits with the fused loss and
+    ``predict`` returns the probabilities: the same trajectory as the logits spelling.
+    ``optimizer``: a :mod:`fastgrad.optim` optimizer, or the lower-case name of one with its
+    default settings (``"adam"``, ``"adamw"``, ``"sgd"``, ``"rmsprop"``, ``"adagrad"``);
+    default ``Adam()``. ``l1``/``l2``
     add ``l1 * sum|W| + l2 * sum W^2`` over every weight (not biases) to the loss, as
     Keras does. ``dtype``: float32 (default) or float64. ``seed``: seeds the one RNG that
     initializes the weights and shuffles the batches. ``backend="reference"`` runs the
@@ -66,7 +89,7 @@ class Sequential:
     Models pickle and deep-copy (the copy continues training bit-identically).
     """
 
-    def __init__(self, layers, loss="mse", optimizer=None, l1=0.0, l2=0.0, dtype="float32", seed=None,
+    def __init__(self, layers, loss=None, optimizer=None, l1=0.0, l2=0.0, dtype="float32", seed=None,
                  backend="compiled", huber_delta=1.0, n_in=None):
         from fastgrad.optim import Adam, Optimizer
         layers = list(layers) if isinstance(layers, (list, tuple)) else None
@@ -80,7 +103,14 @@ class Sequential:
             if leaf._model is not None and leaf._model is not self:
                 raise ValueError(f"the {type(leaf).__name__} layer {leaf!r} already belongs to another model; "
                                  "create a new layer")
-        self.loss = check_choice(loss, "loss", tuple(LOSSES))
+        if loss is None:
+            raise TypeError(f"Sequential needs a loss, one of {', '.join(map(repr, LOSSES))} (or a Keras name such "
+                            "as 'sparse_categorical_crossentropy'): there is no default, as in Keras's compile "
+                            "and in PyTorch, so that a classifier is never trained as a regression")
+        loss = check_choice(loss, "loss", tuple(LOSSES) + tuple(LOSS_ALIASES))
+        self.loss = LOSS_ALIASES.get(loss, loss)
+        if isinstance(optimizer, str):
+            optimizer = _optimizer_by_name(optimizer)
         self.optimizer = Adam() if optimizer is None else optimizer
         if not isinstance(self.optimizer, Optimizer):
             raise TypeError(f"optimizer must be a fastgrad.optim optimizer, got {type(self.optimizer).__name__}")
@@ -98,6 +128,7 @@ class Sequential:
         from fastgrad._program import build_program
         self.program, self.op_params, built = build_program(layers, None if n_in is None else
                                                            as_int(n_in, "n_in", low=1), self.dtype)
+        self._fuse_output_activation()
         for leaf in leaves:
             leaf._bind(self, leaf._op)
         self._params = np.zeros(built.n_params, dtype=self.dtype)
@@ -115,6 +146,19 @@ class Sequential:
         self.epochs_done = 0
         self.stop_training = False
         self._init_runtime()
+
+    def _fuse_output_activation(self):
+        """A last op (Dense or Activation) applying softmax before ``softmax_cross_entropy``, or
+        sigmoid before ``binary_cross_entropy``, is Keras's way to write a classifier; the fused
+        losses take logits, so that activation is dropped from the program: training uses the
+        stable fused form on the logits and ``predict`` returns the probabilities (as Keras,
+        which recovers the logits in the same case). Without this the activation would be
+        applied twice, and such a model would stall (a softmax output: loss stuck near 1.46,
+        outputs near 1/k)."""
+        fused = _FUSED_OUTPUT.get(self.loss)
+        last = self.program[-1]
+        if fused is not None and last[OP] in (DENSE, ACTIVATION) and last[ACT] == fused[1]:
+            self.program[-1, ACT] = IDENTITY
 
     def _init_runtime(self):
         """What is per process and per thread, never pickled: the backend module, each

@@ -33,7 +33,7 @@ def test_round_trip_keeps_everything(tmp_path):
 
 
 def test_numpy_scalars_in_the_config_are_saved_as_python_values(tmp_path):
-    model = Sequential([Dense(np.int64(3), np.int32(2), "leaky_relu", alpha=np.float32(0.25))],
+    model = Sequential([Dense(np.int64(3), np.int32(2), "leaky_relu", alpha=np.float32(0.25))], loss="mse",
                        optimizer=SGD(lr=np.float32(0.5), momentum=np.float64(0.9)), seed=np.int64(3),
                        l2=np.float32(0.125))
     model.save(tmp_path / "m.npz")

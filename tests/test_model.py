@@ -221,7 +221,7 @@ def test_hessian_of_small_model():
     f, p0 = loss_of_params(model, X, y)
     H_fd = diff.hessian(f, p0)
     assert np.max(np.abs(H - H_fd)) < 1e-5 * np.max(np.abs(H))
-    big = Sequential([Dense(100, 30)], seed=0)
+    big = Sequential([Dense(100, 30)], loss="mse", seed=0)
     with pytest.raises(ValueError, match="at most 2000"):
         big.hessian(np.ones((2, 100)), np.ones((2, 30)))
 
@@ -239,17 +239,21 @@ def test_train_step_and_summary(capsys):
 
 def test_bad_input():
     with pytest.raises(ValueError, match="layer 1 expects 6 inputs but layer 0 gives 7"):
-        Sequential([Dense(5, 7), Dense(6, 3)])
+        Sequential([Dense(5, 7), Dense(6, 3)], loss="mse")
     with pytest.raises(ValueError, match="non-empty list"):
-        Sequential([])
+        Sequential([], loss="mse")
     with pytest.raises(ValueError, match="loss must be one of"):
         Sequential([Dense(2, 2)], loss="hinge")
+    with pytest.raises(TypeError, match="needs a loss"):
+        Sequential([Dense(2, 2)])
     with pytest.raises(ValueError, match="activation must be one of"):
-        Dense(2, 2, activation="swish")
+        Dense(2, 2, activation="swishy")
     with pytest.raises(ValueError, match="backend"):
-        Sequential([Dense(2, 2)], backend="gpu")
+        Sequential([Dense(2, 2)], loss="mse", backend="gpu")
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        Sequential([Dense(2, 2)], loss="mse", optimizer="adamax")
     with pytest.raises(TypeError, match="optimizer"):
-        Sequential([Dense(2, 2)], optimizer="adam")
+        Sequential([Dense(2, 2)], loss="mse", optimizer=3)
     model = Sequential([Dense(4, 3)], loss="softmax_cross_entropy")
     X = np.ones((5, 4))
     with pytest.raises(ValueError, match="X must have 4 columns"):
@@ -271,8 +275,8 @@ def test_bad_input():
         reg.fit(X, np.zeros(5), verbose=0)
     with pytest.raises(ValueError, match="already belongs to another model"):
         layer = Dense(2, 2)
-        Sequential([layer])
-        Sequential([layer])
+        Sequential([layer], loss="mse")
+        Sequential([layer], loss="mse")
 
 
 def test_model_calls_compile_no_parallel_layer_or_loss_kernel():

@@ -170,7 +170,7 @@ def initialisation():
     W = fastgrad.init.he_normal((128, 64), rng=0)  # fastgrad's W is (n_in, n_out): fan_in = 128
     tol = 5 * 0.125 / math.sqrt(2 * W.size)  # five standard errors of a sample standard deviation
     check("std of he_normal((128, 64)) (8192 draws)", None, W.std(), math.sqrt(2 / 128), tol=tol)
-    model = Sequential([Dense(128, 64, "relu")], dtype="float64", seed=1)
+    model = Sequential([Dense(128, 64, "relu")], loss="mse", dtype="float64", seed=1)
     check("Dense(128, 64, 'relu') init='auto': W std", None, model.layers[0].W.std(), math.sqrt(2 / 128), tol=tol)
     check("Dense bias at initialisation, max |b|", None, np.abs(model.layers[0].b).max(), 0.0, tol=0)
 

@@ -212,12 +212,18 @@ _DEFAULTS = {"leaky_relu": {"alpha": 0.01}, "elu": {"alpha": 1.0},
              "softplus": {"beta": 1.0, "threshold": 20.0}, "gelu": {"approximate": "none"}}
 
 
+# Other libraries' names for the same activations (Keras's ``swish``).
+ACTIVATION_ALIASES = {"swish": "silu"}
+
+
 def activation_spec(name, **options):
-    """(kernel code, p1, p2) for activation ``name`` and its options, e.g. ``alpha=0.2``.
+    """(kernel code, p1, p2) for activation ``name`` (or an alias: ``swish`` is ``silu``) and its
+    options, e.g. ``alpha=0.2``.
 
     Raises ``ValueError`` for an unknown name or an option the activation does not take.
     """
-    check_choice(name, "activation", tuple(ACTIVATIONS))
+    check_choice(name, "activation", tuple(ACTIVATIONS) + tuple(ACTIVATION_ALIASES))
+    name = ACTIVATION_ALIASES.get(name, name)
     params = dict(_DEFAULTS.get(name, {}))
     unknown = set(options) - set(params)
     if unknown:

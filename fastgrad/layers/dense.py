@@ -7,7 +7,7 @@ from fastgrad.functional.activations import activation_spec
 from fastgrad.layers._base import Layer, python_scalar, view_property
 from fastgrad.optim._validate import flag
 
-RELU_FAMILY = ("relu", "leaky_relu", "elu", "gelu", "silu")
+RELU_FAMILY = ("relu", "leaky_relu", "elu", "gelu", "silu", "swish")
 
 
 class Dense(Layer):
@@ -18,7 +18,8 @@ class Dense(Layer):
     ``fastgrad.functional.ACTIVATIONS``, its options as keywords (``Dense(8, 8,
     "leaky_relu", alpha=0.2)``). ``use_bias=False``: y = act(x @ W), no b (as
     ``torch.nn.Linear(bias=False)``, Keras's ``use_bias``). ``init``: a name of
-    ``fastgrad.init.INITIALIZERS`` or ``"auto"`` (He normal for the ReLU family -- relu,
+    ``fastgrad.init.INITIALIZERS`` (or Keras's ``glorot_*`` and PyTorch's ``kaiming_*`` names
+    for them, stored as ``xavier_*`` and ``he_*``) or ``"auto"`` (He normal for the ReLU family -- relu,
     leaky_relu, elu, gelu, silu -- and Xavier uniform otherwise); biases start at 0.
     Once the layer is part of a :class:`~fastgrad.Sequential`, ``W``, ``b``, ``grad_W``
     and ``grad_b`` are views into the model's flat ``params``/``grads`` (``b`` is None
@@ -40,8 +41,8 @@ class Dense(Layer):
         self.code, self.p1, self.p2 = activation_spec(activation, **activation_options)
         self.activation = activation
         self.activation_options = dict(activation_options)
-        check_choice(init, "init", ("auto",) + tuple(_init.INITIALIZERS))
-        self.init = init
+        check_choice(init, "init", ("auto",) + tuple(_init.INITIALIZERS) + tuple(_init.INITIALIZER_ALIASES))
+        self.init = _init.INITIALIZER_ALIASES.get(init, init)
         self.use_bias = flag(use_bias, "use_bias")
 
     @property
