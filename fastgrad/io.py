@@ -61,6 +61,7 @@ def _config(model) -> dict:
         "optimizer": {"class": type(opt).__name__, "hyperparameters": opt.hyperparameters(),
                       "step": opt.step_count, "n_skipped": opt.n_skipped},
         "epochs_done": model.epochs_done, "rng_state": model.rng.bit_generator.state,
+        "metrics": list(model.metrics),
     }
 
 
@@ -207,6 +208,7 @@ def _optimizers() -> dict:
 
 
 def _config_schema():
+    from fastgrad.metrics import METRICS
     from fastgrad.model import LOSSES
     number = Num()
     return Record({
@@ -226,7 +228,8 @@ def _config_schema():
         "rng_state": Record({"bit_generator": Str(choices=("PCG64",)),
                              "state": Record({"state": Int(0, 2 ** 128), "inc": Int(0, 2 ** 128)}),
                              "has_uint32": Int(0, 2), "uinteger": Int(0, 2 ** 32)}),
-    }, optional=("dropout_seed",))
+        "metrics": ListOf(Str(choices=METRICS), max_len=len(METRICS)),
+    }, optional=("dropout_seed", "metrics"))
 
 
 # ----- loading --------------------------------------------------------------------------------
@@ -273,7 +276,7 @@ def _build(files, config, backend):
     optimizer = _calling("config['optimizer']['hyperparameters']", _optimizers()[opt_cfg["class"]], **hyper)
     model = _calling("config", Sequential, layers, loss=config["loss"], optimizer=optimizer, l1=config["l1"],
                      l2=config["l2"], dtype=config["dtype"], seed=config["seed"], backend=backend,
-                     huber_delta=config["huber_delta"])
+                     huber_delta=config["huber_delta"], metrics=config.get("metrics"))
     model.params[:] = files.array("params")
     if "state" in files:
         model.state[:] = files.array("state")

@@ -64,7 +64,10 @@ class Sequential:
     layer that applies softmax (sigmoid) before the matching cross-entropy, Keras's spelling
     (``Dense(10, activation="softmax")``), is trained on its logits with the fused loss and
     ``predict`` returns the probabilities: the same trajectory as the logits spelling.
-    ``optimizer``: a :mod:`fastgrad.optim` optimizer, or the lower-case name of one with its
+    ``metrics``: names among ``accuracy``, ``auc``, ``precision``, ``recall`` (classification
+    losses) and ``r2``, ``mae``, ``mse`` (regression losses), as defined in :mod:`fastgrad.metrics`
+    (scikit-learn's definitions); ``evaluate`` returns them and ``fit`` logs them (``val_``
+    too). ``optimizer``: a :mod:`fastgrad.optim` optimizer, or the lower-case name of one with its
     default settings (``"adam"``, ``"adamw"``, ``"sgd"``, ``"rmsprop"``, ``"adagrad"``);
     default ``Adam()``. ``l1``/``l2``
     add ``l1 * sum|W| + l2 * sum W^2`` over every weight (not biases) to the loss, as
@@ -90,7 +93,7 @@ class Sequential:
     """
 
     def __init__(self, layers, loss=None, optimizer=None, l1=0.0, l2=0.0, dtype="float32", seed=None,
-                 backend="compiled", huber_delta=1.0, n_in=None):
+                 backend="compiled", huber_delta=1.0, n_in=None, metrics=None):
         from fastgrad.optim import Adam, Optimizer
         layers = list(layers) if isinstance(layers, (list, tuple)) else None
         if not layers or not all(isinstance(layer, Layer) for layer in layers):
@@ -109,6 +112,8 @@ class Sequential:
                             "and in PyTorch, so that a classifier is never trained as a regression")
         loss = check_choice(loss, "loss", tuple(LOSSES) + tuple(LOSS_ALIASES))
         self.loss = LOSS_ALIASES.get(loss, loss)
+        from fastgrad.metrics import check_metrics
+        self.metrics = check_metrics(metrics, self.loss)
         if isinstance(optimizer, str):
             optimizer = _optimizer_by_name(optimizer)
         self.optimizer = Adam() if optimizer is None else optimizer
@@ -417,7 +422,8 @@ class Sequential:
 
     def evaluate(self, X, y, batch_size=1024, sample_weight=None) -> dict:
         """{"loss": mean loss over X (plus the l1/l2 penalty, as in training), "accuracy": ...}
-        (accuracy only for the classification losses).
+        (accuracy only for the classification losses), and the model's ``metrics``
+        (:mod:`fastgrad.metrics`; unweighted).
 
         ``sample_weight`` (n,) (float or int, finite, >= 0, not all zero): the loss is the
         weighted mean ``sum_i w_i l_i / sum_i w_i`` (``l_i``: row i's loss averaged over its
@@ -436,7 +442,17 @@ class Sequential:
         accuracy = self._accuracy(int(sums[1]), X.shape[0])
         if accuracy is not None:
             logs["accuracy"] = accuracy
+        logs.update(self._metric_logs(X, yf, yl, use_labels, batch_size))
         return logs
+
+    def _metric_logs(self, X, yf, yl, use_labels, batch_size=1024) -> dict:
+        """The model's ``metrics`` other than accuracy (which the compiled pass counts) on
+        validated (X, y): one evaluation-mode ``predict`` pass, then :mod:`fastgrad.metrics`."""
+        names = [m for m in self.metrics if m != "accuracy"]
+        if not names:
+            return {}
+        from fastgrad.metrics import compute
+        return compute(names, self.predict(X, batch_size), yf, yl, use_labels, self.loss)
 
     def _penalty(self):
         if self.l1 == 0 and self.l2 == 0:

@@ -187,7 +187,8 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
     history = History(len(model._diag_ops()))
     cbs = CallbackList(callbacks, model, history)
     model.stop_training = False
-    logged = ["loss"] + (["accuracy"] if model._accuracy(0, 1) is not None else [])
+    logged = (["loss"] + (["accuracy"] if model._accuracy(0, 1) is not None else [])
+              + [m for m in model.metrics if m != "accuracy"])
     cbs.on_train_begin({"log_names": logged + ([f"val_{k}" for k in logged] if val is not None else []) + ["lr"]})
     n = Xa.shape[0]
     n_batches = math.ceil(n / batch_size)
@@ -223,6 +224,7 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
         accuracy = model._accuracy(int(run.correct.sum()), n)
         if accuracy is not None:
             logs["accuracy"] = accuracy
+        logs.update(model._metric_logs(Xa, yf, yl, use_labels))  # end-of-epoch model, evaluation mode
         if val is not None:
             logs.update({f"val_{k}": v for k, v in model.evaluate(val[0], val[1], sample_weight=val[2]).items()})
         logs["lr"] = lr
