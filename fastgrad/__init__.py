@@ -11,6 +11,7 @@ from fastgrad.analysis import Curvature, SingularHessianError, curvature, newton
 from fastgrad.diff import GradCheck, check_grad
 from fastgrad.layers import Activation, BatchNorm1d, Dense, Dropout, LayerNorm, Residual
 from fastgrad.minimize import MinimizeResult, minimize
+from fastgrad.lr_finder import LRFinderResult, lr_find
 from fastgrad.model import Sequential
 
 __version__ = "0.1.0"
@@ -18,7 +19,7 @@ __version__ = "0.1.0"
 __all__ = (
     "F", "functional", "reference", "optim", "schedules", "init", "diff", "analysis", "testfunctions",
     "callbacks", "datasets", "Sequential", "Dense", "Activation", "Dropout", "LayerNorm", "BatchNorm1d",
-    "Residual", "minimize", "MinimizeResult", "check_grad", "GradCheck",
+    "Residual", "lr_find", "LRFinderResult", "minimize", "MinimizeResult", "check_grad", "GradCheck",
     "curvature", "newton_step", "taylor", "Curvature", "SingularHessianError", "warmup", "set_num_threads", "blas_phase",
     "get_num_threads", "thread_info", "describe_threads", "__version__",
 )
