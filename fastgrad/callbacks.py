@@ -32,6 +32,12 @@ class History:
             for j, name in enumerate(self.DIAGNOSTICS):
                 self.diagnostics[name].append(diag[:, j].tolist())
 
+    def plot(self, ax=None):
+        """The curves per epoch (loss, metrics, ``val_`` dashed, lr on a second axis); returns the
+        matplotlib figure. See :func:`fastgrad.plot.history` (needs ``fastgrad[plot]``)."""
+        from fastgrad.plot import history
+        return history(self, ax)
+
     def __repr__(self):
         last = {k: round(v[-1], 5) for k, v in self.history.items() if v}
         return f"History(epochs={len(self.epoch)}, last={last})"
