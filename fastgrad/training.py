@@ -144,8 +144,9 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
     optimizer update for every batch in compiled code. Logs per epoch: ``loss`` (mean
     of the batch losses weighted by batch size), ``accuracy`` (classification losses),
     ``val_loss``/``val_accuracy`` with validation data, ``lr``. ``verbose``: 0 silent,
-    1 a tqdm bar per epoch on a terminal (stderr), else one line per epoch (as Keras writes
-    into a log file), 2 one line per epoch.
+    1 a tqdm bar per epoch on a terminal (stderr) or in Jupyter (tqdm's notebook bar), ending
+    with the epoch's loss, metrics and validation figures, else one line per epoch (as Keras
+    writes into a log file), 2 one line per epoch.
     ``diagnostics=True`` records per layer and epoch the mean gradient L2 norm, the
     update-to-weight ratio ||dW||/||W|| and the fraction of dead ReLU units in
     ``history.diagnostics``.
@@ -211,9 +212,9 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
                           progress=bar, n_chunks=chunks, weights=w, lrs=lrs, before_chunk=before_chunk)
         if per_step is not None:
             per_step.advance(run.done)
-        if bar is not None:
-            bar.close()
         if run.failed is not None:
+            if bar is not None:
+                bar.close()
             message = run.failure(f"epoch {epoch + 1}, batch {run.failed + 1} of {n_batches}")
             if any(isinstance(cb, TerminateOnNaN) for cb in cbs.callbacks):
                 print(message, file=sys.stderr)
@@ -228,6 +229,9 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
         if val is not None:
             logs.update({f"val_{k}": v for k, v in model.evaluate(val[0], val[1], sample_weight=val[2]).items()})
         logs["lr"] = lr
+        if bar is not None:  # the epoch's figures on its bar, as Keras's progress bar ends
+            bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
+            bar.close()
         model.epochs_done = epoch + 1
         history.record(epoch, logs, diag[model._diag_ops()] / n_batches if diagnostics else None)
         if verbose == 2 or (verbose == 1 and bar is None):
@@ -239,8 +243,16 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
     return history
 
 
+def _in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (whose stderr is not a terminal but shows widgets)."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
 def _progress_bar(verbose, epoch, n_batches):
-    if verbose != 1 or not sys.stderr.isatty():
+    """A tqdm bar for the epoch when ``verbose == 1`` on a terminal or in Jupyter (tqdm.auto picks
+    the notebook widget there), else None (fit then prints one line per epoch)."""
+    if verbose != 1 or not (sys.stderr.isatty() or _in_notebook()):
         return None
     from tqdm.auto import tqdm
     return tqdm(total=n_batches, desc=f"epoch {epoch + 1}", unit="batch", leave=True)

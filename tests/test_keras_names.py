@@ -107,3 +107,33 @@ def test_swish_is_silu():
     np.testing.assert_array_equal(a.predict(X), b.predict(X))
     np.testing.assert_allclose(Sequential([Activation("swish")], loss="mse", n_in=3, dtype="float64").predict(X),
                                X / (1 + np.exp(-X)), rtol=1e-12)
+
+
+def test_progress_off_a_terminal_and_the_bar_ends_with_the_epochs_figures(capsys, monkeypatch):
+    """verbose=1 writes one line per epoch when stderr is not a terminal (a log file, a pipe, as
+    Keras); with a bar, the bar ends with the epoch's loss, metrics and validation figures."""
+    from fastgrad import training
+    X, y = _data()
+    model = Sequential([Dense(6, 4)], loss="softmax_cross_entropy", dtype="float64", seed=0, metrics=["auc"])
+    model.fit(X, y, epochs=2, batch_size=16, verbose=1)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
+    assert len(lines) == 2 and "auc=" in lines[0]
+
+    class Bar:
+        def __init__(self):
+            self.postfix, self.closed, self.updates = None, False, 0
+
+        def update(self, n):
+            self.updates += n
+
+        def set_postfix(self, values=None, refresh=True, **kw):
+            self.postfix = values if values is not None else kw
+
+        def close(self):
+            self.closed = True
+    bars = []
+    monkeypatch.setattr(training, "_progress_bar", lambda verbose, epoch, n: bars.append(Bar()) or bars[-1])
+    model.fit(X, y, epochs=1, batch_size=16, verbose=1, validation_data=(X, y))
+    assert bars[0].closed and bars[0].updates == 4
+    assert set(bars[0].postfix) == {"loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc", "lr"}
+    assert capsys.readouterr().out == ""   # the bar replaces the line
