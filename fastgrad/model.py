@@ -567,27 +567,29 @@ class Sequential:
                                           block_size=block_size)
 
     # ----- description and persistence --------------------------------------------------------
-    def summary(self) -> str:
-        """A table of the layers (shapes, activations, parameter counts); also printed."""
-        lines = [f"Sequential ({self.backend}, {self.dtype.name}, loss={self.loss}, optimizer={self.optimizer!r})",
-                 f"{'#':>3}  {'layer':<44}{'output':>12}{'params':>10}"]
+    def summary(self, print_fn=print) -> None:
+        """Print a table of the layers (shapes, activations, parameter counts) through
+        ``print_fn`` (one call with the whole table), as Keras's ``summary(print_fn=...)``;
+        returns None, so a notebook shows it once. The layer column widens to the longest name."""
+        rows = []
 
         def add(layer, depth):
             if hasattr(layer, "layers"):  # a Residual block: its name, then its layers indented
-                lines.append(f"{len(lines) - 2:>3}  {'  ' * depth + 'Residual (x + block(x))':<44}"
-                             f"{'(n, ' + str(layer.n_out) + ')':>12}{layer.n_params:>10,}")
+                rows.append(("  " * depth + "Residual (x + block(x))", layer))
                 for inner in layer.layers:
                     add(inner, depth + 1)
                 return
-            name = "  " * depth + repr(layer)
-            lines.append(f"{len(lines) - 2:>3}  {name:<44}{'(n, ' + str(layer.n_out) + ')':>12}{layer.n_params:>10,}")
+            rows.append(("  " * depth + repr(layer), layer))
         for layer in self.layers:
             add(layer, 0)
+        width = max(len("layer"), *(len(name) for name, _ in rows)) + 2
+        lines = [f"Sequential ({self.backend}, {self.dtype.name}, loss={self.loss}, optimizer={self.optimizer!r})",
+                 f"{'#':>3}  {'layer':<{width}}{'output':>12}{'params':>12}"]
+        for i, (name, layer) in enumerate(rows):
+            lines.append(f"{i:>3}  {name:<{width}}{'(n, ' + str(layer.n_out) + ')':>12}{layer.n_params:>12,}")
         lines.append(f"total parameters: {self.n_params:,} ({self.params.nbytes:,} bytes in one flat buffer)"
                      + (f"; state: {self._state.size:,} values" if self._state.size else ""))
-        text = "\n".join(lines)
-        print(text)
-        return text
+        print_fn("\n".join(lines))
 
     def save(self, path) -> None:
         """Write weights, architecture, loss, optimizer state and RNG state to one .npz, atomically."""

@@ -294,11 +294,19 @@ def test_optimizer_penalty_and_hessian_leave_state_alone():
     assert model.state.size == 24 and np.array_equal(model.state, state)
 
 
-def test_summary_lists_every_kind(capsys):
-    text = _model().summary()
+def test_summary_lists_every_kind_aligned():
+    out = []
+    _model().summary(print_fn=out.append)
+    text = out[0]
     for name in ("BatchNorm1d(12", "Dropout(p=0.25)", "Residual (x + block(x))", "  LayerNorm(12",
                  "use_bias=False", "Activation('elu', alpha=0.5)", "state: 24 values"):
         assert name in text, name
+    rows = text.splitlines()[1:-1]   # header and layer rows: the columns end at the same place
+    assert len({len(row) for row in rows}) == 1, rows
+    long = Sequential([Dense(3, 4, "leaky_relu", alpha=0.125, init="glorot_uniform", use_bias=False)], loss="mse")
+    out.clear()
+    long.summary(print_fn=out.append)
+    assert len({len(row) for row in out[0].splitlines()[1:-1]}) == 1
 
 
 # ----- PyTorch parity ---------------------------------------------------------------------------

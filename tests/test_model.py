@@ -233,8 +233,12 @@ def test_train_step_and_summary(capsys):
     loss = model.train_step(X, y)
     assert loss == pytest.approx(_model().loss_and_grad(X, y)[0], rel=1e-12)
     assert not np.array_equal(before, model.params) and model.optimizer.step_count == 1
-    text = model.summary()
-    assert f"total parameters: {model.n_params}" in text and "Dense(5, 7" in capsys.readouterr().out
+    assert model.summary() is None   # printed once (a notebook would show a returned table twice)
+    text = capsys.readouterr().out
+    assert f"total parameters: {model.n_params}" in text and "Dense(5, 7" in text
+    captured = []
+    model.summary(print_fn=captured.append)
+    assert captured == [text.rstrip("\n")]
 
 
 def test_bad_input():
