@@ -12,7 +12,7 @@ optimizer (state, step count, rate), RNG, mode and epoch count -- a ``fit`` afte
 
 The suggestion is the rate where the smoothed loss falls fastest against ``log(lr)`` (the
 steepest negative slope, fastai's "steep" rule, leaving out the first 10 and last 5 points as
-fastai's plot does): a heuristic, usually a few times below the
+fastai's plot does, and everything past the smoothed minimum): a heuristic, usually a few times below the
 rate at the minimum; look at the curve (``fastgrad.plot.lr_find``) before trusting it.
 """
 from __future__ import annotations
@@ -105,8 +105,12 @@ def lr_find(model, X, y, start=1e-7, end=10.0, num=100, batch_size=32, beta=0.98
     if losses.size >= 3:
         # fastai's window: the first 10 and last 5 points are left out (the moving average is
         # still settling at the start, and the end is the blow-up).
+        # Only before the smoothed minimum: past it the curve is the blow-up, whose moving
+        # average can fall again as it lags.
         m = losses.size
-        lo, hi = min(10, m // 3), m - min(5, m // 3)
+        lo, hi = min(10, m // 3), min(m - min(5, m // 3), int(np.argmin(smoothed)) + 1)
+        if hi - lo < 2:
+            lo, hi = 0, max(int(np.argmin(smoothed)) + 1, 2)
         slope = np.gradient(smoothed, np.log(tried))[lo:hi]
         suggestion = float(tried[lo + int(np.argmin(slope))])
     return LRFinderResult(tried, losses, smoothed, suggestion, stopped)
