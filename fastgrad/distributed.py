@@ -313,6 +313,10 @@ def _check_layers(model):
     ``model.state`` would not be gathered, so the result would differ from local training
     (PyTorch needs ``SyncBatchNorm`` for the same reason)."""
     from fastgrad.kernels.program import BATCH_NORM, OP
+    from fastgrad.optim import LBFGS
+    if isinstance(model.optimizer, LBFGS):
+        raise ValueError("distributed fit takes a mini-batch optimizer; LBFGS trains locally (model.fit "
+                         "without client)")
     if np.any(model.program[:, OP] == BATCH_NORM):
         raise ValueError("distributed fit does not support BatchNorm1d: its batch statistics would be each "
                          "worker's and its running statistics would not be merged; use LayerNorm, or train "

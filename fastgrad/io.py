@@ -59,7 +59,7 @@ def _config(model) -> dict:
         "loss": model.loss, "dtype": model.dtype.name, "dropout_seed": model.dropout_seed,
         "l1": model.l1, "l2": model.l2, "huber_delta": model.huber_delta, "seed": model.seed,
         "optimizer": {"class": type(opt).__name__, "hyperparameters": opt.hyperparameters(),
-                      "step": opt.step_count, "n_skipped": opt.n_skipped},
+                      "step": opt.step_count, "n_skipped": getattr(opt, "n_skipped", 0)},
         "epochs_done": model.epochs_done, "rng_state": model.rng.bit_generator.state,
         "metrics": list(model.metrics),
     }
@@ -111,7 +111,7 @@ def save_model(model, path) -> None:
     text = json.dumps(_config(model), default=_json_default, allow_nan=False)
     arrays = {"format": np.array(f"{FORMAT} {VERSION}"), "config": np.array(text), "params": model.params,
               "state": model.state}
-    if opt.state is not None:
+    if not isinstance(opt.state, dict) and opt.state is not None:  # LBFGS's history (a dict) is not saved
         arrays["opt_state"] = opt.state[0]
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -204,7 +204,8 @@ class _Layer(Schema):
 
 def _optimizers() -> dict:
     from fastgrad import optim
-    return {cls.__name__: cls for cls in (optim.SGD, optim.RMSprop, optim.Adagrad, optim.Adam, optim.AdamW)}
+    return {cls.__name__: cls for cls in (optim.SGD, optim.RMSprop, optim.Adagrad, optim.Adam, optim.AdamW,
+                                          optim.LBFGS)}
 
 
 def _config_schema():
@@ -222,7 +223,9 @@ def _config_schema():
         "optimizer": Record({
             "class": Str(choices=tuple(_optimizers())),
             "hyperparameters": MapOf(AnyOf(number, Bool(), Null(), ListOf(number, max_len=4),
-                                           describe="a number, boolean, null or a short list of numbers")),
+                                           Str(choices=("strong_wolfe",)),
+                                           describe="a number, boolean, null, a short list of numbers or "
+                                                    "'strong_wolfe'")),
             "step": Int(0, MAX_COUNT), "n_skipped": Int(0, MAX_COUNT)}),
         "epochs_done": Int(0, MAX_COUNT),
         "rng_state": Record({"bit_generator": Str(choices=("PCG64",)),
@@ -283,11 +286,12 @@ def _build(files, config, backend):
     if "dropout_seed" in config:
         model.dropout_seed = config["dropout_seed"]
     state = [files.array("opt_state")] if "opt_state" in files else None
-    _calling("'opt_state'", optimizer.load_state_dict,
-             {"step": opt_cfg["step"], "n_skipped": opt_cfg["n_skipped"], "state": state,
-              "hyperparameters": optimizer.hyperparameters()})
-    if state is not None:
-        _calling("'opt_state'", optimizer._ensure_state, [model.params], optimizer.kernel_spec()[1])
+    if opt_cfg["class"] != "LBFGS":  # LBFGS's curvature history is not saved: the next fit starts afresh
+        _calling("'opt_state'", optimizer.load_state_dict,
+                 {"step": opt_cfg["step"], "n_skipped": opt_cfg["n_skipped"], "state": state,
+                  "hyperparameters": optimizer.hyperparameters()})
+        if state is not None:
+            _calling("'opt_state'", optimizer._ensure_state, [model.params], optimizer.kernel_spec()[1])
     _calling("config['rng_state']", setattr, model.rng.bit_generator, "state", config["rng_state"])
     model.epochs_done = config["epochs_done"]
     return model

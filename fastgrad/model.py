@@ -11,8 +11,8 @@ from fastgrad._threads import blas_phase
 from fastgrad.kernels.activations import IDENTITY, SIGMOID, SOFTMAX
 from fastgrad.kernels.losses import BCE_LOGITS, HUBER, MAE, MSE
 from fastgrad.kernels.train import SOFTMAX_CE
-from fastgrad.kernels.program import (ACT, ACTIVATION, BATCH_NORM, DENSE, EVAL, N_IN, N_OUT, OP, P_HI, P_LO,
-                                      S_OFF, TRAIN, Data, Net, Objective, work_buffers)
+from fastgrad.kernels.program import (ACT, ACTIVATION, BATCH_NORM, DENSE, DROPOUT, EVAL, N_IN, N_OUT, OP, P_HI,
+                                      P_LO, S_OFF, TRAIN, Data, Net, Objective, work_buffers)
 from fastgrad.layers import Dense, Layer
 
 # Loss name -> the code the training kernels (and their references) dispatch on.
@@ -32,8 +32,8 @@ HESSIAN_MAX_PARAMS = 2000
 def _optimizer_by_name(name):
     """A fastgrad optimizer with its default settings from its lower-case name (Keras's habit:
     ``optimizer="adam"``); ``ValueError`` listing the names."""
-    from fastgrad.optim import SGD, Adagrad, Adam, AdamW, RMSprop
-    classes = {"sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad, "adam": Adam, "adamw": AdamW}
+    from fastgrad.optim import LBFGS, SGD, Adagrad, Adam, AdamW, RMSprop
+    classes = {"sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad, "adam": Adam, "adamw": AdamW, "lbfgs": LBFGS}
     return classes[check_choice(name, "optimizer", tuple(classes))]()
 
 
@@ -68,8 +68,9 @@ class Sequential:
     losses) and ``r2``, ``mae``, ``mse`` (regression losses), as defined in :mod:`fastgrad.metrics`
     (scikit-learn's definitions); ``evaluate`` returns them and ``fit`` logs them (``val_``
     too). ``optimizer``: a :mod:`fastgrad.optim` optimizer, or the lower-case name of one with its
-    default settings (``"adam"``, ``"adamw"``, ``"sgd"``, ``"rmsprop"``, ``"adagrad"``);
-    default ``Adam()``. ``l1``/``l2``
+    default settings (``"adam"``, ``"adamw"``, ``"sgd"``, ``"rmsprop"``, ``"adagrad"``,
+    ``"lbfgs"``); default ``Adam()``. With :class:`~fastgrad.optim.LBFGS`, ``fit`` minimizes the
+    full-batch loss (one ``LBFGS.step`` per epoch, scikit-learn's MLP solver for small data). ``l1``/``l2``
     add ``l1 * sum|W| + l2 * sum W^2`` over every weight (not biases) to the loss, as
     Keras does. ``dtype``: float32 (default) or float64. ``seed``: seeds the one RNG that
     initializes the weights and shuffles the batches. ``backend="reference"`` runs the
@@ -94,7 +95,7 @@ class Sequential:
 
     def __init__(self, layers, loss=None, optimizer=None, l1=0.0, l2=0.0, dtype="float32", seed=None,
                  backend="compiled", huber_delta=1.0, n_in=None, metrics=None):
-        from fastgrad.optim import Adam, Optimizer
+        from fastgrad.optim import LBFGS, Adam, Optimizer
         layers = list(layers) if isinstance(layers, (list, tuple)) else None
         if not layers or not all(isinstance(layer, Layer) for layer in layers):
             raise ValueError("layers must be a non-empty list of fastgrad layers (Dense, Activation, Dropout, "
@@ -117,7 +118,7 @@ class Sequential:
         if isinstance(optimizer, str):
             optimizer = _optimizer_by_name(optimizer)
         self.optimizer = Adam() if optimizer is None else optimizer
-        if not isinstance(self.optimizer, Optimizer):
+        if not isinstance(self.optimizer, (Optimizer, LBFGS)):
             raise TypeError(f"optimizer must be a fastgrad.optim optimizer, got {type(self.optimizer).__name__}")
         self.l1 = as_scalar(l1, "l1", low=0.0)
         self.l2 = as_scalar(l2, "l2", low=0.0)
@@ -134,6 +135,9 @@ class Sequential:
         self.program, self.op_params, built = build_program(layers, None if n_in is None else
                                                            as_int(n_in, "n_in", low=1), self.dtype)
         self._fuse_output_activation()
+        if isinstance(self.optimizer, LBFGS) and np.any(np.isin(self.program[:, OP], (DROPOUT, BATCH_NORM))):
+            raise ValueError("LBFGS minimizes one deterministic full-batch loss: a model with Dropout or "
+                             "BatchNorm1d (random masks, batch statistics) needs a mini-batch optimizer")
         for leaf in leaves:
             leaf._bind(self, leaf._op)
         self._params = np.zeros(built.n_params, dtype=self.dtype)
@@ -503,6 +507,7 @@ class Sequential:
         not finite (parameters untouched) or when the update made a parameter NaN or inf (the
         parameters before it are restored); ``ValueError``/``TypeError`` for bad weights."""
         from fastgrad.training import run_batches
+        self._check_minibatch_optimizer("train_step")
         X, yf, yl, use_labels = self._data(X, y)
         w = self._weights(sample_weight, class_weight, yf, yl, use_labels, X.shape[0])
         with self.training_lock():
@@ -511,6 +516,11 @@ class Sequential:
         if result.failed is not None:
             raise FloatingPointError(result.failure("train_step"))
         return float(result.losses[0])
+
+    def _check_minibatch_optimizer(self, where):
+        from fastgrad.optim import LBFGS
+        if isinstance(self.optimizer, LBFGS):
+            raise TypeError(f"{where} makes one mini-batch update; LBFGS steps on the whole data set: use fit")
 
     def training_lock(self):
         """A context manager held while the model trains: ``RuntimeError`` if another thread holds it."""

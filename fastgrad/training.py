@@ -191,6 +191,12 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
     logged = (["loss"] + (["accuracy"] if model._accuracy(0, 1) is not None else [])
               + [m for m in model.metrics if m != "accuracy"])
     cbs.on_train_begin({"log_names": logged + ([f"val_{k}" for k in logged] if val is not None else []) + ["lr"]})
+    from fastgrad.optim import LBFGS
+    if isinstance(model.optimizer, LBFGS):
+        if clip_norm is not None or diagnostics or cbs.per_step_schedule() is not None:
+            raise ValueError("with LBFGS, fit takes no clip_norm, diagnostics or per-step schedule (one "
+                             "full-batch L-BFGS step per epoch)")
+        return _fit_lbfgs(model, Xa, yf, yl, use_labels, w, val, epochs, cbs, history, verbose)
     n = Xa.shape[0]
     n_batches = math.ceil(n / batch_size)
     for epoch in range(model.epochs_done, model.epochs_done + epochs):
@@ -235,6 +241,54 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
         model.epochs_done = epoch + 1
         history.record(epoch, logs, diag[model._diag_ops()] / n_batches if diagnostics else None)
         if verbose == 2 or (verbose == 1 and bar is None):
+            print(f"epoch {epoch + 1}: " + ", ".join(f"{k}={v:.4g}" for k, v in logs.items()))
+        cbs.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    cbs.on_train_end()
+    return history
+
+
+def _fit_lbfgs(model, X, yf, yl, use_labels, w, val, epochs, cbs, history, verbose):
+    """``fit`` with :class:`~fastgrad.optim.LBFGS`: each epoch is one ``LBFGS.step`` (up to
+    ``max_iter`` iterations, PyTorch's semantics) on the whole training set, whose closure is the
+    compiled full-batch loss and gradient (the model's mode; weights as in mini-batch fit).
+    Logs the loss after the step (penalty included), accuracy and metrics, ``val_*``, ``lr``. An
+    epoch that leaves a parameter NaN or inf is undone and raises ``FloatingPointError`` (with
+    a TerminateOnNaN callback training stops quietly)."""
+    from fastgrad.metrics import compute
+    opt = model.optimizer
+
+    def closure():
+        loss, grads = model._batch_loss_grad(X, yf, yl, use_labels, w=w)
+        model.grads[...] = grads
+        return loss
+
+    for epoch in range(model.epochs_done, model.epochs_done + epochs):
+        cbs.on_epoch_begin(epoch)
+        lr = float(opt.lr)
+        before = model.params.copy()
+        opt.step(closure, model.params, model.grads)
+        loss = closure()
+        if not (np.all(np.isfinite(model.params)) and np.isfinite(loss)):
+            model.params[...] = before
+            message = (f"the L-BFGS step of epoch {epoch + 1} made the loss or a parameter NaN or inf; the "
+                       "parameters before that epoch were restored (lower lr, or line_search_fn='strong_wolfe')")
+            if any(isinstance(cb, TerminateOnNaN) for cb in cbs.callbacks):
+                print(message, file=sys.stderr)
+                break
+            raise FloatingPointError(message)
+        logs = {"loss": float(loss)}
+        names = (["accuracy"] if model._accuracy(0, 1) is not None else []) + \
+            [m for m in model.metrics if m != "accuracy"]
+        if names:
+            logs.update(compute(names, model.predict(X), yf, yl, use_labels, model.loss))
+        if val is not None:
+            logs.update({f"val_{k}": v for k, v in model.evaluate(val[0], val[1], sample_weight=val[2]).items()})
+        logs["lr"] = lr
+        model.epochs_done = epoch + 1
+        history.record(epoch, logs, None)
+        if verbose:
             print(f"epoch {epoch + 1}: " + ", ".join(f"{k}={v:.4g}" for k, v in logs.items()))
         cbs.on_epoch_end(epoch, logs)
         if model.stop_training:

@@ -84,6 +84,11 @@ class LBFGS:
         """Forget the history and the counters (the next step starts as a first step)."""
         self.state = {"func_evals": 0, "n_iter": 0}
 
+    @property
+    def step_count(self) -> int:
+        """Iterations made so far (``state["n_iter"]``; the other optimizers count updates)."""
+        return int(self.state["n_iter"])
+
     def __repr__(self) -> str:
         return f"LBFGS({', '.join(f'{k}={v!r}' for k, v in self.hyperparameters().items())})"
 
