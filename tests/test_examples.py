@@ -50,7 +50,7 @@ def row(label, text):
 
 def test_every_example_has_docstring_main_and_guard():
     names = sorted(f for f in os.listdir(EXAMPLES) if f.endswith(".py") and not f.startswith("_"))
-    assert len(names) == 9  # the articles' scripts live in examples/articles/ with tests of their own
+    assert len(names) == 10  # the articles' scripts live in examples/articles/ with tests of their own
     for name in names:
         source = open(os.path.join(EXAMPLES, name)).read()
         assert source.startswith('"""'), name

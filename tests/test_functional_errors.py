@@ -90,7 +90,7 @@ def test_dense_errors():
     with pytest.raises(ValueError, match="x must be 2-D"):
         F.dense_forward(np.ones(3), W, b)
     with pytest.raises(ValueError, match="activation must be one of"):
-        F.dense_forward(x, W, b, activation="swish")
+        F.dense_forward(x, W, b, activation="swishy")
     with pytest.raises(ValueError, match="takes options"):
         F.dense_forward(x, W, b, activation="relu", alpha=0.1)
     with pytest.raises(ValueError, match="z must have shape"):
