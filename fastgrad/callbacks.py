@@ -246,6 +246,12 @@ class CallbackList:
         if len(per_step) > 1:
             raise ValueError("fit takes at most one schedule with interval='step' (each would set the rate of "
                              "every batch)")
+        others = [type(getattr(cb, "schedule", cb)).__name__ for cb in self.callbacks
+                  if isinstance(cb, LearningRateScheduler) or (isinstance(cb, _ScheduleCallback)
+                                                                and cb.schedule not in per_step)]
+        if per_step and others:
+            raise ValueError(f"a schedule with interval='step' sets the rate of every batch; {others[0]} would "
+                             "set it too (once per epoch, then overwritten): use one of them")
         self._per_step = per_step[0] if per_step else None
 
     def per_step_schedule(self):

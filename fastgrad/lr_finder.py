@@ -6,7 +6,7 @@ The model trains for ``num`` mini-batches while the rate grows geometrically fro
 schedule's do). The sweep's losses are smoothed by an exponential moving average with bias
 correction (``beta``); the sweep ends at the first batch whose smoothed loss exceeds
 ``diverge`` times the best so far, or whose loss or update is not finite (the compiled loop
-stops there). Afterwards the model is restored exactly: parameters, running statistics,
+stops there). Afterwards the model is restored exactly: parameters, gradients, running statistics,
 optimizer (state, step count, rate), RNG, mode and epoch count -- a ``fit`` after
 ``lr_find`` is bit-identical to one without it.
 
@@ -50,14 +50,15 @@ def _smooth(losses, beta):
 
 def _snapshot(model):
     opt = model.optimizer
-    return (model.params.copy(), model.state.copy(), opt.state_dict(), float(opt.lr),
+    return (model.params.copy(), model.state.copy(), model.grads.copy(), opt.state_dict(), float(opt.lr),
             model.rng.bit_generator.state, model.training, model.epochs_done)
 
 
 def _restore(model, snap):
-    params, state, opt_state, lr, rng_state, training, epochs_done = snap
+    params, state, grads, opt_state, lr, rng_state, training, epochs_done = snap
     model.params[...] = params
     model.state[...] = state
+    model.grads[...] = grads
     model.optimizer.load_state_dict(opt_state)
     model.optimizer.lr = lr
     model.rng.bit_generator.state = rng_state
@@ -73,6 +74,7 @@ def lr_find(model, X, y, start=1e-7, end=10.0, num=100, batch_size=32, beta=0.98
     ``0 <= beta < 1``, ``diverge > 1``) or bad data, as ``fit`` does.
     """
     from fastgrad.training import run_batches
+    model._check_minibatch_optimizer("lr_find")
     start = as_scalar(start, "start", low=0.0, low_open=True)
     end = as_scalar(end, "end", low=start, low_open=True)
     num = as_int(num, "num", low=2)

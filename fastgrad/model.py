@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 
 import numpy as np
 
@@ -22,11 +23,16 @@ LOSSES = {"mse": MSE, "mae": MAE, "huber": HUBER, "binary_cross_entropy": BCE_LO
 # sigmoid: see Sequential's ``loss``).
 LOSS_ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae", "huber_loss": "huber",
                 "binary_crossentropy": "binary_cross_entropy", "categorical_crossentropy": "softmax_cross_entropy",
-                "sparse_categorical_crossentropy": "softmax_cross_entropy", "cross_entropy": "softmax_cross_entropy"}
+                "sparse_categorical_crossentropy": "softmax_cross_entropy", "cross_entropy": "softmax_cross_entropy",
+                "mse_loss": "mse", "l1_loss": "mae", "binary_cross_entropy_with_logits": "binary_cross_entropy"}
 # The output activation a classification loss takes inside its fused, stable form.
 _FUSED_OUTPUT = {"softmax_cross_entropy": ("softmax", SOFTMAX), "binary_cross_entropy": ("sigmoid", SIGMOID)}
 CLASSIFICATION = ("binary_cross_entropy", "softmax_cross_entropy")
 HESSIAN_MAX_PARAMS = 2000
+
+
+# Which model each optimizer object belongs to (weakly: neither is kept alive by this table).
+_OPTIMIZER_OWNERS = weakref.WeakKeyDictionary()
 
 
 def _optimizer_by_name(name):
@@ -34,7 +40,7 @@ def _optimizer_by_name(name):
     ``optimizer="adam"``); ``ValueError`` listing the names."""
     from fastgrad.optim import LBFGS, SGD, Adagrad, Adam, AdamW, RMSprop
     classes = {"sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad, "adam": Adam, "adamw": AdamW, "lbfgs": LBFGS}
-    return classes[check_choice(name, "optimizer", tuple(classes))]()
+    return classes[check_choice(name.lower(), "optimizer", tuple(classes))]()
 
 
 def _backend(name):
@@ -60,7 +66,8 @@ class Sequential:
     or ``softmax_cross_entropy`` (logits; integer labels or class probabilities); Keras's and
     PyTorch's names are accepted for them (``mean_squared_error``, ``mean_absolute_error``,
     ``huber_loss``, ``binary_crossentropy``, ``categorical_crossentropy``,
-    ``sparse_categorical_crossentropy``, ``cross_entropy``) and stored as the names above. A last
+    ``sparse_categorical_crossentropy``, ``cross_entropy``, ``mse_loss``, ``l1_loss``,
+    ``binary_cross_entropy_with_logits``) and stored as the names above. A last
     layer that applies softmax (sigmoid) before the matching cross-entropy, Keras's spelling
     (``Dense(10, activation="softmax")``), is trained on its logits with the fused loss and
     ``predict`` returns the probabilities: the same trajectory as the logits spelling.
@@ -120,6 +127,11 @@ class Sequential:
         self.optimizer = Adam() if optimizer is None else optimizer
         if not isinstance(self.optimizer, (Optimizer, LBFGS)):
             raise TypeError(f"optimizer must be a fastgrad.optim optimizer, got {type(self.optimizer).__name__}")
+        owner = _OPTIMIZER_OWNERS.get(self.optimizer)
+        if owner is not None and owner() is not None:
+            raise ValueError("this optimizer already belongs to another model (its state is laid out on that "
+                             "model's parameters); give each model its own optimizer")
+        _OPTIMIZER_OWNERS[self.optimizer] = weakref.ref(self)
         self.l1 = as_scalar(l1, "l1", low=0.0)
         self.l2 = as_scalar(l2, "l2", low=0.0)
         self.huber_delta = as_scalar(huber_delta, "huber_delta", low=0.0, low_open=True)
@@ -185,6 +197,7 @@ class Sequential:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._init_runtime()
+        _OPTIMIZER_OWNERS[self.optimizer] = weakref.ref(self)   # the copy owns the copy of its optimizer
 
     # ----- the flat buffers -----------------------------------------------------------------
     @property
@@ -410,7 +423,10 @@ class Sequential:
         batch = min(as_int(batch_size, "batch_size", low=1), n)
         rows = self.program[self.program[:, OP] == BATCH_NORM]
         if np.any(rows[:, S_OFF] < 0):
-            self._check_batch_stats((n,), where)
+            if n == 1:
+                raise ValueError(f"{where} got X of 1 row: a BatchNorm1d without running statistics normalizes "
+                                 "with the statistics of its input, which one row does not have (no variance, as "
+                                 "PyTorch raises); pass at least 2 rows")
             return n
         return batch
 
@@ -520,7 +536,7 @@ class Sequential:
     def _check_minibatch_optimizer(self, where):
         from fastgrad.optim import LBFGS
         if isinstance(self.optimizer, LBFGS):
-            raise TypeError(f"{where} makes one mini-batch update; LBFGS steps on the whole data set: use fit")
+            raise TypeError(f"{where} makes mini-batch updates; LBFGS steps on the whole data set: use fit")
 
     def training_lock(self):
         """A context manager held while the model trains: ``RuntimeError`` if another thread holds it."""

@@ -51,10 +51,18 @@ def history(hist, ax=None):
         axis.set_xlabel("epoch")
         axis.set_ylabel(name)
         axis.legend(loc="best")
+    from matplotlib.ticker import MaxNLocator
+    for axis in axes:
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))   # whole epochs
     if "lr" in logs:
         twin = axes[0].twinx()
         twin.plot(epochs, logs["lr"], color="gray", linestyle=":", label="lr")
         twin.set_ylabel("lr")
+        handles, labels = axes[0].get_legend_handles_labels()
+        extra, extra_labels = twin.get_legend_handles_labels()
+        axes[0].legend(handles + extra, labels + extra_labels, loc="best")
+    if ax is None:
+        fig.tight_layout()   # the lr axis's labels clear the next panel
     return fig
 
 
@@ -79,12 +87,14 @@ def _model_loss(model, X, y):
     X, yf, yl, use_labels = model._data(X, y)
 
     def f(p):
-        saved = model.params.copy()
+        saved, mode = model.params.copy(), model.training
         try:
             model.params[...] = p
+            model.training = False   # a deterministic surface: Dropout off, running statistics
             return model._batch_loss_grad(X, yf, yl, use_labels)[0]
         finally:
             model.params[...] = saved
+            model.training = mode
     return f, model.params.astype(np.float64)
 
 

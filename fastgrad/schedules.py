@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 
 from fastgrad._checks import as_int, as_scalar, check_choice
+from fastgrad.optim._validate import flag
 
 __all__ = ("StepLR", "ExponentialLR", "CosineAnnealingLR", "LinearWarmupCosine", "OneCycleLR", "ReduceLROnPlateau")
 
@@ -189,11 +190,11 @@ class OneCycleLR(_Schedule):
         else:
             raise ValueError("OneCycleLR needs total_steps, or epochs and steps_per_epoch")
         self.max_lr = as_scalar(max_lr, "max_lr", low=0.0)
-        self.pct_start = as_scalar(pct_start, "pct_start", low=0.0, high=1.0)
+        self.pct_start = as_scalar(pct_start, "pct_start", low=0.0, high=1.0, low_open=True)
         self.anneal_strategy = check_choice(anneal_strategy, "anneal_strategy", ("cos", "linear"))
         self.div_factor = as_scalar(div_factor, "div_factor", low=0.0, low_open=True)
         self.final_div_factor = as_scalar(final_div_factor, "final_div_factor", low=0.0, low_open=True)
-        self.cycle_momentum = bool(cycle_momentum)
+        self.cycle_momentum = flag(cycle_momentum, "cycle_momentum")
         self.base_momentum = as_scalar(base_momentum, "base_momentum", low=0.0, high=1.0)
         self.max_momentum = as_scalar(max_momentum, "max_momentum", low=0.0, high=1.0)
         if self.cycle_momentum and not (hasattr(optimizer, "betas") or hasattr(optimizer, "momentum")):
@@ -208,7 +209,7 @@ class OneCycleLR(_Schedule):
         self.min_lr = self.initial_lr / self.final_div_factor
         self.base_lr = self.initial_lr
         up = float(self.pct_start * self.total_steps) - 1
-        if three_phase:
+        if flag(three_phase, "three_phase"):
             self.phases = ((up, self.initial_lr, self.max_lr, self.max_momentum, self.base_momentum),
                            (float(2 * self.pct_start * self.total_steps) - 2, self.max_lr, self.initial_lr,
                             self.base_momentum, self.max_momentum),
@@ -220,7 +221,8 @@ class OneCycleLR(_Schedule):
 
     def _at(self, t, which):
         if t > self.total_steps:
-            raise ValueError(f"OneCycleLR stepped {t} times; its total_steps is {self.total_steps}")
+            raise ValueError(f"OneCycleLR has no step {t}: its total_steps is {self.total_steps} (as PyTorch, it "
+                             "cannot step past them; give total_steps = epochs * batches per epoch)")
         start = 0.0
         for i, (end, lr0, lr1, m0, m1) in enumerate(self.phases):
             if t <= end or i == len(self.phases) - 1:

@@ -174,7 +174,7 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
     """
     epochs = as_int(epochs, "epochs", low=1)
     batch_size = as_int(batch_size, "batch_size", low=1)
-    verbose = as_int(verbose, "verbose", low=0)
+    verbose = as_int(int(verbose) if isinstance(verbose, bool) else verbose, "verbose", low=0)  # True is 1
     _announce_compile(model, verbose)
     Xa, yf, yl, use_labels, w, val = _split(model, X, y, validation_data, validation_split, sample_weight,
                                             class_weight)
@@ -184,6 +184,7 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
         w_val = None if val[2] is None else model._weights(val[2], None, *targets, X_val.shape[0],
                                                            "validation_data's sample weights")
         val = (X_val, val[1], w_val)
+        model._eval_batch(1024, X_val.shape[0], "validation_data")  # before any training, not after an epoch
     batch_size = min(batch_size, Xa.shape[0])
     history = History(len(model._diag_ops()))
     cbs = CallbackList(callbacks, model, history)
@@ -208,8 +209,13 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
         per_step = cbs.per_step_schedule()
         chunks, lrs, before_chunk = (20 if bar is not None else 1), None, None
         if per_step is not None:
-            lrs = per_step.rates(n_batches)
-            per_step.lr_at(per_step.last_epoch + n_batches)  # the step after the epoch must exist too
+            first_step = per_step.last_epoch
+            try:
+                lrs = per_step.rates(n_batches)
+                per_step.lr_at(first_step + n_batches)  # the step after the epoch must exist too
+            except ValueError as exc:
+                raise ValueError(f"epoch {epoch + 1} has {n_batches} batches, steps {first_step} to "
+                                 f"{first_step + n_batches - 1} of the per-step schedule: {exc}") from None
             if per_step.momentum_at(per_step.last_epoch) is not None:  # one call per batch: momentum moves
                 chunks = n_batches
                 def before_chunk(first, s=per_step):
@@ -288,7 +294,7 @@ def _fit_lbfgs(model, X, yf, yl, use_labels, w, val, epochs, cbs, history, verbo
         logs["lr"] = lr
         model.epochs_done = epoch + 1
         history.record(epoch, logs, None)
-        if verbose:
+        if verbose in (1, 2):
             print(f"epoch {epoch + 1}: " + ", ".join(f"{k}={v:.4g}" for k, v in logs.items()))
         cbs.on_epoch_end(epoch, logs)
         if model.stop_training:

@@ -88,6 +88,7 @@ def test_loss_aliases_name_the_same_loss(alias):
 def test_optimizer_by_name_has_the_defaults(name, cls):
     model = Sequential([Dense(3, 2)], loss="mse", optimizer=name)
     assert type(model.optimizer) is cls
+    assert type(Sequential([Dense(3, 2)], loss="mse", optimizer=cls.__name__).optimizer) is cls   # Keras: "Adam"
     assert model.optimizer.hyperparameters() == cls().hyperparameters()
 
 
@@ -137,3 +138,19 @@ def test_progress_off_a_terminal_and_the_bar_ends_with_the_epochs_figures(capsys
     assert bars[0].closed and bars[0].updates == 4
     assert set(bars[0].postfix) == {"loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc", "lr"}
     assert capsys.readouterr().out == ""   # the bar replaces the line
+
+
+def test_one_optimizer_cannot_serve_two_models():
+    """Its state is laid out on one model's parameters: a second model is refused at construction;
+    a copy of a model owns a copy of its optimizer."""
+    import copy
+    from fastgrad.optim import Adam
+    opt = Adam()
+    model = Sequential([Dense(3, 2)], loss="mse", optimizer=opt)
+    with pytest.raises(ValueError, match="already belongs to another model"):
+        Sequential([Dense(3, 2)], loss="mse", optimizer=opt)
+    twin = copy.deepcopy(model)
+    assert twin.optimizer is not opt
+    X = np.ones((4, 3))
+    twin.fit(X, np.zeros((4, 2)), epochs=1, verbose=0)
+    model.fit(X, np.zeros((4, 2)), epochs=1, verbose=0)

@@ -502,7 +502,7 @@ def test_options_tunable_after_build_take_effect_and_are_checked(tmp_path):
 @pytest.mark.parametrize("layer, name, value", [
     (Dense(3, 4), "activation", "tanh"), (Dense(3, 4), "n_out", 5), (Dense(3, 4), "use_bias", False),
     (Activation("relu"), "activation", "tanh"), (BatchNorm1d(3), "track_running_stats", False),
-    (LayerNorm(3), "affine", False), (Residual([Dense(3, 3)]), "layers", [])])
+    (LayerNorm(3), "affine", False), (LayerNorm(3), "elementwise_affine", False), (Residual([Dense(3, 3)]), "layers", [])])
 def test_build_options_are_fixed_once_in_a_model(layer, name, value):
     """What the program and buffers were built from cannot change afterwards (AttributeError
     naming it); before the layer is in a model it can."""
@@ -511,10 +511,33 @@ def test_build_options_are_fixed_once_in_a_model(layer, name, value):
     with pytest.raises(AttributeError, match=name):
         setattr(layer, name, value)
     assert getattr(layer, name) == before
-    fresh = type(layer).__new__(type(layer))
-    fresh.__dict__.update({k: v for k, v in layer.__dict__.items() if k != "_model"}, _model=None)
-    setattr(fresh, name, value)
-    assert getattr(fresh, name) == value
+    if name != "elementwise_affine":   # PyTorch's read-only alias of affine
+        fresh = type(layer).__new__(type(layer))
+        fresh.__dict__.update({k: v for k, v in layer.__dict__.items() if k != "_model"}, _model=None)
+        setattr(fresh, name, value)
+        assert getattr(fresh, name) == value
+
+
+def test_activation_options_are_a_copy(tmp_path):
+    """Editing the returned dict changes neither the model nor what save writes."""
+    X = np.random.default_rng(0).standard_normal((4, 3))
+    dense = Dense(3, 2, "leaky_relu", alpha=0.1)
+    model = Sequential([dense], loss="mse", dtype="float64", seed=0)
+    before = model.predict(X)
+    dense.activation_options["alpha"] = 0.9
+    assert dense.activation_options == {"alpha": 0.1} and "alpha=0.1" in repr(dense)
+    model.save(tmp_path / "m.npz")
+    np.testing.assert_array_equal(Sequential.load(tmp_path / "m.npz").predict(X), before)
+
+
+def test_a_one_row_validation_set_is_refused_before_training():
+    X, y = _data()
+    model = _model([Dense(10, 4), BatchNorm1d(4, track_running_stats=False), Dense(3)])
+    before = model.params.copy()
+    with pytest.raises(ValueError, match="validation_data got X of 1 row"):
+        model.fit(X, y, epochs=1, batch_size=8, validation_data=(X[:1], y[:1]), verbose=0)
+    np.testing.assert_array_equal(model.params, before)
+    assert model.optimizer.step_count == 0
 
 
 def test_batch_statistics_in_evaluation_use_all_rows_at_once():

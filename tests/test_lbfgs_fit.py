@@ -73,6 +73,9 @@ def test_save_load_and_what_lbfgs_refuses(tmp_path):
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     with pytest.raises(TypeError, match="use fit"):
         model.train_step(X, y)
+    import fastgrad
+    with pytest.raises(TypeError, match="lr_find makes mini-batch updates"):
+        fastgrad.lr_find(model, X, y)
     with pytest.raises(ValueError, match="clip_norm"):
         model.fit(X, y, clip_norm=1.0, verbose=0)
     with pytest.raises(ValueError, match="BatchNorm1d"):

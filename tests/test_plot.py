@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import fastgrad  # noqa: E402
-from fastgrad import Dense, Sequential, datasets, minimize, plot  # noqa: E402
+from fastgrad import Dense, Dropout, Sequential, datasets, minimize, plot  # noqa: E402
 from fastgrad.testfunctions import rosenbrock  # noqa: E402
 
 
@@ -63,10 +63,16 @@ def test_loss_landscape_of_a_function_with_a_descent_path():
 
 def test_loss_landscape_of_a_model_leaves_it_unchanged():
     X, y = datasets.load_digits(np.float64)
-    model = Sequential([Dense(64, 8, "tanh"), Dense(10)], loss="softmax_cross_entropy", dtype="float64", seed=0)
+    model = Sequential([Dense(64, 8, "tanh"), Dropout(0.5), Dense(10)], loss="softmax_cross_entropy",
+                       dtype="float64", seed=0)
     before = model.params.copy()
     fig = plot.loss_landscape(model, X=X[:200], y=y[:200], num=5, span=0.5)
     np.testing.assert_array_equal(model.params, before)
+    f, p0 = plot._model_loss(model, X[:200], y[:200])
+    evaluation = f(p0 * 1.1)
+    model.train()   # the surface is the evaluation-mode loss whatever the model's mode
+    assert f(p0 * 1.1) == evaluation and model.training
+    assert model.loss_and_grad(X[:200], y[:200])[0] != model.eval().loss_and_grad(X[:200], y[:200])[0]
     assert fig.axes[0].get_xlabel() == "direction 1"
     with pytest.raises(ValueError, match="needs X and y"):
         plot.loss_landscape(model)

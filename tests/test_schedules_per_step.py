@@ -64,6 +64,9 @@ def test_epoch_interval_is_unchanged_and_one_per_step_schedule_only():
         model.fit(X, y, epochs=1, callbacks=two, verbose=0)
     with pytest.raises(ValueError, match="interval"):
         StepLR(model.optimizer, 1, interval="batch")
+    mixed = [StepLR(model.optimizer, 1), CosineAnnealingLR(model.optimizer, 5, interval="step")]
+    with pytest.raises(ValueError, match="StepLR would set it too"):
+        model.fit(X, y, epochs=1, callbacks=mixed, verbose=0)
 
 
 def test_one_cycle_refuses_to_run_past_its_total_steps_before_training():
@@ -72,7 +75,7 @@ def test_one_cycle_refuses_to_run_past_its_total_steps_before_training():
     schedule = OneCycleLR(model.optimizer, max_lr=0.1, total_steps=10)
     model.fit(X, y, epochs=1, batch_size=8, callbacks=[schedule], verbose=0)      # steps 0-6
     before = model.params.copy()
-    with pytest.raises(ValueError, match="total_steps is 10"):
+    with pytest.raises(ValueError, match="epoch 2 has 7 batches, steps 7 to 13.*total_steps is 10"):
         model.fit(X, y, epochs=1, batch_size=8, callbacks=[schedule], verbose=0)  # would need 7-13
     np.testing.assert_array_equal(model.params, before)
     assert schedule.last_epoch == 7
@@ -83,6 +86,10 @@ def test_one_cycle_refuses_to_run_past_its_total_steps_before_training():
     OneCycleLR(SGD(lr=0.1), max_lr=0.1, total_steps=10, cycle_momentum=False)
     with pytest.raises(ValueError, match="total_steps"):
         OneCycleLR(Adam(), max_lr=0.1)
+    with pytest.raises(ValueError, match="pct_start"):
+        OneCycleLR(Adam(), max_lr=0.1, total_steps=10, pct_start=0.0)
+    with pytest.raises(TypeError, match="cycle_momentum"):
+        OneCycleLR(Adam(), max_lr=0.1, total_steps=10, cycle_momentum="no")
 
 
 @pytest.mark.parametrize("kw", [{}, {"three_phase": True}, {"anneal_strategy": "linear", "pct_start": 0.25},

@@ -98,3 +98,10 @@ def view_property(buffer_name, which, doc):
             raise ValueError(f"this {type(self).__name__} layer has no {which} (built without it)")
         assign_into(view, value, which)
     return property(get, set if buffer_name != "grads" else None, doc=doc)
+
+
+def activation_options_property():
+    """``activation_options`` as a copy of the layer's own: the model's program was built from
+    them, so editing the returned dict changes nothing (neither the model nor what ``save`` writes)."""
+    return property(lambda self: dict(self._activation_options),
+                    doc="The activation's options (a copy; fixed once the layer is built).")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastgrad._checks import as_scalar
 from fastgrad.functional.activations import activation_spec
-from fastgrad.layers._base import Layer, python_scalar
+from fastgrad.layers._base import Layer, activation_options_property, python_scalar
 
 
 def _check_p(value):
@@ -34,13 +34,15 @@ class Activation(_Elementwise):
         options = {k: python_scalar(v) for k, v in options.items()}
         self.code, self.p1, self.p2 = activation_spec(name, **options)
         self.activation = name
-        self.activation_options = dict(options)
+        self._activation_options = dict(options)
 
     def _emit(self, builder, n_in):
         from fastgrad.kernels.program import ACTIVATION
         n = self._width(n_in, builder)
         builder.add(self, ACTIVATION, n, n, act=self.code, scalars=(self.p1, self.p2))
         return n
+
+    activation_options = activation_options_property()
 
     def config(self) -> dict:
         return {"activation": self.activation, "activation_options": self.activation_options}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from fastgrad import init as _init
 from fastgrad._checks import as_int, check_choice
 from fastgrad.functional.activations import activation_spec
-from fastgrad.layers._base import Layer, python_scalar, view_property
+from fastgrad.layers._base import Layer, activation_options_property, python_scalar, view_property
 from fastgrad.optim._validate import flag
 
 RELU_FAMILY = ("relu", "leaky_relu", "elu", "gelu", "silu", "swish")
@@ -40,7 +40,7 @@ class Dense(Layer):
         self.n_out = as_int(n_out, "n_out", low=1)
         self.code, self.p1, self.p2 = activation_spec(activation, **activation_options)
         self.activation = activation
-        self.activation_options = dict(activation_options)
+        self._activation_options = dict(activation_options)
         check_choice(init, "init", ("auto",) + tuple(_init.INITIALIZERS) + tuple(_init.INITIALIZER_ALIASES))
         self.init = _init.INITIALIZER_ALIASES.get(init, init)
         self.use_bias = flag(use_bias, "use_bias")
@@ -81,6 +81,8 @@ class Dense(Layer):
                       "``use_bias=False``); assigning copies into it.")
     grad_W = view_property("grads", "W", "d loss / d W of the last gradient computed, a view into ``model.grads``.")
     grad_b = view_property("grads", "b", "d loss / d b, a view into ``model.grads`` (None without a bias).")
+
+    activation_options = activation_options_property()
 
     def config(self) -> dict:
         return {"n_in": self.n_in, "n_out": self.n_out, "activation": self.activation, "init": self.init,

@@ -67,9 +67,15 @@ class LayerNorm(_Norm):
     Source: Ba, Kiros and Hinton, "Layer Normalization" (2016); PyTorch's module.
     """
     _affine_name = "elementwise_affine"
+    _fixed = _Norm._fixed + ("elementwise_affine",)
 
     def __init__(self, n, eps=1e-5, elementwise_affine=True):
         super().__init__(n, eps, elementwise_affine)
+
+    @property
+    def elementwise_affine(self) -> bool:
+        """PyTorch's name of ``affine`` (fixed once the layer is part of a model)."""
+        return self.affine
 
     def _emit(self, builder, n_in):
         from fastgrad.kernels.program import LAYER_NORM
