@@ -12,12 +12,13 @@ leaky_relu included, whose ``z > 0`` tests would otherwise pick a finite branch)
 Parameters ``p1``/``p2`` carry the activation's options in the array's dtype:
 leaky_relu (alpha, -), elu (alpha, -), softplus (beta, threshold); unused otherwise.
 """
+
 import math
 
 import numpy as np
 
 from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, prange, spliced
-from fastgrad.kernels.mathfns import exp, log1p_unit
+from fastgrad.kernels.mathfns import exp, expm1, log1p_unit
 
 IDENTITY, RELU, LEAKY_RELU, ELU, GELU, GELU_TANH, SIGMOID, TANH, SOFTPLUS, SILU = range(10)
 # Row-wise activations: handled by kernels/softmax.py, dispatched by the dense kernels.
@@ -138,7 +139,7 @@ def silu_grad(z):
 
 @spliced
 def elu(z, alpha):
-    return z if z > 0 else alpha * np.expm1(z)
+    return z if z > 0 else alpha * expm1(z)
 
 
 @spliced

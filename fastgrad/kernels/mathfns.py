@@ -1,4 +1,4 @@
-"""exp and log1p written in plain arithmetic, so that loops calling them vectorize.
+"""exp, expm1 and log1p written in plain arithmetic, so that loops calling them vectorize.
 
 Numba's ``np.exp`` is a call into libm that LLVM cannot vectorize (no vector math
 library is linked), so every exp costs ~3 ns; NumPy's own is SIMD. ``exp`` here is the
@@ -13,7 +13,7 @@ subnormals). fastgrad only calls it with x <= 0 (exp(-|z|), exp(z - max), ...).
 """
 import numpy as np
 
-from fastgrad._jit import by_float_type, float_from_bits, kernel, ordered
+from fastgrad._jit import by_float_type, float_from_bits, kernel, ordered, spliced
 
 _LOG2E = 1.4426950408889634
 _LN2_HI64, _LN2_LO64 = 6.93147180369123816490e-01, 1.90821492927058770002e-10
@@ -100,6 +100,38 @@ def _log1p_unit64(e):
     return 2.0 * s * p
 
 
+# expm1: Cephes's rational approximation near 0 (Moshier, public domain; the one scipy.special
+# compiles), branch-free so that loops calling it vectorize. float32 arguments are evaluated
+# in float64 and rounded once (correctly rounded nearly always).
+_EXPM1_P = (1.2617719307481059087798e-4, 3.0299440770744196129956e-2, 9.9999999999999999991025e-1)
+_EXPM1_Q = (3.0019850513866445504159e-6, 2.5244834034968410419224e-3, 2.2726554820815502876593e-1,
+            2.0000000000000000000897e0)
+
+
+_exp64_spliced = spliced(_exp64.py_func)   # inlined by Numba: LLVM would not inline it into expm1
+
+
+@spliced
+def _expm1_64(x):
+    """exp(x) - 1: for |x| <= 1/2 Cephes's 2 r / (Q(x^2) - r), r = x P(x^2) (relative error
+    ~1e-16, no cancellation near 0); outside, exp(x) - 1, whose result is at least 0.39 in
+    magnitude, so the subtraction loses nothing. NaN stays NaN; -inf gives -1."""
+    xx = x * x
+    r = x * ((_EXPM1_P[0] * xx + _EXPM1_P[1]) * xx + _EXPM1_P[2])
+    q = ((_EXPM1_Q[0] * xx + _EXPM1_Q[1]) * xx + _EXPM1_Q[2]) * xx + _EXPM1_Q[3]
+    near = r / (q - r)
+    far = _exp64_spliced(x) - 1.0
+    return near + near if abs(x) <= 0.5 else far
+
+
+@spliced
+def _expm1_32(x):
+    return np.float32(_expm1_64(np.float64(x)))
+
+
+# exp(x) - 1 in x's float type, vectorizable.
+expm1 = by_float_type(_expm1_32, _expm1_64)
+
 # log(1 + e) for e in [0, 1], as 2 atanh(s) = 2 (s + s^3/3 + s^5/5 + ...), s = e / (2 + e) <= 1/3:
 # accurate to ~1 ulp for every e in the range, tiny ones included (the use: softplus's
 # log(1 + exp(-|x|))). Outside [0, 1] it is not accurate.
@@ -111,6 +143,13 @@ def exp_array(x, out):
     """out = exp(x) elementwise over flat arrays (the scalar exp above, applied in a loop)."""
     for i in range(x.size):
         out[i] = exp(x[i])
+
+
+@kernel
+def expm1_array(x, out):
+    """out = expm1(x) elementwise over flat arrays (the scalar expm1 above, in a loop)."""
+    for i in range(x.size):
+        out[i] = expm1(x[i])
 
 
 @kernel
