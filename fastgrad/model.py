@@ -440,7 +440,7 @@ class Sequential:
                                         self.optimizer.step_count + 1)
         return out
 
-    def evaluate(self, X, y, batch_size=1024, sample_weight=None) -> dict:
+    def evaluate(self, X, y, batch_size=1024, sample_weight=None, verbose=0) -> dict:
         """{"loss": mean loss over X (plus the l1/l2 penalty, as in training), "accuracy": ...}
         (accuracy only for the classification losses), and the model's ``metrics``
         (:mod:`fastgrad.metrics`; unweighted).
@@ -448,6 +448,7 @@ class Sequential:
         ``sample_weight`` (n,) (float or int, finite, >= 0, not all zero): the loss is the
         weighted mean ``sum_i w_i l_i / sum_i w_i`` (``l_i``: row i's loss averaged over its
         outputs), PyTorch's class-weight convention; accuracy stays the unweighted fraction.
+        ``verbose`` >= 1 (or True) also prints the figures on one line, as Keras's ``evaluate``.
         Raises ``ValueError``/``TypeError`` naming the bad argument."""
         X, yf, yl, use_labels = self._data(X, y)
         w = self._weights(sample_weight, None, yf, yl, use_labels, X.shape[0])
@@ -463,6 +464,8 @@ class Sequential:
         if accuracy is not None:
             logs["accuracy"] = accuracy
         logs.update(self._metric_logs(X, yf, yl, use_labels, batch_size))
+        if as_int(int(verbose) if isinstance(verbose, bool) else verbose, "verbose", low=0):
+            print(", ".join(f"{k}={v:.4g}" for k, v in logs.items()))
         return logs
 
     def _metric_logs(self, X, yf, yl, use_labels, batch_size=1024) -> dict:

@@ -154,3 +154,13 @@ def test_one_optimizer_cannot_serve_two_models():
     X = np.ones((4, 3))
     twin.fit(X, np.zeros((4, 2)), epochs=1, verbose=0)
     model.fit(X, np.zeros((4, 2)), epochs=1, verbose=0)
+
+
+def test_evaluate_verbose_prints_one_line(capsys):
+    X, y = _data()
+    model = Sequential([Dense(6, 4)], loss="softmax_cross_entropy", dtype="float64", seed=0, metrics=["auc"])
+    logs = model.evaluate(X, y, verbose=1)
+    line = capsys.readouterr().out.strip()
+    assert line == ", ".join(f"{k}={v:.4g}" for k, v in logs.items()) and "auc=" in line
+    model.evaluate(X, y)
+    assert capsys.readouterr().out == ""

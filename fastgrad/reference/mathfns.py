@@ -1,10 +1,15 @@
-"""The twin of kernels/mathfns.py: NumPy's exp."""
+"""The twin of kernels/mathfns.py: NumPy's exp, expm1 and log1p."""
 import numpy as np
 
 
 def exp_array(x, out):
     """out = exp(x) elementwise."""
     np.exp(x, out=out)
+
+
+def expm1_array(x, out):
+    """out = exp(x) - 1 elementwise (NumPy's expm1)."""
+    np.expm1(x, out=out)
 
 
 def log1p_unit_array(e, out):
