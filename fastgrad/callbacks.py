@@ -5,7 +5,6 @@ import math
 import os
 import string
 
-import numpy as np
 
 from fastgrad._checks import as_int, as_scalar, check_choice
 

@@ -1,6 +1,7 @@
 """The training loop of :class:`~fastgrad.Sequential`: Python per epoch, compiled code per batch."""
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from dataclasses import dataclass
@@ -207,7 +208,7 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
         bar = _progress_bar(verbose, epoch, n_batches)
         lr = float(model.optimizer.lr)
         per_step = cbs.per_step_schedule()
-        chunks, lrs, before_chunk = (20 if bar is not None else 1), None, None
+        chunks, lrs, set_momentum = (20 if bar is not None else 1), None, None
         if per_step is not None:
             first_step = per_step.last_epoch
             try:
@@ -218,10 +219,9 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
                                  f"{first_step + n_batches - 1} of the per-step schedule: {exc}") from None
             if per_step.momentum_at(per_step.last_epoch) is not None:  # one call per batch: momentum moves
                 chunks = n_batches
-                def before_chunk(first, s=per_step):
-                    s._set_momentum(s.last_epoch + first)
+                set_momentum = functools.partial(_momentum_before_batch, per_step)
         run = run_batches(model, Xa, yf, yl, use_labels, perm, batch_size, clip_norm, diagnostics, diag,
-                          progress=bar, n_chunks=chunks, weights=w, lrs=lrs, before_chunk=before_chunk)
+                          progress=bar, n_chunks=chunks, weights=w, lrs=lrs, before_chunk=set_momentum)
         if per_step is not None:
             per_step.advance(run.done)
         if run.failed is not None:
@@ -253,6 +253,11 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
             break
     cbs.on_train_end()
     return history
+
+
+def _momentum_before_batch(schedule, first):
+    """Set the optimizer's momentum for batch ``first`` of the epoch (a momentum-cycling schedule)."""
+    schedule._set_momentum(schedule.last_epoch + first)
 
 
 def _fit_lbfgs(model, X, yf, yl, use_labels, w, val, epochs, cbs, history, verbose):
