@@ -102,3 +102,20 @@ def check_choice(value, name: str, choices) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
     return value
+
+
+def assign_into(buffer, value, name):
+    """Copy ``value`` into ``buffer`` (a model's flat buffer or a view of it), after checking that
+    it is a NumPy array of exactly ``buffer``'s shape and dtype; ``ValueError`` naming ``name``."""
+    if value is buffer:
+        return
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array of shape {buffer.shape} and dtype {buffer.dtype} "
+                         f"(it is copied into the model's buffer), got {type(value).__name__}")
+    if value.dtype != buffer.dtype:
+        raise ValueError(f"{name} must have dtype {buffer.dtype} (the model's), got {value.dtype}")
+    if value.shape != buffer.shape:
+        raise ValueError(f"{name} must have shape {buffer.shape}, got {value.shape}")
+    if not value.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous, got an array with strides {value.strides}")
+    np.copyto(buffer, value)

@@ -90,3 +90,20 @@ def describe_threads() -> str:
     blas = ", ".join(f"{b['library']} x{b['threads']}" for b in info["blas"]) or "none loaded"
     return (f"cores: {info['cores']} | numba: {info['numba_threading_layer']} x{info['numba_threads']}"
             f" | blas: {blas}")
+
+
+class TrainingLock:
+    """Held while a model trains: entering it when another thread holds it raises ``RuntimeError``."""
+
+    def __init__(self, lock):
+        self._lock = lock
+
+    def __enter__(self):
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError("this model is already training in another thread; train a copy "
+                               "(copy.deepcopy(model)) to train in parallel")
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.release()
+        return False

@@ -9,6 +9,11 @@ import string
 from fastgrad._checks import as_int, as_scalar, check_choice
 
 
+def format_logs(logs) -> str:
+    """``"loss=0.1234, accuracy=0.9"``: an epoch's (or an evaluation's) figures on one line."""
+    return ", ".join(f"{k}={v:.4g}" for k, v in logs.items())
+
+
 class History:
     """What ``fit`` returns: ``history.history[name]`` is a list with one value per epoch
     (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ``lr``), ``history.epoch`` the

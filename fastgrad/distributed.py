@@ -349,7 +349,7 @@ def fit(model, X, y, client=None, strategy="gradient", epochs=1, batch_size=32, 
     the last finite update kept) on a non-finite gradient or update, and ``TypeError`` if the
     model does not pickle. Needs ``pip install 'fastgrad[distributed]'``.
     """
-    from fastgrad.callbacks import CallbackList, History
+    from fastgrad.callbacks import CallbackList, History, format_logs
     _check_layers(model)
     client = _client(client)
     strategy = check_choice(strategy, "strategy", STRATEGIES)
@@ -396,7 +396,7 @@ def fit(model, X, y, client=None, strategy="gradient", epochs=1, batch_size=32, 
             model.epochs_done = epoch
             history.record(epoch - 1, logs, None)
             if verbose:
-                print(f"epoch {epoch}: " + ", ".join(f"{k}={v:.4g}" for k, v in logs.items()))
+                print(f"epoch {epoch}: {format_logs(logs)}")
             cbs.on_epoch_end(epoch - 1, logs)
     finally:
         client.run(_forget, token)

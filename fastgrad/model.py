@@ -7,40 +7,21 @@ import weakref
 import numpy as np
 
 from fastgrad import init as _init
-from fastgrad._checks import as_float_array, as_float_dtype, as_int, as_scalar, check_choice
-from fastgrad._threads import blas_phase
+from fastgrad._checks import as_float_array, as_float_dtype, as_int, as_scalar, assign_into, check_choice
+from fastgrad._threads import TrainingLock, blas_phase
+from fastgrad._names import CLASSIFICATION, FUSED_OUTPUT, LOSS_ALIASES, LOSSES, loss_name, optimizer_by_name
+from fastgrad._summary import summary_text
 from fastgrad.kernels.activations import IDENTITY, SIGMOID, SOFTMAX
-from fastgrad.kernels.losses import BCE_LOGITS, HUBER, MAE, MSE
-from fastgrad.kernels.train import SOFTMAX_CE
 from fastgrad.kernels.program import (ACT, ACTIVATION, BATCH_NORM, DENSE, DROPOUT, EVAL, N_IN, N_OUT, OP, P_HI,
                                       P_LO, S_OFF, TRAIN, Data, Net, Objective, work_buffers)
 from fastgrad.layers import Dense, Layer
 
-# Loss name -> the code the training kernels (and their references) dispatch on.
-LOSSES = {"mse": MSE, "mae": MAE, "huber": HUBER, "binary_cross_entropy": BCE_LOGITS,
-          "softmax_cross_entropy": SOFTMAX_CE}
-# Keras's and PyTorch's names for the same losses (Keras's cross-entropies on a final softmax or
-# sigmoid: see Sequential's ``loss``).
-LOSS_ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae", "huber_loss": "huber",
-                "binary_crossentropy": "binary_cross_entropy", "categorical_crossentropy": "softmax_cross_entropy",
-                "sparse_categorical_crossentropy": "softmax_cross_entropy", "cross_entropy": "softmax_cross_entropy",
-                "mse_loss": "mse", "l1_loss": "mae", "binary_cross_entropy_with_logits": "binary_cross_entropy"}
-# The output activation a classification loss takes inside its fused, stable form.
-_FUSED_OUTPUT = {"softmax_cross_entropy": ("softmax", SOFTMAX), "binary_cross_entropy": ("sigmoid", SIGMOID)}
-CLASSIFICATION = ("binary_cross_entropy", "softmax_cross_entropy")
+__all__ = ("Sequential", "LOSSES", "LOSS_ALIASES", "CLASSIFICATION", "HESSIAN_MAX_PARAMS")
 HESSIAN_MAX_PARAMS = 2000
 
 
 # Which model each optimizer object belongs to (weakly: neither is kept alive by this table).
 _OPTIMIZER_OWNERS = weakref.WeakKeyDictionary()
-
-
-def _optimizer_by_name(name):
-    """A fastgrad optimizer with its default settings from its lower-case name (Keras's habit:
-    ``optimizer="adam"``); ``ValueError`` listing the names."""
-    from fastgrad.optim import LBFGS, SGD, Adagrad, Adam, AdamW, RMSprop
-    classes = {"sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad, "adam": Adam, "adamw": AdamW, "lbfgs": LBFGS}
-    return classes[check_choice(name.lower(), "optimizer", tuple(classes))]()
 
 
 def _backend(name):
@@ -114,16 +95,11 @@ class Sequential:
             if leaf._model is not None and leaf._model is not self:
                 raise ValueError(f"the {type(leaf).__name__} layer {leaf!r} already belongs to another model; "
                                  "create a new layer")
-        if loss is None:
-            raise TypeError(f"Sequential needs a loss, one of {', '.join(map(repr, LOSSES))} (or a Keras name such "
-                            "as 'sparse_categorical_crossentropy'): there is no default, as in Keras's compile "
-                            "and in PyTorch, so that a classifier is never trained as a regression")
-        loss = check_choice(loss, "loss", tuple(LOSSES) + tuple(LOSS_ALIASES))
-        self.loss = LOSS_ALIASES.get(loss, loss)
+        self.loss = loss_name(loss)
         from fastgrad.metrics import check_metrics
         self.metrics = check_metrics(metrics, self.loss)
         if isinstance(optimizer, str):
-            optimizer = _optimizer_by_name(optimizer)
+            optimizer = optimizer_by_name(optimizer)
         self.optimizer = Adam() if optimizer is None else optimizer
         if not isinstance(self.optimizer, (Optimizer, LBFGS)):
             raise TypeError(f"optimizer must be a fastgrad.optim optimizer, got {type(self.optimizer).__name__}")
@@ -176,7 +152,7 @@ class Sequential:
         which recovers the logits in the same case). Without this the activation would be
         applied twice, and such a model would stall (a softmax output: loss stuck near 1.46,
         outputs near 1/k)."""
-        fused = _FUSED_OUTPUT.get(self.loss)
+        fused = FUSED_OUTPUT.get(self.loss)
         last = self.program[-1]
         if fused is not None and last[OP] in (DENSE, ACTIVATION) and last[ACT] == fused[1]:
             self.program[-1, ACT] = IDENTITY
@@ -465,7 +441,8 @@ class Sequential:
             logs["accuracy"] = accuracy
         logs.update(self._metric_logs(X, yf, yl, use_labels, batch_size))
         if as_int(int(verbose) if isinstance(verbose, bool) else verbose, "verbose", low=0):
-            print(", ".join(f"{k}={v:.4g}" for k, v in logs.items()))
+            from fastgrad.callbacks import format_logs
+            print(format_logs(logs))
         return logs
 
     def _metric_logs(self, X, yf, yl, use_labels, batch_size=1024) -> dict:
@@ -543,7 +520,7 @@ class Sequential:
 
     def training_lock(self):
         """A context manager held while the model trains: ``RuntimeError`` if another thread holds it."""
-        return _TrainingLock(self._training)
+        return TrainingLock(self._training)
 
     def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
             clip_norm=None, callbacks=None, verbose=1, diagnostics=False, client=None, strategy="gradient",
@@ -600,25 +577,7 @@ class Sequential:
         """Print a table of the layers (shapes, activations, parameter counts) through
         ``print_fn`` (one call with the whole table), as Keras's ``summary(print_fn=...)``;
         returns None, so a notebook shows it once. The layer column widens to the longest name."""
-        rows = []
-
-        def add(layer, depth):
-            if hasattr(layer, "layers"):  # a Residual block: its name, then its layers indented
-                rows.append(("  " * depth + "Residual (x + block(x))", layer))
-                for inner in layer.layers:
-                    add(inner, depth + 1)
-                return
-            rows.append(("  " * depth + repr(layer), layer))
-        for layer in self.layers:
-            add(layer, 0)
-        width = max(len("layer"), *(len(name) for name, _ in rows)) + 2
-        lines = [f"Sequential ({self.backend}, {self.dtype.name}, loss={self.loss}, optimizer={self.optimizer!r})",
-                 f"{'#':>3}  {'layer':<{width}}{'output':>12}{'params':>12}"]
-        for i, (name, layer) in enumerate(rows):
-            lines.append(f"{i:>3}  {name:<{width}}{'(n, ' + str(layer.n_out) + ')':>12}{layer.n_params:>12,}")
-        lines.append(f"total parameters: {self.n_params:,} ({self.params.nbytes:,} bytes in one flat buffer)"
-                     + (f"; state: {self._state.size:,} values" if self._state.size else ""))
-        print_fn("\n".join(lines))
+        print_fn(summary_text(self))
 
     def save(self, path) -> None:
         """Write weights, architecture, loss, optimizer state and RNG state to one .npz, atomically."""
@@ -633,38 +592,6 @@ class Sequential:
 
     def __repr__(self):
         return f"Sequential({self.layers!r}, loss={self.loss!r}, dtype={self.dtype.name!r})"
-
-
-class _TrainingLock:
-    def __init__(self, lock):
-        self._lock = lock
-
-    def __enter__(self):
-        if not self._lock.acquire(blocking=False):
-            raise RuntimeError("this model is already training in another thread; train a copy "
-                               "(copy.deepcopy(model)) to train in parallel")
-        return self
-
-    def __exit__(self, *exc):
-        self._lock.release()
-        return False
-
-
-def assign_into(buffer, value, name):
-    """Copy ``value`` into ``buffer`` (a model's flat buffer or a view of it), after checking that
-    it is a NumPy array of exactly ``buffer``'s shape and dtype; ``ValueError`` naming ``name``."""
-    if value is buffer:
-        return
-    if not isinstance(value, np.ndarray):
-        raise ValueError(f"{name} must be a numpy array of shape {buffer.shape} and dtype {buffer.dtype} "
-                         f"(it is copied into the model's buffer), got {type(value).__name__}")
-    if value.dtype != buffer.dtype:
-        raise ValueError(f"{name} must have dtype {buffer.dtype} (the model's), got {value.dtype}")
-    if value.shape != buffer.shape:
-        raise ValueError(f"{name} must have shape {buffer.shape}, got {value.shape}")
-    if not value.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous, got an array with strides {value.strides}")
-    np.copyto(buffer, value)
 
 
 class LossGradient:

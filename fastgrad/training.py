@@ -10,7 +10,7 @@ import numpy as np
 
 from fastgrad._checks import as_int, as_scalar
 from fastgrad._threads import blas_phase
-from fastgrad.callbacks import CallbackList, History, TerminateOnNaN
+from fastgrad.callbacks import CallbackList, History, TerminateOnNaN, format_logs
 from fastgrad.kernels.program import Data, Record, Update
 
 
@@ -238,21 +238,33 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
         if accuracy is not None:
             logs["accuracy"] = accuracy
         logs.update(model._metric_logs(Xa, yf, yl, use_labels))  # end-of-epoch model, evaluation mode
-        if val is not None:
-            logs.update({f"val_{k}": v for k, v in model.evaluate(val[0], val[1], sample_weight=val[2]).items()})
-        logs["lr"] = lr
+        _validation_and_lr(model, logs, val, lr)
         if bar is not None:  # the epoch's figures on its bar, as Keras's progress bar ends
             bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
             bar.close()
-        model.epochs_done = epoch + 1
-        history.record(epoch, logs, diag[model._diag_ops()] / n_batches if diagnostics else None)
-        if verbose == 2 or (verbose == 1 and bar is None):
-            print(f"epoch {epoch + 1}: " + ", ".join(f"{k}={v:.4g}" for k, v in logs.items()))
-        cbs.on_epoch_end(epoch, logs)
-        if model.stop_training:
+        if _end_epoch(model, cbs, history, epoch, logs, diag[model._diag_ops()] / n_batches if diagnostics else None,
+                      verbose == 2 or (verbose == 1 and bar is None)):
             break
     cbs.on_train_end()
     return history
+
+
+def _validation_and_lr(model, logs, val, lr):
+    """Add the validation figures (``val_*``) and the epoch's rate to ``logs``."""
+    if val is not None:
+        logs.update({f"val_{k}": v for k, v in model.evaluate(val[0], val[1], sample_weight=val[2]).items()})
+    logs["lr"] = lr
+
+
+def _end_epoch(model, cbs, history, epoch, logs, diag, print_line) -> bool:
+    """Count the epoch, record its logs (and per-layer diagnostics), print its line when asked,
+    run the callbacks; True when a callback asked training to stop."""
+    model.epochs_done = epoch + 1
+    history.record(epoch, logs, diag)
+    if print_line:
+        print(f"epoch {epoch + 1}: {format_logs(logs)}")
+    cbs.on_epoch_end(epoch, logs)
+    return model.stop_training
 
 
 def _momentum_before_batch(schedule, first):
@@ -294,15 +306,8 @@ def _fit_lbfgs(model, X, yf, yl, use_labels, w, val, epochs, cbs, history, verbo
             [m for m in model.metrics if m != "accuracy"]
         if names:
             logs.update(compute(names, model.predict(X), yf, yl, use_labels, model.loss))
-        if val is not None:
-            logs.update({f"val_{k}": v for k, v in model.evaluate(val[0], val[1], sample_weight=val[2]).items()})
-        logs["lr"] = lr
-        model.epochs_done = epoch + 1
-        history.record(epoch, logs, None)
-        if verbose in (1, 2):
-            print(f"epoch {epoch + 1}: " + ", ".join(f"{k}={v:.4g}" for k, v in logs.items()))
-        cbs.on_epoch_end(epoch, logs)
-        if model.stop_training:
+        _validation_and_lr(model, logs, val, lr)
+        if _end_epoch(model, cbs, history, epoch, logs, None, verbose in (1, 2)):
             break
     cbs.on_train_end()
     return history

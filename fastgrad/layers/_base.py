@@ -92,7 +92,7 @@ def view_property(buffer_name, which, doc):
         return self._view(buffer_name, which)
 
     def set(self, value):
-        from fastgrad.model import assign_into
+        from fastgrad._checks import assign_into
         view = self._view(buffer_name, which)
         if view is None:
             raise ValueError(f"this {type(self).__name__} layer has no {which} (built without it)")
