@@ -150,7 +150,7 @@ def inline(func):
     about 75 s without, measured with ``bench/bench_compile.py``'s model). Without
     ``reassoc`` (see the module doc), where LLVM inlines changes no result bit.
     """
-    return _without_literals(njit(cache=CACHE, fastmath=FASTMATH, error_model=ERROR_MODEL, nogil=True)(func))
+    return kernel(func)
 
 
 def spliced(func):
