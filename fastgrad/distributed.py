@@ -270,7 +270,7 @@ def _combine(results, dtype, model=None):
     total = sum(r[2] for r in results)
     if total == 0:
         grad = np.zeros(model.n_params, model.dtype)
-        return float(model._train.penalty(model.params, grad, model._net(), model.l1, model.l2, True)), grad
+        return model._penalty(grad), grad
     loss = sum(r[0] for r in results) / total
     grad = results[0][1].copy()
     for r in results[1:]:
@@ -287,6 +287,7 @@ def _apply(model, grad, clip_norm, where):
         clip_grad_norm(grad, clip_norm)
     saved_params, saved_state = model.params.copy(), model.optimizer.state_dict()
     model.optimizer.step(model.params, grad)
+    model._proximal_l1(model.optimizer.lr)
     if not np.all(np.isfinite(model.params)):
         model.params[...] = saved_params
         model.optimizer.load_state_dict(saved_state)

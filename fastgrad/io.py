@@ -61,7 +61,7 @@ def _config(model) -> dict:
         "optimizer": {"class": type(opt).__name__, "hyperparameters": opt.hyperparameters(),
                       "step": opt.step_count, "n_skipped": getattr(opt, "n_skipped", 0)},
         "epochs_done": model.epochs_done, "rng_state": model.rng.bit_generator.state,
-        "metrics": list(model.metrics),
+        "metrics": list(model.metrics), "l1_mode": model.l1_mode,
     }
 
 
@@ -210,7 +210,7 @@ def _optimizers() -> dict:
 
 def _config_schema():
     from fastgrad.metrics import METRICS
-    from fastgrad.model import LOSSES
+    from fastgrad.model import L1_MODES, LOSSES
     number = Num()
     return Record({
         "layers": ListOf(_Layer(), min_len=1),
@@ -232,7 +232,8 @@ def _config_schema():
                              "state": Record({"state": Int(0, 2 ** 128), "inc": Int(0, 2 ** 128)}),
                              "has_uint32": Int(0, 2), "uinteger": Int(0, 2 ** 32)}),
         "metrics": ListOf(Str(choices=METRICS), max_len=len(METRICS)),
-    }, optional=("dropout_seed", "metrics"))
+        "l1_mode": Str(choices=L1_MODES),
+    }, optional=("dropout_seed", "metrics", "l1_mode"))
 
 
 # ----- loading --------------------------------------------------------------------------------
@@ -279,7 +280,8 @@ def _build(files, config, backend):
     optimizer = _calling("config['optimizer']['hyperparameters']", _optimizers()[opt_cfg["class"]], **hyper)
     model = _calling("config", Sequential, layers, loss=config["loss"], optimizer=optimizer, l1=config["l1"],
                      l2=config["l2"], dtype=config["dtype"], seed=config["seed"], backend=backend,
-                     huber_delta=config["huber_delta"], metrics=config.get("metrics"))
+                     huber_delta=config["huber_delta"], metrics=config.get("metrics"),
+                     l1_mode=config.get("l1_mode", "subgradient"))
     model.params[:] = files.array("params")
     if "state" in files:
         model.state[:] = files.array("state")

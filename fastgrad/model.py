@@ -16,6 +16,8 @@ from fastgrad.kernels.program import (ACT, ACTIVATION, BATCH_NORM, DENSE, DROPOU
                                       P_LO, S_OFF, TRAIN, Data, Net, Objective, work_buffers)
 from fastgrad.layers import Dense, Layer
 
+L1_MODES = ("subgradient", "proximal")
+
 __all__ = ("Sequential", "LOSSES", "LOSS_ALIASES", "CLASSIFICATION", "HESSIAN_MAX_PARAMS")
 HESSIAN_MAX_PARAMS = 2000
 
@@ -60,7 +62,8 @@ class Sequential:
     ``"lbfgs"``); default ``Adam()``. With :class:`~fastgrad.optim.LBFGS`, ``fit`` minimizes the
     full-batch loss (one ``LBFGS.step`` per epoch, scikit-learn's MLP solver for small data). ``l1``/``l2``
     add ``l1 * sum|W| + l2 * sum W^2`` over every weight (not biases) to the loss, as
-    Keras does. ``dtype``: float32 (default) or float64. ``seed``: seeds the one RNG that
+    Keras does; ``l1_mode="proximal"`` applies l1 by soft-thresholding after each update
+    instead of by its subgradient, so that weights reach exactly 0 (:attr:`l1_mode`). ``dtype``: float32 (default) or float64. ``seed``: seeds the one RNG that
     initializes the weights and shuffles the batches. ``backend="reference"`` runs the
     same math in NumPy (:mod:`fastgrad.reference.train`), for tests and as a baseline.
 
@@ -82,7 +85,7 @@ class Sequential:
     """
 
     def __init__(self, layers, loss=None, optimizer=None, l1=0.0, l2=0.0, dtype="float32", seed=None,
-                 backend="compiled", huber_delta=1.0, n_in=None, metrics=None):
+                 backend="compiled", huber_delta=1.0, n_in=None, metrics=None, l1_mode="subgradient"):
         from fastgrad.optim import LBFGS, Adam, Optimizer
         layers = list(layers) if isinstance(layers, (list, tuple)) else None
         if not layers or not all(isinstance(layer, Layer) for layer in layers):
@@ -108,8 +111,9 @@ class Sequential:
             raise ValueError("this optimizer already belongs to another model (its state is laid out on that "
                              "model's parameters); give each model its own optimizer")
         _OPTIMIZER_OWNERS[self.optimizer] = weakref.ref(self)
-        self.l1 = as_scalar(l1, "l1", low=0.0)
-        self.l2 = as_scalar(l2, "l2", low=0.0)
+        self.l1 = l1
+        self.l2 = l2
+        self.l1_mode = l1_mode
         self.huber_delta = as_scalar(huber_delta, "huber_delta", low=0.0, low_open=True)
         self.dtype = as_float_dtype(dtype)
         self.backend = backend
@@ -259,11 +263,49 @@ class Sequential:
         for arr, view in zip(arrays, views):
             view[...] = arr
 
+    @property
+    def l1(self) -> float:
+        """Weight of the L1 penalty ``l1 * sum|W|`` (>= 0; checked when assigned)."""
+        return self._l1
+
+    @l1.setter
+    def l1(self, value):
+        self._l1 = as_scalar(value, "l1", low=0.0)
+
+    @property
+    def l2(self) -> float:
+        """Weight of the L2 penalty ``l2 * sum W^2`` (>= 0; checked when assigned)."""
+        return self._l2
+
+    @l2.setter
+    def l2(self, value):
+        self._l2 = as_scalar(value, "l2", low=0.0)
+
+    @property
+    def l1_mode(self) -> str:
+        """How the L1 penalty acts: ``"subgradient"`` (default) adds ``l1 * sign(W)`` to the
+        gradient; ``"proximal"`` leaves it out of the gradient and follows each update by
+        soft-thresholding ``W <- sign(W) max(|W| - lr * l1, 0)``, which gives exact zeros
+        (see docs/model.md, "L1 that gives exact zeros")."""
+        return self._l1_mode
+
+    @l1_mode.setter
+    def l1_mode(self, value):
+        self._l1_mode = check_choice(value, "l1_mode", L1_MODES)
+        if hasattr(self, "optimizer"):
+            self._check_lbfgs_l1_mode()
+
+    def _check_lbfgs_l1_mode(self):
+        from fastgrad.optim import LBFGS
+        if self._l1_mode == "proximal" and isinstance(self.optimizer, LBFGS):
+            raise ValueError("l1_mode='proximal' follows each first-order update by a soft-thresholding step; "
+                             "LBFGS minimizes a smooth loss: use l1_mode='subgradient' or a mini-batch optimizer")
+
     def _net(self) -> Net:
         return Net(self.program, self.op_params, self._state, self.dropout_seed)
 
     def _objective(self) -> Objective:
-        return Objective(self._loss_code, self._loss_param, self.l1, self.l2)
+        return Objective(self._loss_code, self._loss_param, self.l1, self.l2, self.l1_mode == "proximal")
 
     def _diag_ops(self):
         """Indices of the ops with parameters: the rows of ``history.diagnostics``."""
@@ -454,10 +496,23 @@ class Sequential:
         from fastgrad.metrics import compute
         return compute(names, self.predict(X, batch_size), yf, yl, use_labels, self.loss)
 
-    def _penalty(self):
+    def _penalty(self, grads=None):
+        """The l1/l2 penalty of the parameters; with ``grads``, its gradient is added there (l1's
+        only with ``l1_mode="subgradient"``, as in training)."""
         if self.l1 == 0 and self.l2 == 0:
             return 0.0
-        return float(self._train.penalty(self.params, self.grads, self._net(), self.l1, self.l2, False))
+        net = self._net()
+        if grads is None:
+            return float(self._train.penalty(self.params, self.grads, net, self.l1, self.l2, False))
+        l1_grad = 0.0 if self.l1_mode == "proximal" else self.l1
+        return float(self._train.penalty(self.params, grads, net, l1_grad, self.l2, True)
+                     + self._train.penalty(self.params, grads, net, self.l1 - l1_grad, 0.0, False))
+
+    def _proximal_l1(self, lr):
+        """After an update outside the compiled loop: the proximal step of ``lr * l1`` when
+        ``l1_mode="proximal"`` (what :func:`~fastgrad.kernels.train.train_epoch` does after each)."""
+        if self.l1_mode == "proximal" and self.l1 > 0:
+            self._train.proximal_l1(self.params, self._net(), self.dtype.type(lr * self.l1))
 
     # ----- gradients and steps ---------------------------------------------------------------
     def _batch_grad(self, X, yf, yl, use_labels, w=None):

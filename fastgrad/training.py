@@ -198,6 +198,7 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
         if clip_norm is not None or diagnostics or cbs.per_step_schedule() is not None:
             raise ValueError("with LBFGS, fit takes no clip_norm, diagnostics or per-step schedule (one "
                              "full-batch L-BFGS step per epoch)")
+        model._check_lbfgs_l1_mode()
         return _fit_lbfgs(model, Xa, yf, yl, use_labels, w, val, epochs, cbs, history, verbose)
     n = Xa.shape[0]
     n_batches = math.ceil(n / batch_size)

@@ -84,6 +84,21 @@ def test_gradient_strategy_trains_layer_norm_and_residual_like_local(client):
     np.testing.assert_allclose(remote.params, local.params, rtol=1e-11, atol=1e-13)
 
 
+def test_gradient_strategy_applies_proximal_l1_like_local(client):
+    """l1_mode="proximal": the driver soft-thresholds after each global update, as train_step does."""
+    X, y = _data()
+
+    def model():
+        return Sequential([Dense(8, 16, "tanh"), Dense(3)], loss="softmax_cross_entropy", optimizer=SGD(lr=0.1),
+                          dtype="float64", seed=2, l1=0.3, l1_mode="proximal")
+    remote, local = model(), model()
+    remote.fit(X, y, client=client, strategy="gradient", epochs=2, batch_size=60)
+    _replay_locally(local, X, y, _shard_rows(len(X)), epochs=2, batch_size=60)
+    np.testing.assert_allclose(remote.params, local.params, rtol=1e-11, atol=1e-13)
+    np.testing.assert_array_equal(remote.layers[0].W == 0, local.layers[0].W == 0)
+    assert np.count_nonzero(remote.layers[0].W == 0) > 0
+
+
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-12), ("float32", 2e-5)])
 def test_gradient_strategy_equals_local_training(client, dtype, rtol):
     X, y = _data(dtype=np.dtype(dtype))

@@ -86,12 +86,14 @@ class Data(NamedTuple):
 
 
 class Objective(NamedTuple):
-    """The loss code and its parameter (Huber's delta, in the parameters' dtype), and the
-    l1/l2 penalties on Dense weights."""
+    """The loss code and its parameter (Huber's delta, in the parameters' dtype), the
+    l1/l2 penalties on Dense weights, and whether l1 is applied by its proximal step
+    (soft-thresholding after each update) instead of its subgradient."""
     code: int
     param: np.floating
     l1: float
     l2: float
+    l1_prox: bool = False
 
 
 class Update(NamedTuple):

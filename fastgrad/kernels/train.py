@@ -248,6 +248,27 @@ def penalty(params, grads, net, l1, l2, with_grad):
 
 
 @kernel
+def proximal_l1(params, net, threshold):
+    """Soft-thresholding of every Dense op's W (the proximal operator of threshold * sum|W|):
+    w <- sign(w) * max(|w| - threshold, 0). Entries within ``threshold`` of 0 become exactly 0;
+    NaN stays NaN."""
+    prog = net.program
+    zero = like(threshold, 0.0)
+    for i in range(prog.shape[0]):
+        if prog[i, OP] != DENSE:
+            continue
+        w_off = prog[i, W_OFF]
+        for j in range(w_off, w_off + prog[i, N_IN] * prog[i, N_OUT]):
+            w = params[j]
+            if w > threshold:
+                params[j] = w - threshold
+            elif w < -threshold:
+                params[j] = w + threshold
+            elif w == w:
+                params[j] = zero
+
+
+@kernel
 def loss_and_grad_batch(params, grads, net, x, yf, yl, use_labels, wb, objective, work, mode, step):
     """Loss of one batch (mean over the batch, weighted by ``wb`` unless it is empty, plus the
     penalty) and its gradient into ``grads``, in ``mode`` at optimizer step ``step``
@@ -265,6 +286,9 @@ def _loss_and_grad(params, grads, net, x, yf, yl, use_labels, wb, objective, wor
                         objective.code, objective.param)
     for i in range(n_ops - 1, -1, -1):
         _op_backward(params, grads, net, _input_of(net, x, work, i, m), work, i, m, mode, step)
+    if objective.l1_prox:  # l1 is in the loss but not in the gradient: its proximal step follows the update
+        return (loss + penalty(params, grads, net, 0.0, objective.l2, True)
+                + penalty(params, grads, net, objective.l1, 0.0, False))
     return loss + penalty(params, grads, net, objective.l1, objective.l2, True)
 
 
@@ -387,6 +411,8 @@ def train_epoch(params, grads, net, data, objective, update, work, record, perm,
     ``record.loss[i]``/``record.correct[i]``. ``update.clip_norm > 0`` rescales the gradient
     to that L2 norm (PyTorch's ``max_norm / (norm + 1e-6)``). With ``record.diagnostics``,
     per-op sums of (grad norm, update ratio, dead-ReLU fraction) are added to ``record.diag``.
+    With ``objective.l1_prox``, the gradient leaves out l1's subgradient and each update is
+    followed by :func:`proximal_l1` with threshold ``update.lrs[i] * objective.l1``.
 
     ``work.spare`` (n_params,) is the second parameter buffer: each update reads the
     current parameters from one buffer and writes the new ones into the other
@@ -430,6 +456,8 @@ def train_epoch(params, grads, net, data, objective, update, work, record, perm,
             scale_inplace(grads, like(params[0], update.clip_norm / (norm + 1e-6)))
         hyper[LR] = update.lrs[i]
         optimizer_step_into(update.code, live, grads, update.state, hyper, step, other)
+        if objective.l1_prox and objective.l1 > 0:
+            proximal_l1(other, net, like(params[0], update.lrs[i] * objective.l1))
         if not _all_finite(other):
             status[0] = FAIL_UPDATE
             stop = i

@@ -167,6 +167,16 @@ def penalty(params, grads, net, l1, l2, with_grad):
     return total
 
 
+def proximal_l1(params, net, threshold):
+    """Soft-thresholding of every Dense op's W: w <- sign(w) max(|w| - threshold, 0); NaN stays NaN."""
+    prog = net.program
+    for i in range(prog.shape[0]):
+        if prog[i, OP] == DENSE:
+            W = _weights(params, prog, i)
+            shrunk = np.abs(W) - W.dtype.type(threshold)
+            W[...] = np.where(shrunk > 0, np.sign(W) * shrunk, np.where(np.isnan(W), W, 0))
+
+
 def loss_and_grad_batch(params, grads, net, x, yf, yl, use_labels, wb, objective, work, mode, step):
     """Batch loss (mean, weighted by ``wb`` unless empty, + penalty); the gradient is written into ``grads``."""
     m = x.shape[0]
@@ -176,6 +186,9 @@ def loss_and_grad_batch(params, grads, net, x, yf, yl, use_labels, wb, objective
     _block(work.gbuf, work.buf_off, n_ops - 1, m, out.shape[1])[...] = grad_out
     for i in range(n_ops - 1, -1, -1):
         _op_backward(params, grads, net, _input_of(net, x, work, i, m), work, i, m, mode, step)
+    if objective.l1_prox:  # l1 in the loss, not in the gradient: its proximal step follows the update
+        return (loss + penalty(params, grads, net, 0.0, objective.l2, True)
+                + penalty(params, grads, net, objective.l1, 0.0, False))
     return loss + penalty(params, grads, net, objective.l1, objective.l2, True)
 
 
@@ -225,6 +238,8 @@ def train_epoch(params, grads, net, data, objective, update, work, record, perm,
         update.hyper[LR] = update.lrs[i]
         with np.errstate(over="ignore", invalid="ignore"):
             optimizer_step(update.code, params, grads, update.state, update.hyper, step)
+        if objective.l1_prox and objective.l1 > 0:
+            proximal_l1(params, net, params.dtype.type(update.lrs[i] * objective.l1))
         if not np.all(np.isfinite(params)):
             params[...] = before
             status[0] = FAIL_UPDATE
