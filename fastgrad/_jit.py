@@ -126,6 +126,19 @@ def kernel(func=None, *, parallel: bool = False, cache: bool = CACHE):
     return wrap(func) if func is not None else wrap
 
 
+def is_compiled(fn) -> bool:
+    """Whether ``fn`` is a Numba-compiled function (a CPU dispatcher, e.g. from ``@numba.njit``)."""
+    from numba.core.registry import CPUDispatcher
+    return isinstance(fn, CPUDispatcher)
+
+
+def recompiled(dispatcher, py_func):
+    """``py_func`` compiled with ``dispatcher``'s options (and its literal-free typing), but
+    not cached: for copies of kernels that call a user's function (kernels/custom.py)."""
+    copy = njit(**{k: v for k, v in dispatcher.targetoptions.items() if k != "nopython"})(py_func)
+    return _without_literals(copy) if "get_call_template" in vars(dispatcher) else copy
+
+
 def _without_literals(dispatcher):
     """``dispatcher``, typed on plain types when called from compiled code: Numba would
     otherwise compile a separate version for each constant argument (``f(x, 0, n)`` and

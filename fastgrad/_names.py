@@ -21,12 +21,16 @@ CLASSIFICATION = ("binary_cross_entropy", "softmax_cross_entropy")
 
 
 def loss_name(loss) -> str:
-    """fastgrad's name of ``loss`` (one of :data:`LOSSES` or an alias); ``TypeError`` when it is
+    """fastgrad's name of ``loss`` (one of :data:`LOSSES` or an alias; a :class:`fastgrad.Loss` is
+    returned as it is); ``TypeError`` when it is
     None (no default: a classifier must never train as a regression), ``ValueError`` listing the names."""
     if loss is None:
         raise TypeError(f"Sequential needs a loss, one of {', '.join(map(repr, LOSSES))} (or a Keras name such "
                         "as 'sparse_categorical_crossentropy'): there is no default, as in Keras's compile "
                         "and in PyTorch, so that a classifier is never trained as a regression")
+    from fastgrad.custom import Loss
+    if isinstance(loss, Loss):
+        return loss
     loss = check_choice(loss, "loss", tuple(LOSSES) + tuple(LOSS_ALIASES))
     return LOSS_ALIASES.get(loss, loss)
 

@@ -79,6 +79,9 @@ def combined_weights(model, sample_weight, class_weight, yf, yl, use_labels, n, 
     unweighted path: when neither is given, or when every weight is exactly 1 (the unweighted
     path then gives the same numbers bit for bit, logged losses included)."""
     w = None
+    if (sample_weight is not None or class_weight is not None) and not isinstance(model.loss, str):
+        raise ValueError(f"sample and class weights need a built-in loss; the custom {model.loss!r} gets the batch "
+                         "(out, target) only: weight the rows inside its value and gradient instead")
     if sample_weight is not None:
         w = check_sample_weight(sample_weight, n, np.float64 if class_weight is not None else model.dtype, name)
     if class_weight is not None:

@@ -318,6 +318,10 @@ def _check_layers(model):
     if isinstance(model.optimizer, LBFGS):
         raise ValueError("distributed fit takes a mini-batch optimizer; LBFGS trains locally (model.fit "
                          "without client)")
+    custom = [f for f in model._user_functions() if f is not None]
+    if custom:
+        raise ValueError(f"distributed fit sends the model to the workers as a file, which holds no code: a model "
+                         f"with {' and '.join(map(repr, custom))} trains locally (model.fit without client)")
     if np.any(model.program[:, OP] == BATCH_NORM):
         raise ValueError("distributed fit does not support BatchNorm1d: its batch statistics would be each "
                          "worker's and its running statistics would not be merged; use LayerNorm, or train "

@@ -107,6 +107,11 @@ def save_model(model, path) -> None:
     value a file cannot store, and ``OSError`` naming ``path`` when writing fails (the
     previous file at ``path``, if any, is left intact).
     """
+    custom = [f for f in model._user_functions() if f is not None]
+    if custom:
+        raise ValueError(f"a model with {' and '.join(map(repr, custom))} cannot be saved to a file: files hold no "
+                         "code (and loading never unpickles); save model.get_weights() with np.savez and "
+                         "rebuild the model, or pickle it")
     opt = model.optimizer
     text = json.dumps(_config(model), default=_json_default, allow_nan=False)
     arrays = {"format": np.array(f"{FORMAT} {VERSION}"), "config": np.array(text), "params": model.params,

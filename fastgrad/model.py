@@ -127,6 +127,7 @@ class Sequential:
         self.program, self.op_params, built = build_program(layers, None if n_in is None else
                                                            as_int(n_in, "n_in", low=1), self.dtype)
         self._fuse_output_activation()
+        self._check_user_functions(leaves)
         if isinstance(self.optimizer, LBFGS) and np.any(np.isin(self.program[:, OP], (DROPOUT, BATCH_NORM))):
             raise ValueError("LBFGS minimizes one deterministic full-batch loss: a model with Dropout or "
                              "BatchNorm1d (random masks, batch statistics) needs a mini-batch optimizer")
@@ -148,6 +149,25 @@ class Sequential:
         self.stop_training = False
         self._init_runtime()
 
+    def _user_functions(self):
+        """(the user's Loss or None, the user's ActivationFn or None): see fastgrad/custom.py."""
+        from fastgrad.custom import user_functions
+        return user_functions(self.loss, [leaf for layer in self.layers for leaf in layer._leaves()])
+
+    def _check_user_functions(self, leaves):
+        """A user's Loss and ActivationFn: compiled for the compiled backend, and their gradient
+        checked on a random batch of the model's widths (fastgrad/custom.py)."""
+        loss_fn, act_fn = self._user_functions()
+        if act_fn is not None:
+            width = next(leaf.n_out for leaf in leaves if getattr(leaf, "activation", None) is act_fn)
+        for fn, n in ((loss_fn, self.n_out), (act_fn, act_fn and width)):
+            if fn is None:
+                continue
+            if self.backend == "compiled":
+                fn.require_compiled()
+            if fn.check:
+                fn.verify(int(n))
+
     def _fuse_output_activation(self):
         """A last op (Dense or Activation) applying softmax before ``softmax_cross_entropy``, or
         sigmoid before ``binary_cross_entropy``, is Keras's way to write a classifier; the fused
@@ -162,9 +182,14 @@ class Sequential:
             self.program[-1, ACT] = IDENTITY
 
     def _init_runtime(self):
-        """What is per process and per thread, never pickled: the backend module, each
-        thread's work buffers, the lock that keeps one fit at a time."""
+        """What is per process and per thread, never pickled: the backend's training functions
+        (specialized with a user's Loss or ActivationFn, see fastgrad/custom.py), each thread's
+        work buffers, the lock that keeps one fit at a time."""
+        from fastgrad.custom import training_functions
         self._train = _backend(self.backend)
+        loss_fn, act_fn = self._user_functions()
+        if loss_fn is not None or act_fn is not None:
+            self._train = training_functions(self.backend, loss_fn, act_fn)
         self._local = threading.local()
         self._training = threading.Lock()
 
@@ -398,6 +423,10 @@ class Sequential:
 
     @property
     def _loss_code(self):
+        from fastgrad.custom import Loss
+        if isinstance(self.loss, Loss):
+            from fastgrad.kernels.program import CUSTOM_LOSS
+            return CUSTOM_LOSS
         return LOSSES[self.loss]
 
     @property

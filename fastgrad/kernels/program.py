@@ -48,6 +48,9 @@ N_COLS = 10
 EVAL, TRAIN, TRAIN_UPDATE = 0, 1, 2
 
 
+CUSTOM_LOSS = 99        # the loss code of a user's fastgrad.Loss (beside kernels.losses' and SOFTMAX_CE)
+CUSTOM_ACTIVATION = 99  # the activation code of a user's fastgrad.ActivationFn (beside kernels.activations')
+
 class Net(NamedTuple):
     """The model's structure: ``program`` (n_ops, N_COLS) int64, ``op_params`` (n_ops, 2)
     and ``state`` (n_state,) in the parameters' dtype, ``seed`` (int) keying Dropout's masks."""

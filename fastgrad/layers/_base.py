@@ -100,6 +100,20 @@ def view_property(buffer_name, which, doc):
     return property(get, set if buffer_name != "grads" else None, doc=doc)
 
 
+def layer_activation(activation, options):
+    """(code, p1, p2) of a layer's activation: a name with its options (see
+    :func:`fastgrad.functional.activations.activation_spec`) or a :class:`fastgrad.ActivationFn`
+    (a user's pair, code ``CUSTOM_ACTIVATION``, no options)."""
+    from fastgrad.custom import ActivationFn
+    if isinstance(activation, ActivationFn):
+        if options:
+            raise ValueError(f"an ActivationFn takes no options, got {sorted(options)}")
+        from fastgrad.kernels.program import CUSTOM_ACTIVATION
+        return CUSTOM_ACTIVATION, 0.0, 0.0
+    from fastgrad.functional.activations import activation_spec
+    return activation_spec(activation, **options)
+
+
 def activation_options_property():
     """``activation_options`` as a copy of the layer's own: the model's program was built from
     them, so editing the returned dict changes nothing (neither the model nor what ``save`` writes)."""

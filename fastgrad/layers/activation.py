@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from fastgrad._checks import as_scalar
-from fastgrad.functional.activations import activation_spec
-from fastgrad.layers._base import Layer, activation_options_property, python_scalar
+from fastgrad.layers._base import Layer, activation_options_property, layer_activation, python_scalar
 
 
 def _check_p(value):
@@ -32,7 +31,7 @@ class Activation(_Elementwise):
     def __init__(self, name, **options):
         super().__init__()
         options = {k: python_scalar(v) for k, v in options.items()}
-        self.code, self.p1, self.p2 = activation_spec(name, **options)
+        self.code, self.p1, self.p2 = layer_activation(name, options)
         self.activation = name
         self._activation_options = dict(options)
 

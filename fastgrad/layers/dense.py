@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from fastgrad import init as _init
 from fastgrad._checks import as_int, check_choice
-from fastgrad.functional.activations import activation_spec
-from fastgrad.layers._base import Layer, activation_options_property, python_scalar, view_property
+from fastgrad.custom import ActivationFn
+from fastgrad.layers._base import Layer, activation_options_property, layer_activation, python_scalar, view_property
 from fastgrad.optim._validate import flag
 
 RELU_FAMILY = ("relu", "leaky_relu", "elu", "gelu", "silu", "swish")
@@ -31,14 +31,14 @@ class Dense(Layer):
     def __init__(self, n_in, n_out=None, activation="identity", init="auto", use_bias=True,
                  **activation_options):
         super().__init__()
-        if isinstance(n_out, str):  # Dense(n_out, "relu")
+        if isinstance(n_out, (str, ActivationFn)):  # Dense(n_out, "relu")
             n_out, activation = None, n_out
         if n_out is None:
             n_in, n_out = None, n_in
         activation_options = {k: python_scalar(v) for k, v in activation_options.items()}
         self.n_in = None if n_in is None else as_int(n_in, "n_in", low=1)
         self.n_out = as_int(n_out, "n_out", low=1)
-        self.code, self.p1, self.p2 = activation_spec(activation, **activation_options)
+        self.code, self.p1, self.p2 = layer_activation(activation, activation_options)
         self.activation = activation
         self._activation_options = dict(activation_options)
         check_choice(init, "init", ("auto",) + tuple(_init.INITIALIZERS) + tuple(_init.INITIALIZER_ALIASES))

@@ -2,6 +2,7 @@
 import numpy as np
 
 from fastgrad.reference import activations as _act
+from fastgrad.reference.activation_layer import activation_layer_backward, activation_layer_forward
 
 
 def _activation(name, options):
@@ -37,20 +38,16 @@ def dense_backward(x, W, z, grad_y, activation="identity", bias=True, **options)
 def dense_layer_forward(x, W, b, z, a, code, p1, p2):
     """The twin of ``kernels.dense.dense_layer_forward``: z = x @ W + b, a = act(z), written
     into z and a; ``b`` empty for a layer without bias; ``code`` a kernel activation code."""
-    from fastgrad.reference.activation_layer import activation_by_code
-    name, options = activation_by_code(code, p1, p2)
-    y, zz = dense_forward(x, W, b if b.size else None, name, return_preactivation=True, **options)
-    z[...] = zz
-    a[...] = y
+    z[...] = x @ W + b if b.size else x @ W
+    activation_layer_forward(z, a, code, p1, p2)
 
 
 def dense_layer_backward(x, W, z, grad_a, code, p1, p2, delta, grad_x, grad_W, grad_b, need_grad_x):
-    """The twin of ``kernels.dense.dense_layer_backward`` (``delta`` is accepted and ignored)."""
-    from fastgrad.reference.activation_layer import activation_by_code
-    name, options = activation_by_code(code, p1, p2)
-    gx, gW, gb = dense_backward(x, W, z, grad_a, name, bias=grad_b.size > 0, **options)
-    grad_W[...] = gW
+    """The twin of ``kernels.dense.dense_layer_backward``: delta = grad_a * act'(z), then
+    grad_W = x^T delta, grad_b = column sums of delta, grad_x = delta W^T."""
+    activation_layer_backward(z, grad_a, delta, code, p1, p2)
+    grad_W[...] = x.T @ delta
     if grad_b.size:
-        grad_b[...] = gb
+        grad_b[...] = delta.sum(axis=0)
     if need_grad_x:
-        grad_x[...] = gx
+        grad_x[...] = delta @ W.T

@@ -84,7 +84,7 @@ def _op_backward(params, grads, net, x, work, i, m, mode, step):
     g_in = _block(work.gbuf, work.buf_off, i - 1, m, n_in) if need else x
     p1, p2 = net.op_params[i]
     if op == DENSE:
-        dense_layer_backward(x, _weights(params, prog, i), z, g, prog[i, ACT], p1, p2, None, g_in,
+        dense_layer_backward(x, _weights(params, prog, i), z, g, prog[i, ACT], p1, p2, np.empty_like(g), g_in,
                              _weights(grads, prog, i), _vec(grads, prog[i, B_OFF], n), need)
     elif op == ACTIVATION:
         if need:

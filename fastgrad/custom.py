@@ -1,0 +1,204 @@
+"""A user's own loss and activation, run inside the compiled training loop.
+
+``Sequential(..., loss=fastgrad.Loss(value, gradient))`` and ``Dense(n, activation=
+fastgrad.ActivationFn(forward, backward))`` (or ``Activation(ActivationFn(...))``) take the
+user's ``@numba.njit`` functions into the compiled epoch: no Python call per batch. The
+built-in kernels keep their disk cache; a model with a user's function compiles its own copy
+of the training loop once per process, (loss, activation) pair and dtype (about as long as a
+first ``fit`` with a cold cache; it is not cached on disk, because Numba cannot find code
+that calls a function created at run time again in a new process). See
+:mod:`fastgrad.kernels.custom`.
+
+Both pairs are checked at the model's construction: on a random float64 batch, the
+gradient against finite differences of the value (:func:`fastgrad.diff.check_grad`); a
+mismatch raises ``ValueError`` naming the worst entry.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fastgrad._jit import is_compiled
+
+
+def _check_function(fn, name, owner):
+    if not callable(fn):
+        raise TypeError(f"{owner}'s {name} must be a function, got {type(fn).__name__}")
+
+
+class _UserPair:
+    _names: tuple = ()
+
+    def __init__(self, first, second, name=None, check=True):
+        cls = type(self).__name__
+        _check_function(first, self._names[0], cls)
+        _check_function(second, self._names[1], cls)
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{cls}'s name must be a string, got {type(name).__name__}")
+        if not isinstance(check, bool):
+            raise TypeError(f"{cls}'s check must be True or False, got {check!r}")
+        self.name = name or getattr(first, "__name__", cls.lower())
+        self.check = check
+        self._specialized = {}  # (backend, other user pair) -> the training functions
+
+    @property
+    def functions(self) -> tuple:
+        raise NotImplementedError
+
+    def require_compiled(self):
+        """``TypeError`` unless both functions are Numba-compiled (the compiled backend needs them)."""
+        for label, fn in zip(self._names, self.functions):
+            if not is_compiled(fn):
+                raise TypeError(f"{type(self).__name__} {self.name!r}: {label} must be a @numba.njit function "
+                                "to run inside the compiled training loop, got a plain Python function "
+                                "(backend='reference' takes either)")
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.name!r})"
+
+    def __reduce__(self):  # a new process compiles its own training loop for the pair
+        return (type(self), (*self.functions, self.name, self.check))
+
+    def __copy__(self):  # a pair of functions is a value: copies of a model share it and its compiled loop
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class Loss(_UserPair):
+    """A user's loss for :class:`~fastgrad.Sequential`.
+
+    ``value(out, target) -> float``: the loss of a batch, ``out`` the last layer's output
+    (m, k) and ``target`` the targets (m, k), both C-contiguous in the model's dtype (float32
+    or float64; targets are taken as floats, 1-D ``y`` becomes one column). Return the batch
+    MEAN (PyTorch's ``reduction="mean"``) so that the loss does not scale with the batch size.
+    ``gradient(out, target, grad_out)``: writes d value / d out (m, k) into ``grad_out``.
+    Both must be ``@numba.njit`` functions for the compiled backend (plain Python functions
+    serve ``backend="reference"``).
+
+    ``fit`` logs the value averaged over batches (weighted by their rows), ``evaluate`` the
+    same over its batches; ``predict`` returns ``out`` unchanged. Sample and class weights,
+    accuracy and the classification metrics are not available (the loss's meaning is the
+    user's); regression metrics are. A model with a Loss pickles (Numba's functions pickle)
+    but cannot be saved to a file, which never stores code.
+
+    ``check=True``: at the model's construction, ``gradient`` is compared with finite
+    differences of ``value`` on a random float64 batch (out ~ N(0, 1), target ~ U(0, 1));
+    ``ValueError`` with the worst entry when they differ. Raises ``TypeError`` for
+    arguments that are not functions.
+    """
+
+    _names = ("value", "gradient")
+
+    def __init__(self, value, gradient, name=None, check=True):
+        super().__init__(value, gradient, name, check)
+        self.value = value
+        self.gradient = gradient
+
+    @property
+    def functions(self) -> tuple:
+        return self.value, self.gradient
+
+    def verify(self, k, m=4, seed=0):
+        """The finite-difference check on a random (m, k) float64 batch; ``ValueError`` on a mismatch."""
+        rng = np.random.default_rng(seed)
+        out = rng.normal(size=(m, k))
+        target = np.ascontiguousarray(rng.uniform(size=(m, k)))
+
+        def f(flat):
+            return float(self.value(np.ascontiguousarray(flat.reshape(m, k)), target))
+
+        def grad(flat):
+            g = np.zeros((m, k))
+            self.gradient(np.ascontiguousarray(flat.reshape(m, k)), target, g)
+            return g.ravel()
+        _report(self, f, grad, out.ravel(), (m, k), "value", "gradient")
+
+
+class ActivationFn(_UserPair):
+    """A user's activation for :class:`~fastgrad.Dense` and :class:`~fastgrad.Activation`.
+
+    ``forward(z, a)``: writes a = f(z); ``backward(z, grad_a, grad_z)``: writes grad_z =
+    grad_a * f'(z) (for a row-wise f such as a softmax, the Jacobian-vector product of each
+    row). All arrays (m, n) in the model's dtype, C-contiguous; ``backward`` gets the
+    layer's input ``z``, not its output. ``@numba.njit`` functions for the compiled backend.
+    A model may use one ActivationFn (in any number of layers). Initialization of a Dense
+    layer with one: ``xavier_uniform`` unless ``init`` says otherwise.
+
+    ``check=True``: at the model's construction, ``backward`` is compared with finite
+    differences of ``sum(grad_a * f(z))`` on a random float64 (4, n) batch; ``ValueError``
+    with the worst entry when they differ.
+    """
+
+    _names = ("forward", "backward")
+
+    def __init__(self, forward, backward, name=None, check=True):
+        super().__init__(forward, backward, name, check)
+        self.forward = forward
+        self.backward = backward
+
+    @property
+    def functions(self) -> tuple:
+        return self.forward, self.backward
+
+    def verify(self, n, m=4, seed=0):
+        """The finite-difference check on a random (m, n) float64 batch; ``ValueError`` on a mismatch."""
+        rng = np.random.default_rng(seed)
+        z = rng.normal(size=(m, n))
+        grad_a = rng.normal(size=(m, n))
+
+        def f(flat):
+            a = np.zeros((m, n))
+            self.forward(np.ascontiguousarray(flat.reshape(m, n)), a)
+            return float(np.sum(grad_a * a))
+
+        def grad(flat):
+            g = np.zeros((m, n))
+            self.backward(np.ascontiguousarray(flat.reshape(m, n)), grad_a, g)
+            return g.ravel()
+        _report(self, f, grad, z.ravel(), (m, n), "forward", "backward")
+
+
+def _report(pair, f, grad, x, shape, first, second):
+    """:func:`fastgrad.diff.check_grad` of ``grad`` against ``f`` at ``x``; ``ValueError`` when
+    either is not finite at ``x`` or they differ."""
+    from fastgrad.diff import check_grad
+    if not (np.isfinite(f(x)) and np.all(np.isfinite(grad(x)))):
+        raise ValueError(f"{pair!r}: the check on a random float64 batch {shape} met a non-finite value; "
+                         f"make {first} and {second} finite there, or pass check=False")
+    result = check_grad(f, grad, x)
+    if not result.ok:
+        i = result.worst_index
+        raise ValueError(f"{pair!r}: {second} does not match finite differences of {first} on a random float64 "
+                         f"batch {shape}: worst entry {tuple(int(v) for v in np.unravel_index(i, shape))}, "
+                         f"{second} gives {result.analytic[i]:.10g}, finite differences {result.numeric[i]:.10g} "
+                         f"({result})")
+
+
+def user_functions(model_loss, layers):
+    """(the Loss or None, the one ActivationFn or None) of a model; ``ValueError`` for two
+    different ActivationFn objects."""
+    acts = []
+    for layer in layers:
+        act = getattr(layer, "activation", None)
+        if isinstance(act, ActivationFn) and all(act is not a for a in acts):
+            acts.append(act)
+    if len(acts) > 1:
+        raise ValueError(f"a model may use one ActivationFn (in any number of layers), got {len(acts)}: "
+                         f"{', '.join(map(repr, acts))}")
+    return (model_loss if isinstance(model_loss, Loss) else None), (acts[0] if acts else None)
+
+
+def training_functions(backend, loss, activation):
+    """The training functions of ``backend`` ("compiled" or "reference") specialized with the
+    user's loss and/or activation, built once per pair and kept on the first of them."""
+    holder = loss if loss is not None else activation
+    key = (backend, None if holder is activation else activation)
+    if key not in holder._specialized:
+        if backend == "compiled":
+            from fastgrad.kernels.custom import compiled_train
+        else:
+            from fastgrad.reference.custom import compiled_train
+        holder._specialized[key] = compiled_train(None if loss is None else loss.functions,
+                                                  None if activation is None else activation.functions)
+    return holder._specialized[key]
