@@ -1,5 +1,4 @@
 """The dense layer in plain NumPy: y = act(x @ W + b) and its backward pass."""
-import numpy as np
 
 from fastgrad.reference import activations as _act
 from fastgrad.reference.activation_layer import activation_layer_backward, activation_layer_forward
