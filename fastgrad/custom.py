@@ -44,6 +44,24 @@ class _UserPair:
     def functions(self) -> tuple:
         raise NotImplementedError
 
+    def verify(self, n, m=4, seed=0):
+        """The check at the model's construction: on a random float64 (m, n) batch x ~ N(0, 1)
+        with its partner (a loss's targets ~ U(0, 1), an activation's grad_a ~ N(0, 1)), the
+        gradient against finite differences of the scalar (:func:`fastgrad.diff.check_grad`);
+        ``ValueError`` naming the worst entry when they differ or are not finite."""
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=(m, n))
+        partner = np.ascontiguousarray(self._partner(rng, (m, n)))
+
+        def f(flat):
+            return self._scalar(np.ascontiguousarray(flat.reshape(m, n)), partner)
+
+        def grad(flat):
+            g = np.zeros((m, n))
+            self._gradient_into(np.ascontiguousarray(flat.reshape(m, n)), partner, g)
+            return g.ravel()
+        _report(self, f, grad, x.ravel(), (m, n), *self._names)
+
     def require_compiled(self):
         """``TypeError`` unless both functions are Numba-compiled (the compiled backend needs them)."""
         for label, fn in zip(self._names, self.functions):
@@ -99,20 +117,15 @@ class Loss(_UserPair):
     def functions(self) -> tuple:
         return self.value, self.gradient
 
-    def verify(self, k, m=4, seed=0):
-        """The finite-difference check on a random (m, k) float64 batch; ``ValueError`` on a mismatch."""
-        rng = np.random.default_rng(seed)
-        out = rng.normal(size=(m, k))
-        target = np.ascontiguousarray(rng.uniform(size=(m, k)))
+    @staticmethod
+    def _partner(rng, shape):  # the targets
+        return rng.uniform(size=shape)
 
-        def f(flat):
-            return float(self.value(np.ascontiguousarray(flat.reshape(m, k)), target))
+    def _scalar(self, out, target):
+        return float(self.value(out, target))
 
-        def grad(flat):
-            g = np.zeros((m, k))
-            self.gradient(np.ascontiguousarray(flat.reshape(m, k)), target, g)
-            return g.ravel()
-        _report(self, f, grad, out.ravel(), (m, k), "value", "gradient")
+    def _gradient_into(self, out, target, grad):
+        self.gradient(out, target, grad)
 
 
 class ActivationFn(_UserPair):
@@ -141,22 +154,17 @@ class ActivationFn(_UserPair):
     def functions(self) -> tuple:
         return self.forward, self.backward
 
-    def verify(self, n, m=4, seed=0):
-        """The finite-difference check on a random (m, n) float64 batch; ``ValueError`` on a mismatch."""
-        rng = np.random.default_rng(seed)
-        z = rng.normal(size=(m, n))
-        grad_a = rng.normal(size=(m, n))
+    @staticmethod
+    def _partner(rng, shape):  # grad_a
+        return rng.normal(size=shape)
 
-        def f(flat):
-            a = np.zeros((m, n))
-            self.forward(np.ascontiguousarray(flat.reshape(m, n)), a)
-            return float(np.sum(grad_a * a))
+    def _scalar(self, z, grad_a):
+        a = np.zeros(z.shape)
+        self.forward(z, a)
+        return float(np.sum(grad_a * a))
 
-        def grad(flat):
-            g = np.zeros((m, n))
-            self.backward(np.ascontiguousarray(flat.reshape(m, n)), grad_a, g)
-            return g.ravel()
-        _report(self, f, grad, z.ravel(), (m, n), "forward", "backward")
+    def _gradient_into(self, z, grad_a, grad_z):
+        self.backward(z, grad_a, grad_z)
 
 
 def _report(pair, f, grad, x, shape, first, second):

@@ -111,12 +111,18 @@ def activation_replacements(forward, backward):
     return {builtin_forward: activation_forward, builtin_backward: activation_backward}
 
 
-def compiled_train(loss=None, activation=None):
-    """:mod:`kernels.train` specialized with a user's loss ``(value, gradient)`` and/or
-    activation ``(forward, backward)`` (either may be None)."""
+def specialized(train_module, make_loss, make_activation, loss, activation):
+    """``train_module`` specialized with a user's loss ``(value, gradient)`` (replacing its
+    ``_output_loss`` by ``make_loss(value, gradient)``) and/or activation ``(forward,
+    backward)`` (``make_activation(forward, backward)``); either may be None."""
     replacements = {}
     if loss is not None:
-        replacements[train._output_loss] = loss_replacement(*loss)
+        replacements[train_module._output_loss] = make_loss(*loss)
     if activation is not None:
-        replacements.update(activation_replacements(*activation))
-    return specialize(train, replacements)
+        replacements.update(make_activation(*activation))
+    return specialize(train_module, replacements)
+
+
+def compiled_train(loss=None, activation=None):
+    """:mod:`kernels.train` with a user's loss and/or activation (see :func:`specialized`)."""
+    return specialized(train, loss_replacement, activation_replacements, loss, activation)

@@ -227,6 +227,14 @@ def _output_loss(out, yf, yl, use_labels, wb, grad_out, loss_code, loss_param):
     return _loss_rows(out, yf, yl, use_labels, grad_out, loss_code, loss_param, scale, 0, m) * scale
 
 
+@inline
+def _weight_span(prog, i):
+    """[lo, hi): where op i's W lies in ``params`` if it is a Dense op, else an empty span."""
+    if prog[i, OP] != DENSE:
+        return 0, 0
+    return prog[i, W_OFF], prog[i, W_OFF] + prog[i, N_IN] * prog[i, N_OUT]
+
+
 @kernel
 def penalty(params, grads, net, l1, l2, with_grad):
     """l1 * sum|W| + l2 * sum W^2 over every Dense op's W (not biases, not norms' weights);
@@ -236,10 +244,8 @@ def penalty(params, grads, net, l1, l2, with_grad):
         return total
     prog = net.program
     for i in range(prog.shape[0]):
-        if prog[i, OP] != DENSE:
-            continue
-        w_off = prog[i, W_OFF]
-        for j in range(w_off, w_off + prog[i, N_IN] * prog[i, N_OUT]):
+        lo, hi = _weight_span(prog, i)
+        for j in range(lo, hi):
             w = params[j]
             total += l1 * np.abs(w) + l2 * w * w
             if with_grad:
@@ -255,10 +261,8 @@ def proximal_l1(params, net, threshold):
     prog = net.program
     zero = like(threshold, 0.0)
     for i in range(prog.shape[0]):
-        if prog[i, OP] != DENSE:
-            continue
-        w_off = prog[i, W_OFF]
-        for j in range(w_off, w_off + prog[i, N_IN] * prog[i, N_OUT]):
+        lo, hi = _weight_span(prog, i)
+        for j in range(lo, hi):
             w = params[j]
             if w > threshold:
                 params[j] = w - threshold

@@ -4,7 +4,7 @@
 but the user's own functions)."""
 import numpy as np
 
-from fastgrad.kernels.custom import specialize
+from fastgrad.kernels.custom import specialized
 from fastgrad.kernels.program import CUSTOM_ACTIVATION
 from fastgrad.reference import activation_layer, train
 
@@ -40,9 +40,4 @@ def activation_replacements(forward, backward):
 def compiled_train(loss=None, activation=None):
     """:mod:`reference.train` with a user's loss and/or activation (the twin of
     ``kernels.custom.compiled_train``, same name so that a model picks it by backend)."""
-    replacements = {}
-    if loss is not None:
-        replacements[train._output_loss] = loss_replacement(*loss)
-    if activation is not None:
-        replacements.update(activation_replacements(*activation))
-    return specialize(train, replacements)
+    return specialized(train, loss_replacement, activation_replacements, loss, activation)
