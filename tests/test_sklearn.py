@@ -23,17 +23,8 @@ from fastgrad.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def compiled():
-    """Compile (or load from the cache) the training kernels once, so each check runs in milliseconds."""
-    X = np.linspace(-1, 1, 24).reshape(12, 2)
-    y = np.arange(12) % 3
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        for dtype in ("float32", "float64"):
-            for solver in ("adam", "lbfgs"):
-                MLPClassifier((3,), solver=solver, max_iter=2, dtype=dtype).fit(X, y).predict_proba(X)
-                MLPRegressor((3,), solver=solver, max_iter=2, dtype=dtype).fit(X, y).predict(X)
+# The kernels compile (or load) once per session, before the first test (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("sklearn_kernels")
 
 
 def _check_instances(dtype):

@@ -22,6 +22,8 @@ from sklearn.utils.class_weight import compute_class_weight  # noqa: E402
 from fastgrad.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 from fastgrad.sklearn._train import _runs, penalty_denominators  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("sklearn_kernels")  # compiled once per session (conftest.py)
+
 KINDS = ("multiclass", "binary", "multilabel", "regression", "multioutput_regression")
 
 
