@@ -185,7 +185,8 @@ def test_batch_norm_last_row_of_a_large_epoch_trains():
     (dict(batch_norm="yes"), TypeError, r"batch_norm must be True or False, got 'yes'"),
     (dict(batch_norm=1), TypeError, r"batch_norm must be True or False, got 1"),
     (dict(batch_norm=True, batch_size=1), ValueError, r"batch_norm=True needs batch_size >= 2.*got batch_size=1"),
-    (dict(solver="lbfgs", dropout=0.2), ValueError, r"solver='lbfgs' cannot train with dropout=0.2 and batch_norm=False"),
+    (dict(solver="lbfgs", dropout=0.2), ValueError,
+     r"solver='lbfgs' cannot train with dropout=0.2 and batch_norm=False"),
     (dict(solver="lbfgs", batch_norm=True), ValueError, r"solver='lbfgs' cannot train with dropout=0.0 and "
                                                         r"batch_norm=True.*stochastic solver"),
 ])
