@@ -281,6 +281,20 @@ def test_warm_start_continues_changes_dropout_and_refuses_another_batch_norm():
         est.set_params(batch_norm=False).fit(X, y)
 
 
+def test_no_hidden_layers_ignore_dropout_and_batch_norm():
+    """hidden_layer_sizes=() is a linear model: nothing to drop or normalize, warm_start continues."""
+    X, y = _data("multiclass")
+    est = MLPClassifier((), dropout=0.3, batch_norm=True, warm_start=True, max_iter=3, batch_size=16, random_state=0)
+    _quiet(est.fit, X, y)
+    model = est.model_
+    assert [type(layer) for layer in model.layers] == [Dense]
+    _quiet(est.fit, X, y)
+    assert est.model_ is model and len(est.loss_curve_) == 6
+    plain = _quiet(MLPClassifier((), warm_start=True, max_iter=3, batch_size=16, random_state=0).fit, X, y)
+    _quiet(plain.fit, X, y)
+    np.testing.assert_array_equal(plain.model_.params, est.model_.params)
+
+
 def test_grid_search_over_dropout_and_batch_norm():
     from sklearn.model_selection import GridSearchCV
     X, y = _data("multiclass", n=150)

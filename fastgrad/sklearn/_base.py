@@ -120,9 +120,6 @@ class BaseMLP(BaseEstimator):
                              "while Dropout draws random masks and BatchNorm1d normalizes with each batch's "
                              "statistics. Use a stochastic solver ('adam', 'sgd', 'adamw', 'rmsprop', "
                              "'adagrad') or dropout=0.0 and batch_norm=False")
-        if self.batch_norm and not isinstance(self.batch_size, str) and self.batch_size == 1:
-            raise ValueError("batch_norm=True needs batch_size >= 2 (BatchNorm1d normalizes each batch with its "
-                             "mean and variance, and 1 sample has no variance), got batch_size=1")
         as_float_dtype(self.dtype)
         return self._hidden_units()
 
@@ -144,7 +141,7 @@ class BaseMLP(BaseEstimator):
             self._initialize(units, dtype)
         else:
             self._continue(units)
-        if self.dropout > 0 and (first_pass or not incremental):
+        if _train.architecture(self.model_)["dropout"] > 0 and (first_pass or not incremental):
             # Dropout's masks are keyed on (this seed, optimizer step, op, element); a fit makes a
             # fresh optimizer whose steps count from 1 again, so it draws a fresh seed too
             self.model_.dropout_seed = int(self._random_state.randint(2 ** 62, dtype=np.int64))
@@ -193,11 +190,12 @@ class BaseMLP(BaseEstimator):
         rebuilds it around the same parameters, running statistics and optimizer."""
         model = self.model_
         arch = _train.architecture(model)
-        if arch["units"] != units or arch["batch_norm"] != bool(self.batch_norm):
+        hidden = len(units) > 2  # without hidden layers there is nothing to normalize or drop
+        if arch["units"] != units or (hidden and arch["batch_norm"] != bool(self.batch_norm)):
             raise ValueError("warm_start/partial_fit need the architecture of the previous fit: layer widths "
                              f"{arch['units']} and batch_norm={arch['batch_norm']}, got {units} and "
                              f"batch_norm={self.batch_norm!r} (set warm_start=False, or fit a new estimator)")
-        if arch["dropout"] != float(self.dropout):
+        if hidden and arch["dropout"] != float(self.dropout):
             self.model_ = _train.rebuild(model, dropout=float(self.dropout))
             self._set_views()
 
@@ -235,10 +233,9 @@ class BaseMLP(BaseEstimator):
             X, targets, w = X[idx_train], _subset(targets, idx_train), _rows(w, idx_train, "training")
         w = kernel_weights(w, model.dtype)
         n = X.shape[0]
-        if self.batch_norm and n < 2:
-            raise ValueError(f"batch_norm=True needs at least 2 training samples (BatchNorm1d normalizes each "
-                             f"batch with its mean and variance, and 1 sample has no variance), got {n} sample"
-                             + (" after the early stopping split" if self.early_stopping else ""))
+        batch_norm = _train.architecture(model)["batch_norm"]  # False without hidden layers
+        if batch_norm:
+            self._check_batch_norm_rows(n)
         batch_size = self._batch_size(n)
         lr_factor = 1.0 / c if self.solver == "sgd" else 1.0
         l1_rows, l2_rows = self._penalty_rows(c)
@@ -251,7 +248,7 @@ class BaseMLP(BaseEstimator):
             lr = self._learning_rate
             losses, sizes, failed = _train.run_epoch(model, X, *targets, sample_idx, batch_size, lr * lr_factor,
                                                      l1_rows, l2_rows, clip, weights=w,
-                                                     fold_single=bool(self.batch_norm))
+                                                     fold_single=batch_norm)
             if failed is not None:
                 raise ValueError(f"Solver produced a non-finite loss or gradient at epoch {self.n_iter_ + 1}, "
                                  f"batch {failed + 1}; the input data may contain large values and need to be "
@@ -279,6 +276,17 @@ class BaseMLP(BaseEstimator):
         if self.early_stopping:
             model.params[:] = self._best_params
             model.state[:] = self._best_state
+
+    def _check_batch_norm_rows(self, n):
+        """BatchNorm1d normalizes each training batch with its mean and variance, which one row
+        does not have: ``ValueError`` for one training row or ``batch_size=1`` (a last batch of
+        one row is folded into the one before instead, see ``_train.batch_sizes``)."""
+        why = "BatchNorm1d normalizes each batch with its mean and variance, and 1 sample has no variance"
+        if n < 2:
+            raise ValueError(f"batch_norm=True needs at least 2 training samples ({why}), got {n} sample"
+                             + (" after the early stopping split" if self.early_stopping else ""))
+        if not isinstance(self.batch_size, str) and self.batch_size == 1:
+            raise ValueError(f"batch_norm=True needs batch_size >= 2 ({why}), got batch_size=1")
 
     def _batch_size(self, n):
         if isinstance(self.batch_size, str):
