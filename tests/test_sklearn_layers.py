@@ -122,6 +122,19 @@ def test_one_sgd_step_and_running_statistics_by_hand():
     np.testing.assert_allclose(norm.running_var, 0.9 + 0.1 * z.var(axis=0, ddof=1), rtol=1e-12)
 
 
+@pytest.mark.parametrize("solver", ("adam", "sgd", "adamw", "rmsprop", "adagrad"))
+def test_every_stochastic_solver_trains_with_dropout_and_batch_norm(solver):
+    X, y = _data("multiclass", n=120)
+    params = dict(hidden_layer_sizes=(16, 8), solver=solver, dropout=0.2, batch_norm=True, batch_size=32,
+                  learning_rate_init=0.01, max_iter=15, tol=0.0, random_state=0)
+    est = _quiet(MLPClassifier(**params).fit, X, y)
+    assert est.n_iter_ == 15 and est.loss_curve_[-1] < 0.8 * est.loss_curve_[0]
+    assert est.score(X, y) > 0.7
+    again = _quiet(MLPClassifier(**params).fit, X, y)
+    np.testing.assert_array_equal(again.model_.params, est.model_.params)
+    np.testing.assert_array_equal(again.model_.state, est.model_.state)
+
+
 def test_dropout_is_deterministic_given_random_state():
     X, y = _data("regression")
     params = dict(hidden_layer_sizes=(16,), max_iter=5, dropout=0.3)
