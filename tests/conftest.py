@@ -1,4 +1,5 @@
-"""Shared fixtures: the dtype fixture with per-dtype tolerances, and a finite-difference helper."""
+"""Shared fixtures: the dtype fixture with per-dtype tolerances, a finite-difference helper, and the
+session fixture that compiles fastgrad.sklearn's kernels before its tests."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,6 +18,29 @@ TOLERANCES = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
 def dtype(request):
     """Each test runs once per supported float dtype."""
     return np.dtype(request.param)
+
+
+@pytest.fixture(scope="session")
+def sklearn_kernels():
+    """Compile (or load from the disk cache) the kernels fastgrad.sklearn's estimators use, once per
+    session and before the first test that needs them, so that each estimator check runs in
+    milliseconds and no test's time is a compile: both dtypes, the mini-batch epoch (every layer
+    kind is one compiled loop), L-BFGS's full-batch gradient, evaluation and prediction."""
+    pytest.importorskip("sklearn")
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from fastgrad.sklearn import MLPClassifier, MLPRegressor
+    X = np.linspace(-1, 1, 24).reshape(12, 2)
+    y = np.arange(12) % 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for dtype in ("float32", "float64"):
+            for params in (dict(solver="lbfgs"), dict(solver="adam", early_stopping=True, validation_fraction=0.25),
+                           dict(solver="adam", dropout=0.1, batch_norm=True)):
+                MLPClassifier((3,), max_iter=2, dtype=dtype, **params).fit(X, y).predict_proba(X)
+                MLPRegressor((3,), max_iter=2, dtype=dtype, **params).fit(X, y).predict(X)
 
 
 def rtol_for(dtype) -> float:

@@ -183,3 +183,22 @@ def test_training_recipe(capsys):
         assert scores["accuracy"] > 0.85 and scores["auc"] > 0.97 and 0.0 <= rare_recall <= 1.0
     lrs = results["balanced weights"][2].history["lr"]
     assert lrs[0] == 0.0 and max(lrs) <= suggested * 1.0001   # warm-up from 0, then cosine down
+
+
+def test_sklearn_pipeline_quick(capsys):
+    """The pipeline and grid search against scikit-learn's MLP: both test accuracies and search
+    times printed, the same figures as returned, and accuracies a tuned MLP reaches on digits."""
+    pytest.importorskip("sklearn")
+    out, results = run("sklearn_pipeline", capsys, "--quick")
+    assert set(results) == {"fastgrad", "scikit-learn"}
+    assert number(r"first fastgrad fit \(kernel compile or cache load\): (\S+) s", out) > 0
+    for name, figures in results.items():
+        accuracy, seconds = row(f"{name:>13}: test accuracy", out)[:2]
+        assert accuracy == pytest.approx(figures["accuracy"], abs=1e-4) and accuracy > 0.85
+        assert seconds == pytest.approx(figures["seconds"], abs=0.01) and seconds > 0
+        assert figures["best"]["alpha"] in (1e-4, 1e-2)
+    ratio, diff = row("time ratio scikit-learn / fastgrad:", out)
+    assert ratio == pytest.approx(results["scikit-learn"]["seconds"] / results["fastgrad"]["seconds"], abs=0.05)
+    expected = 100 * (results["fastgrad"]["accuracy"] - results["scikit-learn"]["accuracy"])
+    assert diff == pytest.approx(expected, abs=0.005)
+    assert abs(diff) < 3  # the same network, initialisation and data: within a few points

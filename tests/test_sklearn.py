@@ -23,17 +23,8 @@ from fastgrad.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def compiled():
-    """Compile (or load from the cache) the training kernels once, so each check runs in milliseconds."""
-    X = np.linspace(-1, 1, 24).reshape(12, 2)
-    y = np.arange(12) % 3
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        for dtype in ("float32", "float64"):
-            for solver in ("adam", "lbfgs"):
-                MLPClassifier((3,), solver=solver, max_iter=2, dtype=dtype).fit(X, y).predict_proba(X)
-                MLPRegressor((3,), solver=solver, max_iter=2, dtype=dtype).fit(X, y).predict(X)
+# The kernels compile (or load) once per session, before the first test (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("sklearn_kernels")
 
 
 def _check_instances(dtype):
@@ -127,6 +118,10 @@ def test_sgd_trajectory_equals_sklearn(kind):
     assert ours.t_ == theirs.t_ == 250
     if kind != "multioutput_regression":  # scikit-learn's reported loss averages over outputs, see docs
         np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+        assert ours.best_loss_ == pytest.approx(theirs.best_loss_, rel=1e-9)
+        assert ours.best_loss_ == min(ours.loss_curve_) and ours.loss_ == ours.loss_curve_[-1]
+    assert ours.validation_scores_ is None and ours.best_validation_score_ is None
+    assert ours.validation_loss_curve_ == []
     assert ours.out_activation_ == theirs.out_activation_
     assert ours.n_outputs_ == theirs.n_outputs_ and ours.n_layers_ == theirs.n_layers_ == 4
 
@@ -262,11 +257,20 @@ def test_warm_start_continues_and_checks_classes():
 def test_multilabel_and_multioutput_shapes():
     X, Y = _data("multilabel")
     est = MLPClassifier((8,), max_iter=50, random_state=0).fit(X, Y)
-    assert est.predict(X).shape == Y.shape and est.predict_proba(X).shape == Y.shape
+    proba = est.predict_proba(X)
+    assert est.predict(X).shape == Y.shape and proba.shape == Y.shape
     assert set(np.unique(est.predict(X))) <= {0, 1}
+    z = est.decision_function(X)
+    np.testing.assert_allclose(proba, 1 / (1 + np.exp(-z.astype(np.float64))), rtol=1e-6)  # one sigmoid per label
+    np.testing.assert_array_equal(est.predict(X), (z > 0).astype(int))
+    np.testing.assert_allclose(est.predict_log_proba(X), np.log(proba), rtol=1e-6, atol=1e-10)
+    assert est.out_activation_ == "logistic" and est.n_outputs_ == 3 and list(est.classes_) == [0, 1, 2]
+    assert est.score(X, Y) == np.mean(np.all(est.predict(X) == Y, axis=1))  # subset accuracy
     X, Y = _data("multioutput_regression")
     reg = MLPRegressor((8,), max_iter=50, random_state=0).fit(X, Y)
-    assert reg.predict(X).shape == Y.shape and reg.n_outputs_ == 2
+    assert reg.predict(X).shape == Y.shape and reg.n_outputs_ == 2 and reg.out_activation_ == "identity"
+    from sklearn.metrics import r2_score
+    assert reg.score(X, Y) == pytest.approx(r2_score(Y, reg.predict(X)))
 
 
 def test_probabilities_and_decision_function_agree():
@@ -294,12 +298,26 @@ def test_views_dtype_and_outputs():
     assert len(est.history_.history["loss"]) == 5
 
 
-@pytest.mark.parametrize("method", ("predict", "predict_proba", "predict_log_proba", "decision_function"))
+@pytest.mark.parametrize("method", ("predict", "predict_proba", "predict_log_proba", "decision_function", "score"))
 def test_not_fitted(method):
+    args = (np.ones((2, 3)),) + ((np.zeros(2),) if method == "score" else ())
     with pytest.raises(NotFittedError):
-        getattr(MLPClassifier(), method)(np.ones((2, 3)))
-    with pytest.raises(NotFittedError):
-        MLPRegressor().predict(np.ones((2, 3)))
+        getattr(MLPClassifier(), method)(*args)
+    if hasattr(MLPRegressor, method):
+        with pytest.raises(NotFittedError):
+            getattr(MLPRegressor(), method)(*args)
+
+
+def test_tags_through_sklearn_tags():
+    """Tags come from __sklearn_tags__ (calling super(): the mixins' estimator type), never _more_tags."""
+    from sklearn.utils import get_tags
+    clf, reg = get_tags(MLPClassifier()), get_tags(MLPRegressor())
+    assert clf.estimator_type == "classifier" and clf.classifier_tags.multi_label
+    assert clf.target_tags.required and clf.input_tags.two_d_array and not clf.input_tags.sparse
+    assert reg.estimator_type == "regressor" and reg.target_tags.multi_output and reg.target_tags.required
+    for cls in (MLPClassifier, MLPRegressor):
+        assert not hasattr(cls, "_more_tags")
+        assert "__sklearn_tags__" in cls.__dict__
 
 
 @pytest.mark.parametrize("params, match", [
@@ -378,25 +396,53 @@ def test_pipeline_and_grid_search_in_processes():
     assert in_processes.score(X, y) > 0.8
 
 
-def test_feature_names_from_pandas():
+@pytest.mark.parametrize("cls", (MLPClassifier, MLPRegressor))
+def test_feature_names_from_pandas(cls):
     pd = pytest.importorskip("pandas")
-    X, y = _data("regression")
+    X, y = _data("multiclass" if cls is MLPClassifier else "regression")
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(5)])
-    est = MLPRegressor((4,), max_iter=5, random_state=0)
+    est = cls((4,), max_iter=5, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(frame, y)
     assert list(est.feature_names_in_) == list(frame.columns) and est.n_features_in_ == 5
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        np.testing.assert_array_equal(est.predict(frame), est.predict(X.astype(np.float32)))
+    with pytest.raises(ValueError, match="feature names"):
+        est.predict(frame.rename(columns={"f0": "other"}))
+    assert not hasattr(_quiet_fit(cls((4,), max_iter=2), X, y), "feature_names_in_")  # NumPy input: none
+
+
+def _quiet_fit(est, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y)
+
+
+def test_array_api_check_runs_with_scipy_array_api():
+    """scikit-learn skips check_array_api_input (NumPy under array-API dispatch) unless SCIPY_ARRAY_API
+    is set before SciPy is imported; the two skips of the checks above run here, in a fresh process."""
+    code = """if True:
+        import warnings
+        from sklearn.utils.estimator_checks import estimator_checks_generator
+        from fastgrad.sklearn import MLPClassifier, MLPRegressor
+        warnings.simplefilter("ignore")
+        ran = []
+        for est in (MLPClassifier((8,), max_iter=50, random_state=0, dtype="float64"),
+                    MLPRegressor((8,), max_iter=50, random_state=0, dtype="float64")):
+            for e, check in estimator_checks_generator(est):
+                if check.func.__name__ == "check_array_api_input":
+                    check(e)
+                    ran.append(type(est).__name__)
+        print(ran)
+    """
+    env = dict(os.environ, PYTHONPATH=str(ROOT), SCIPY_ARRAY_API="1")
+    out = subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT, capture_output=True,
+                         text=True, timeout=600)
+    assert out.stdout.strip().splitlines()[-1] == "['MLPClassifier', 'MLPRegressor']"
 
 
 def test_import_fastgrad_does_not_import_sklearn():
     code = "import sys, fastgrad; assert 'sklearn' not in sys.modules, 'sklearn imported'"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT)
-
-
-def test_example_runs_in_quick_mode():
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, str(ROOT / "examples" / "sklearn_pipeline.py"), "--quick"],
-                         check=True, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert "fastgrad" in out.stdout and "accuracy" in out.stdout

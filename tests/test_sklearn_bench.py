@@ -9,17 +9,34 @@ pytest.importorskip("sklearn")
 from fastgrad.benchmarks import runner, sklearn_workloads, workloads  # noqa: E402
 
 TINY_BUDGET = runner.Budget(seconds=0.002, min_repeats=1, max_repeats=2, sample=0.0002, slow_peers=False)
+TINY_FULL_BUDGET = runner.Budget(seconds=0.002, min_repeats=1, max_repeats=2, sample=0.0002, slow_peers=True)
 
 
 def test_rows_are_in_the_table_and_selected_by_family():
     keys = [w.key for w in workloads.select(["sklearn"])]
     assert keys == ["MLPClassifier.fit digits (128,64) 50 epochs [float32]",
-                    "MLPClassifier.predict digits (128,64) 450 rows [float32]"]
-    assert set(keys) <= {w.key for w in workloads.select([])}  # measured by a plain `fastgrad bench`
+                    "MLPClassifier.predict digits (128,64) 450 rows [float32]",
+                    "MLPClassifier.fit synthetic 100000x50 (128,64) 10 epochs [float32]",
+                    "MLPClassifier.predict synthetic 100000x50 (128,64) 10000 rows [float32]"]
+    plain = {w.key for w in workloads.select([])}
+    assert set(keys[:2]) <= plain  # the digits rows: measured by a plain `fastgrad bench`
+    assert not set(keys[2:]) & plain  # the synthetic rows (a minute of scikit-learn): when named
+    assert [w.key for w in workloads.select(["synthetic"])] == keys[2:]
     fit = workloads.find(keys[0])
     assert set(fit.factories) == {"fastgrad", "reference"} and fit.single_shot == {"reference"}
+    synthetic = workloads.find(keys[2])
+    assert synthetic.single_shot == synthetic.slow == {"reference"}  # --quick leaves scikit-learn out
+    assert {w.compile_key for w in workloads.select(["sklearn"])} == {"sklearn-float32"}  # one compile column
     assert sklearn_workloads.PARAMS == dict(hidden_layer_sizes=(128, 64), solver="adam", max_iter=50,
                                             random_state=0, tol=0.0)
+
+
+def test_synthetic_split_is_100000_by_50_stratified_90_10():
+    X_train, X_test, y_train, y_test = sklearn_workloads.synthetic_split(np.float32, rows=2000)
+    assert X_train.shape == (1800, 50) and X_test.shape == (200, 50) and X_train.dtype == np.float32
+    np.testing.assert_allclose(np.bincount(y_test, minlength=10) / 200, np.bincount(y_train, minlength=10) / 1800,
+                               atol=0.01)
+    assert sklearn_workloads.SYNTHETIC_ROWS == 100_000 and sklearn_workloads.SYNTHETIC_FEATURES == 50
 
 
 def test_digits_split_is_stratified_75_25():
@@ -29,19 +46,25 @@ def test_digits_split_is_stratified_75_25():
     np.testing.assert_allclose(np.bincount(y_test) / 450, np.bincount(y_train) / 1347, atol=0.01)
 
 
-@pytest.mark.parametrize("index", (0, 1))
+@pytest.mark.parametrize("index", (0, 1, 2, 3))
 def test_tiny_rows_time_both_libraries(index):
     workload = sklearn_workloads.workloads(tiny=True)[index]
-    timing = runner.run_workload(workload, TINY_BUDGET)
+    timing = runner.run_workload(workload, TINY_FULL_BUDGET if index >= 2 else TINY_BUDGET)
     assert timing["status"] == "ok", timing["reason"]
     for name in ("fastgrad", "reference"):
         assert timing["competitors"][name] == "ok" and timing["medians"][name] > 0
     assert timing["speedup"]["reference"] > 0
 
 
-def test_fit_callables_train_the_two_libraries_alike():
-    """What the fit row times is a whole fit of each library's estimator with the same settings."""
-    workload = sklearn_workloads.workloads(tiny=True)[0]
+def test_quick_budget_leaves_scikit_learn_out_of_the_synthetic_rows():
+    timing = runner.run_workload(sklearn_workloads.workloads(tiny=True)[2], TINY_BUDGET)
+    assert timing["competitors"] == {"reference": "skipped (--quick)", "fastgrad": "ok"}
+
+
+@pytest.mark.parametrize("index", (0, 2))
+def test_fit_callables_train_the_two_libraries_alike(index):
+    """What the fit rows time is a whole fit of each library's estimator with the same settings."""
+    workload = sklearn_workloads.workloads(tiny=True)[index]
     funcs, absent = workload.build(None)
     assert not absent
     ours, theirs = funcs["fastgrad"](), funcs["reference"]()

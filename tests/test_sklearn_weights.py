@@ -22,6 +22,8 @@ from sklearn.utils.class_weight import compute_class_weight  # noqa: E402
 from fastgrad.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 from fastgrad.sklearn._train import _runs, penalty_denominators  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("sklearn_kernels")  # compiled once per session (conftest.py)
+
 KINDS = ("multiclass", "binary", "multilabel", "regression", "multioutput_regression")
 
 
@@ -183,13 +185,17 @@ def test_zero_weight_batch_is_no_update_and_no_penalty():
 
 def test_penalty_denominators_and_runs():
     sizes = np.array([4, 4, 4, 2])
-    np.testing.assert_array_equal(penalty_denominators(sizes, None, np.arange(14), 4), [4.0, 4.0, 4.0, 2.0])
+    np.testing.assert_array_equal(penalty_denominators(sizes, None, np.arange(14)), [4.0, 4.0, 4.0, 2.0])
     w = np.array([1, 2, 0, 0, 0, 0, 0, 0, 3, 1, 0, 0, 5, 5], np.float32)
     perm = np.arange(14)[::-1].copy()  # batches gather w[perm]: [5,5,0,0], [1,3,0,0], [0,0,0,0], [2,1]
-    np.testing.assert_array_equal(penalty_denominators(sizes, w, perm, 4), [10.0, 4.0, np.inf, 3.0])
+    np.testing.assert_array_equal(penalty_denominators(sizes, w, perm), [10.0, 4.0, np.inf, 3.0])
+    # a last batch of one row folded into the one before (batch_norm): [5,5,0,0], [1,3,0,0], [0,0,0,0,2,1]
+    np.testing.assert_array_equal(penalty_denominators(np.array([4, 4, 6]), w, perm), [10.0, 4.0, 3.0])
     assert _runs(np.array([4.0, 4.0, 4.0, 2.0])) == [(0, 3), (3, 4)]
     assert _runs(np.array([3.0])) == [(0, 1)]
     assert _runs(np.array([1.0, 2.0, 2.0, 1.0])) == [(0, 1), (1, 3), (3, 4)]
+    # equal penalties but another batch size: another call
+    assert _runs(np.array([4, 4, 5]), np.array([4.0, 4.0, 4.0])) == [(0, 2), (2, 3)]
 
 
 # ----- class_weight ----------------------------------------------------------------------------------

@@ -14,7 +14,14 @@ estimator uses the row's dtype (float32); scikit-learn's computes in X's dtype, 
 * ``MLPClassifier.predict digits ...``: ``predict`` on the 450 test rows of an estimator fitted
   (for one epoch: the trained values do not change the cost) while the row is built.
 
-Both rows share one compile-time measurement (``compile_key``): the first ``fit`` in a fresh
+* ``MLPClassifier.fit synthetic 100000x50 ...`` and ``... predict synthetic ...``: the same
+  estimator for 10 epochs on 90,000 rows of ``fastgrad.datasets.make_classification(100_000,
+  50, 10, seed=0)`` (a stratified 90/10 split), and predict on the 10,000 test rows. These
+  rows are ``opt_in`` (measured by ``fastgrad bench --filter sklearn`` or ``--filter synthetic``,
+  not by a plain ``fastgrad bench``: scikit-learn's fit takes tens of seconds here), and skip
+  scikit-learn under ``--quick`` (``slow``).
+
+All rows share one compile-time measurement (``compile_key``): the first ``fit`` in a fresh
 process, with an empty kernel cache ("cold") and with the cache it wrote ("warm").
 
 scikit-learn's MLP is these rows' ``reference`` competitor (the table's "reference" column;
@@ -33,6 +40,7 @@ import numpy as np
 
 PARAMS = dict(hidden_layer_sizes=(128, 64), solver="adam", max_iter=50, random_state=0, tol=0.0)
 TINY_PARAMS = dict(hidden_layer_sizes=(8,), solver="adam", max_iter=2, random_state=0, tol=0.0)
+SYNTHETIC_ROWS, SYNTHETIC_FEATURES, SYNTHETIC_EPOCHS = 100_000, 50, 10
 
 
 def digits_split(dtype, rows=None):
@@ -47,9 +55,19 @@ def digits_split(dtype, rows=None):
     return train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
 
 
-def _inputs(rows):
+def synthetic_split(dtype, rows=SYNTHETIC_ROWS):
+    """(X_train, X_test, y_train, y_test): ``make_classification(rows, 50, 10, seed=0)`` in ``dtype``,
+    stratified 90/10, seed 0 (bench/sklearn_vs_fastgrad.py's synthetic data set)."""
+    from sklearn.model_selection import train_test_split
+
+    from fastgrad.datasets import make_classification
+    X, y = make_classification(rows, SYNTHETIC_FEATURES, 10, seed=0, dtype=dtype)
+    return train_test_split(X, y, test_size=0.1, stratify=y, random_state=0)
+
+
+def _inputs(rows, split=digits_split):
     def make(dtype):
-        X_train, X_test, y_train, y_test = digits_split(dtype, rows)
+        X_train, X_test, y_train, y_test = split(dtype, rows)
         return {"X_train": X_train, "X_test": X_test, "y_train": y_train, "y_test": y_test}
     return make
 
@@ -86,7 +104,8 @@ def _predict_factory(competitor, params):
 
 
 def workloads(tiny=False):
-    """The rows of the ``sklearn`` family (``tiny``: 120 digits, an 8-unit network, 2 epochs)."""
+    """The rows of the ``sklearn`` family (``tiny``: 120 digits and 400 synthetic rows, an 8-unit
+    network, 2 epochs)."""
     from fastgrad.benchmarks.workloads import Workload
     params, rows = (TINY_PARAMS, 120) if tiny else (PARAMS, None)
     units = ",".join(map(str, params["hidden_layer_sizes"]))
@@ -99,4 +118,23 @@ def workloads(tiny=False):
                        _inputs(rows), {"fastgrad": _predict_factory("fastgrad", params),
                                        "reference": _predict_factory("scikit-learn", params)},
                        compile_key="sklearn-float32")
+    return [fit, predict] + _synthetic(tiny)
+
+
+def _synthetic(tiny):
+    from fastgrad.benchmarks.workloads import Workload
+    params = dict(TINY_PARAMS) if tiny else dict(PARAMS, max_iter=SYNTHETIC_EPOCHS)
+    rows = 400 if tiny else SYNTHETIC_ROWS
+    units = ",".join(map(str, params["hidden_layer_sizes"]))
+    size = f"{rows}x{SYNTHETIC_FEATURES}"
+    n_test = math.ceil(0.1 * rows)
+    common = dict(compile_key="sklearn-float32", slow=frozenset({"reference"}), opt_in=True)
+    fit = Workload(f"MLPClassifier.fit synthetic {size} ({units}) {params['max_iter']} epochs", "sklearn",
+                   "float32", _inputs(rows, synthetic_split),
+                   {"fastgrad": _fit_factory("fastgrad", params), "reference": _fit_factory("scikit-learn", params)},
+                   single_shot=frozenset({"reference"}), **common)
+    predict = Workload(f"MLPClassifier.predict synthetic {size} ({units}) {n_test} rows", "sklearn", "float32",
+                       _inputs(rows, synthetic_split), {"fastgrad": _predict_factory("fastgrad", params),
+                                                        "reference": _predict_factory("scikit-learn", params)},
+                       **common)
     return [fit, predict]

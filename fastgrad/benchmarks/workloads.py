@@ -46,7 +46,7 @@ class Workload:
     compile_key: str = ""
     single_shot: frozenset = field(default_factory=frozenset)
     slow: frozenset = field(default_factory=frozenset)
-    opt_in: bool = False  # measured only when named (select): the Dask rows start clusters
+    opt_in: bool = False  # measured only when named (select): Dask rows start clusters, big sklearn fits take a minute
 
     @property
     def key(self) -> str:
@@ -399,7 +399,8 @@ TINY_WORKLOADS = table(tiny=True)
 
 def select(words=None, workloads=WORKLOADS):
     """The workloads whose key or family contains any of ``words`` (case-insensitive); all but
-    the ``opt_in`` ones (the Dask rows: ``fastgrad bench distributed``) when empty."""
+    the ``opt_in`` ones (the Dask rows: ``fastgrad bench --filter distributed``; the synthetic
+    scikit-learn rows: ``--filter sklearn``) when empty."""
     if not words:
         return tuple(w for w in workloads if not w.opt_in)
     lowered = [w.lower() for w in words]

@@ -19,6 +19,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastgrad._checks import as_float_dtype, as_int, as_scalar, check_choice
 from fastgrad.callbacks import History
+from fastgrad.kernels.activations import IDENTITY
+from fastgrad.kernels.program import EVAL
 from fastgrad.sklearn import _train
 from fastgrad.sklearn._weights import kernel_weights, sample_weights
 
@@ -45,7 +47,7 @@ class BaseMLP(BaseEstimator):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float32", clip_norm=None, l1=0.0):
+                 dtype="float32", clip_norm=None, l1=0.0, dropout=0.0, batch_norm=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -72,6 +74,8 @@ class BaseMLP(BaseEstimator):
         self.dtype = dtype
         self.clip_norm = clip_norm
         self.l1 = l1
+        self.dropout = dropout
+        self.batch_norm = batch_norm
 
     # ----- parameters -------------------------------------------------------------------------
     def _hidden_units(self):
@@ -106,9 +110,16 @@ class BaseMLP(BaseEstimator):
             as_int(self.n_iter_no_change, "n_iter_no_change", low=1)
         if self.clip_norm is not None:
             as_scalar(self.clip_norm, "clip_norm", low=0.0, low_open=True)
-        for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping"):
+        for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping", "batch_norm"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        dropout = as_scalar(self.dropout, "dropout", low=0.0, high=1.0, high_open=True)
+        if self.solver == "lbfgs" and (dropout > 0 or self.batch_norm):
+            raise ValueError(f"solver='lbfgs' cannot train with dropout={self.dropout!r} and "
+                             f"batch_norm={self.batch_norm!r}: L-BFGS minimizes one deterministic full-batch loss, "
+                             "while Dropout draws random masks and BatchNorm1d normalizes with each batch's "
+                             "statistics. Use a stochastic solver ('adam', 'sgd', 'adamw', 'rmsprop', "
+                             "'adagrad') or dropout=0.0 and batch_norm=False")
         as_float_dtype(self.dtype)
         return self._hidden_units()
 
@@ -128,9 +139,12 @@ class BaseMLP(BaseEstimator):
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(units, dtype)
-        elif [layer.n_in for layer in self.model_.layers] + [self.model_.n_out] != units:
-            raise ValueError(f"warm_start/partial_fit need the architecture of the previous fit "
-                             f"{[layer.n_in for layer in self.model_.layers] + [self.model_.n_out]}, got {units}")
+        else:
+            self._continue(units)
+        if _train.architecture(self.model_)["dropout"] > 0 and (first_pass or not incremental):
+            # Dropout's masks are keyed on (this seed, optimizer step, op, element); a fit makes a
+            # fresh optimizer whose steps count from 1 again, so it draws a fresh seed too
+            self.model_.dropout_seed = int(self._random_state.randint(2 ** 62, dtype=np.int64))
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, targets, kernel_weights(w, dtype))
         else:
@@ -150,12 +164,14 @@ class BaseMLP(BaseEstimator):
         self.t_ = 0
         self.n_outputs_ = units[-1]
         self.n_layers_ = len(units)
-        self.model_ = _train.build_model(units, ACTIVATIONS[self.activation], loss, dtype)
+        self.model_ = _train.build_model(units, ACTIVATIONS[self.activation], loss, dtype, float(self.dropout),
+                                         bool(self.batch_norm))
         _train.glorot_init(self.model_, self._random_state, 2.0 if self.activation == "logistic" else 6.0)
         self._loss_scale = _train.loss_scale(loss, units[-1])
         self._set_views()
         self._best_params = self.model_.params.copy()
-        self.history_ = History(len(self.model_.layers))
+        self._best_state = self.model_.state.copy()
+        self.history_ = History(len(self.model_._diag_ops()))
         self.loss_curve_ = []
         self.validation_loss_curve_ = []
         self._no_improvement_count = 0
@@ -169,9 +185,22 @@ class BaseMLP(BaseEstimator):
             self.best_validation_score_ = None
         self.__dict__.pop("_learning_rate", None)  # the next stochastic fit makes a fresh optimizer
 
+    def _continue(self, units):
+        """Check that warm_start/partial_fit continue the same network; a changed ``dropout``
+        rebuilds it around the same parameters, running statistics and optimizer."""
+        model = self.model_
+        arch = _train.architecture(model)
+        hidden = len(units) > 2  # without hidden layers there is nothing to normalize or drop
+        if arch["units"] != units or (hidden and arch["batch_norm"] != bool(self.batch_norm)):
+            raise ValueError("warm_start/partial_fit need the architecture of the previous fit: layer widths "
+                             f"{arch['units']} and batch_norm={arch['batch_norm']}, got {units} and "
+                             f"batch_norm={self.batch_norm!r} (set warm_start=False, or fit a new estimator)")
+        if hidden and arch["dropout"] != float(self.dropout):
+            self.model_ = _train.rebuild(model, dropout=float(self.dropout))
+            self._set_views()
+
     def _set_views(self):
-        self.coefs_ = [layer.W for layer in self.model_.layers]
-        self.intercepts_ = [layer.b for layer in self.model_.layers]
+        self.coefs_, self.intercepts_ = _train.weight_views(self.model_)
 
     def _fit_lbfgs(self, X, targets, w):
         c = self._loss_scale
@@ -204,6 +233,9 @@ class BaseMLP(BaseEstimator):
             X, targets, w = X[idx_train], _subset(targets, idx_train), _rows(w, idx_train, "training")
         w = kernel_weights(w, model.dtype)
         n = X.shape[0]
+        batch_norm = _train.architecture(model)["batch_norm"]  # False without hidden layers
+        if batch_norm:
+            self._check_batch_norm_rows(n)
         batch_size = self._batch_size(n)
         lr_factor = 1.0 / c if self.solver == "sgd" else 1.0
         l1_rows, l2_rows = self._penalty_rows(c)
@@ -215,7 +247,8 @@ class BaseMLP(BaseEstimator):
                 sample_idx = sk_shuffle(sample_idx, random_state=self._random_state)
             lr = self._learning_rate
             losses, sizes, failed = _train.run_epoch(model, X, *targets, sample_idx, batch_size, lr * lr_factor,
-                                                     l1_rows, l2_rows, clip, weights=w)
+                                                     l1_rows, l2_rows, clip, weights=w,
+                                                     fold_single=batch_norm)
             if failed is not None:
                 raise ValueError(f"Solver produced a non-finite loss or gradient at epoch {self.n_iter_ + 1}, "
                                  f"batch {failed + 1}; the input data may contain large values and need to be "
@@ -242,6 +275,18 @@ class BaseMLP(BaseEstimator):
                               "hasn't converged yet." % self.max_iter, ConvergenceWarning)
         if self.early_stopping:
             model.params[:] = self._best_params
+            model.state[:] = self._best_state
+
+    def _check_batch_norm_rows(self, n):
+        """BatchNorm1d normalizes each training batch with its mean and variance, which one row
+        does not have: ``ValueError`` for one training row or ``batch_size=1`` (a last batch of
+        one row is folded into the one before instead, see ``_train.batch_sizes``)."""
+        why = "BatchNorm1d normalizes each batch with its mean and variance, and 1 sample has no variance"
+        if n < 2:
+            raise ValueError(f"batch_norm=True needs at least 2 training samples ({why}), got {n} sample"
+                             + (" after the early stopping split" if self.early_stopping else ""))
+        if not isinstance(self.batch_size, str) and self.batch_size == 1:
+            raise ValueError(f"batch_norm=True needs batch_size >= 2 ({why}), got batch_size=1")
 
     def _batch_size(self, n):
         if isinstance(self.batch_size, str):
@@ -270,6 +315,7 @@ class BaseMLP(BaseEstimator):
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
                 self._best_params = self.model_.params.copy()
+                self._best_state = self.model_.state.copy()
         else:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1
@@ -320,7 +366,8 @@ class BaseMLP(BaseEstimator):
         if check_input:
             X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
         out_dtype = X.dtype
-        return self.model_.forward(_kernel_array(X, self.model_.dtype)), out_dtype
+        # evaluation mode whatever model_.train() says: no dropout, BatchNorm1d's running statistics
+        return self.model_._predict(_kernel_array(X, self.model_.dtype), 1024, IDENTITY, EVAL), out_dtype
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "model_")
@@ -339,11 +386,7 @@ class BaseMLP(BaseEstimator):
         state.pop("coefs_", None)
         state.pop("intercepts_", None)
         if model is not None:
-            state["_model_state"] = {
-                "units": [layer.n_in for layer in model.layers] + [model.n_out],
-                "activation": model.layers[0].activation, "loss": model.loss, "dtype": model.dtype.name,
-                "params": model.params.copy(), "optimizer": _train.optimizer_state(model.optimizer),
-                "rng_state": model.rng.bit_generator.state, "epochs_done": model.epochs_done}
+            state["_model_state"] = _train.model_state(model)
         return state
 
     def __setstate__(self, state):
@@ -351,12 +394,7 @@ class BaseMLP(BaseEstimator):
         saved = state.pop("_model_state", None)
         super().__setstate__(state)
         if saved is not None:
-            model = _train.build_model(saved["units"], saved["activation"], saved["loss"], saved["dtype"])
-            model.params[:] = saved["params"]
-            model.optimizer = _train.restore_optimizer(saved["optimizer"])
-            model.rng.bit_generator.state = saved["rng_state"]
-            model.epochs_done = saved["epochs_done"]
-            self.model_ = model
+            self.model_ = _train.model_from_state(saved)
             self._set_views()
 
 

@@ -37,6 +37,15 @@ _COMMON_PARAMS = """
         Rescale each batch gradient of the objective to at most this L2 norm.
     l1 : float, default=0.0
         L1 strength, scaled as alpha: ``+ l1 / m * sum |W|`` per batch of m rows.
+    dropout : float in [0, 1), default=0.0
+        A ``Dropout(dropout)`` after each hidden layer's activation (inverted dropout, active in
+        training only); its masks are reproducible given ``random_state``.
+    batch_norm : bool, default=False
+        Each hidden layer becomes Dense (no bias) -> ``BatchNorm1d`` -> activation (PyTorch's
+        defaults: eps 1e-5, momentum 0.1): batch statistics in training, running statistics in
+        ``predict``. ``intercepts_[i]`` of a hidden layer is then the BatchNorm1d's bias (beta).
+        Needs 2+ rows per batch (a last batch of one row joins the batch before).
+    ``dropout`` and ``batch_norm`` need a stochastic solver (``ValueError`` with ``lbfgs``).
 
     Fitted attributes: scikit-learn's (``n_features_in_``, ``feature_names_in_``, ``n_iter_``,
     ``t_``, ``loss_``, ``best_loss_``, ``loss_curve_``, ``validation_scores_``,
@@ -75,7 +84,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float32", clip_norm=None, l1=0.0, class_weight=None):
+                 dtype="float32", clip_norm=None, l1=0.0, dropout=0.0, batch_norm=False, class_weight=None):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
@@ -83,7 +92,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
             beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
-            clip_norm=clip_norm, l1=l1)
+            clip_norm=clip_norm, l1=l1, dropout=dropout, batch_norm=batch_norm)
         self.class_weight = class_weight
 
     def _output_spec(self):

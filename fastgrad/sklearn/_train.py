@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 
 from fastgrad.kernels.program import Data, Objective, Record
-from fastgrad.layers import Dense
+from fastgrad.layers import Activation, BatchNorm1d, Dense, Dropout
 from fastgrad.model import Sequential
 from fastgrad.optim import SGD, Adagrad, Adam, AdamW, RMSprop
 from fastgrad.training import train_range
@@ -42,20 +42,100 @@ def loss_scale(loss, n_outputs):
             "mse": 2.0 / n_outputs}[loss]
 
 
-def build_model(units, activation, loss, dtype):
-    """A Sequential of ``len(units) - 1`` Dense layers (hidden ``activation``, a linear last layer)."""
-    layers = [Dense(units[i], units[i + 1], activation if i < len(units) - 2 else "identity")
-              for i in range(len(units) - 1)]
+def build_model(units, activation, loss, dtype, dropout=0.0, batch_norm=False):
+    """A Sequential of ``len(units) - 1`` Dense layers: hidden ones apply ``activation``, the
+    last is linear (its activation is the fused loss's).
+
+    ``batch_norm``: each hidden layer is ``Dense`` (linear, no bias: BatchNorm1d's mean removes
+    it) -> ``BatchNorm1d`` -> ``Activation``, the arrangement of Ioffe and Szegedy (2015) and of
+    most PyTorch and Keras networks (the activation normalized before the nonlinearity, not
+    fused into the Dense). ``dropout > 0``: a ``Dropout(dropout)`` after each hidden
+    layer's activation (never after the output layer).
+    """
+    layers = []
+    for n_in, n_out in zip(units[:-2], units[1:-1]):
+        if batch_norm:
+            layers += [Dense(n_in, n_out, use_bias=False), BatchNorm1d(n_out)]
+            if activation != "identity":
+                layers.append(Activation(activation))
+        else:
+            layers.append(Dense(n_in, n_out, activation))
+        if dropout > 0:
+            layers.append(Dropout(dropout))
+    layers.append(Dense(units[-2], units[-1]))
     return Sequential(layers, loss=loss, dtype=dtype, seed=0)
 
 
+def dense_layers(model):
+    return [layer for layer in model.layers if isinstance(layer, Dense)]
+
+
+def dense_units(model):
+    """The widths [n_in, hidden..., n_out] of the model's Dense layers."""
+    return [layer.n_in for layer in dense_layers(model)] + [model.n_out]
+
+
+def weight_views(model):
+    """(coefs, intercepts), views into ``model.params``: each Dense layer's W, and its b or,
+    for a Dense without bias (``batch_norm``), the bias (beta) of the BatchNorm1d after it."""
+    coefs, intercepts = [], []
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, Dense):
+            coefs.append(layer.W)
+            intercepts.append(layer.b if layer.b is not None else model.layers[i + 1].bias)
+    return coefs, intercepts
+
+
+def architecture(model):
+    """What :func:`build_model` built ``model`` from: {"units", "activation" (fastgrad's name),
+    "dropout", "batch_norm"}."""
+    hidden = model.layers[:-1]
+    acts = [layer.activation for layer in hidden
+            if isinstance(layer, Activation) or (isinstance(layer, Dense) and layer.use_bias)]
+    drops = [layer.p for layer in hidden if isinstance(layer, Dropout)]
+    return {"units": dense_units(model), "activation": acts[0] if acts else "identity",
+            "dropout": float(drops[0]) if drops else 0.0,
+            "batch_norm": any(isinstance(layer, BatchNorm1d) for layer in hidden)}
+
+
+def model_state(model):
+    """The model as plain data (its architecture and copies of its arrays, optimizer state and
+    RNG state), what :func:`model_from_state` rebuilds it from: the estimators' pickles."""
+    return dict(architecture(model), loss=model.loss, dtype=model.dtype.name, params=model.params.copy(),
+                state=model.state.copy(), optimizer=optimizer_state(model.optimizer),
+                rng_state=model.rng.bit_generator.state, epochs_done=model.epochs_done,
+                dropout_seed=model.dropout_seed)
+
+
+def model_from_state(saved):
+    """The model :func:`model_state` describes, exactly (training resumes identically)."""
+    model = build_model(saved["units"], saved["activation"], saved["loss"], saved["dtype"],
+                        saved.get("dropout", 0.0), saved.get("batch_norm", False))
+    model.params[:] = saved["params"]
+    if "state" in saved:
+        model.state[:] = saved["state"]
+    model.optimizer = restore_optimizer(saved["optimizer"])
+    model.rng.bit_generator.state = saved["rng_state"]
+    model.epochs_done = saved["epochs_done"]
+    model.dropout_seed = saved.get("dropout_seed", model.dropout_seed)
+    return model
+
+
+def rebuild(model, dropout):
+    """A copy of ``model`` with Dropout(``dropout``) after its hidden layers (none for 0): the
+    same parameters, running statistics and optimizer (its parameter layout is the same)."""
+    return model_from_state(dict(model_state(model), dropout=dropout))
+
+
 def glorot_init(model, random_state, factor):
-    """scikit-learn's initialisation, drawn in its order: per layer W then b, both
-    uniform in ``+-sqrt(factor / (fan_in + fan_out))`` (factor 2 for logistic, else 6)."""
-    for layer in model.layers:
+    """scikit-learn's initialisation, drawn in its order: per Dense layer W then b (when it has
+    one), both uniform in ``+-sqrt(factor / (fan_in + fan_out))`` (factor 2 for logistic, else
+    6). BatchNorm1d keeps PyTorch's start: weight 1, bias 0, running mean 0 and variance 1."""
+    for layer in dense_layers(model):
         bound = np.sqrt(factor / (layer.n_in + layer.n_out))
         layer.W[...] = random_state.uniform(-bound, bound, (layer.n_in, layer.n_out))
-        layer.b[...] = random_state.uniform(-bound, bound, layer.n_out)
+        if layer.b is not None:
+            layer.b[...] = random_state.uniform(-bound, bound, layer.n_out)
 
 
 def make_optimizer(solver, est, c):
@@ -90,7 +170,8 @@ def optimizer_state(opt):
     return type(opt).__name__, opt.state_dict()
 
 
-def run_epoch(model, X, yf, yl, use_labels, perm, batch_size, lr, l1_rows, l2_rows, clip, weights=None):
+def run_epoch(model, X, yf, yl, use_labels, perm, batch_size, lr, l1_rows, l2_rows, clip, weights=None,
+              fold_single=False):
     """Train on every mini-batch of ``perm`` (rows ``perm[i*b:(i+1)*b]``) in compiled code.
 
     ``weights``: validated row weights (n,) in the model's dtype (gathered with the rows by
@@ -98,31 +179,46 @@ def run_epoch(model, X, yf, yl, use_labels, perm, batch_size, lr, l1_rows, l2_ro
     penalty of a batch is ``(l1_rows / m, l2_rows / m)`` with ``m`` its row count, or with
     weights its weight sum (scikit-learn's ``_backprop`` divides the L2 term by
     ``sample_weight.sum()``); a batch whose weights are all 0 gets no penalty (scikit-learn
-    divides by zero there). Consecutive batches with the same ``m`` run in one call (without
-    weights: the full batches, then a shorter last one). ``lr`` is the optimizer's learning
-    rate for every batch; ``clip`` the max gradient norm (0: none).
+    divides by zero there). Consecutive batches with the same size and ``m`` run in one call
+    (without weights: the full batches, then a shorter last one). ``fold_single``: a last
+    batch of one row joins the batch before (see :func:`batch_sizes`). ``lr`` is the
+    optimizer's learning rate for every batch; ``clip`` the max gradient norm (0: none).
     Returns (batch losses, batch sizes, index of the first non-finite batch or None).
     """
     n = X.shape[0]
     _check_kernel_weights(weights, n, model.dtype)
-    n_batches = math.ceil(n / batch_size)
-    losses = np.zeros(n_batches)
-    correct = np.zeros(n_batches, dtype=np.int64)
-    lrs = np.full(n_batches, float(lr))
+    sizes = batch_sizes(n, batch_size, fold_single)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    losses = np.zeros(sizes.shape[0])
+    correct = np.zeros(sizes.shape[0], dtype=np.int64)
+    lrs = np.full(sizes.shape[0], float(lr))
     status = np.zeros(1, np.int64)  # kernels.train's failure reason
     diag = np.zeros((model.program.shape[0], 3))
-    sizes = np.full(n_batches, batch_size)
-    sizes[-1] = n - batch_size * (n_batches - 1)
     data = Data(X, yf, yl, use_labels, model._kernel_weights(weights))
-    record = Record(losses, correct, False, diag, status)
-    denominators = penalty_denominators(sizes, weights, perm, batch_size)
-    for first, last in _runs(denominators):
+    denominators = penalty_denominators(sizes, weights, perm)
+    for first, last in _runs(sizes, denominators):
         m = denominators[first]
         objective = Objective(model._loss_code, model._loss_param, float(l1_rows / m), float(l2_rows / m))
-        stop = train_range(model, data, perm, batch_size, first, last, record, lrs, clip, objective)
-        if stop < last:
-            return losses, sizes, int(stop)
+        # the run's batches from the start of its rows: batch i of the call is batch first + i
+        record = Record(losses[first:last], correct[first:last], False, diag, status)
+        stop = train_range(model, data, perm[starts[first]:], int(sizes[first]), 0, last - first, record,
+                           lrs[first:last], clip, objective)
+        if stop < last - first:
+            return losses, sizes, first + int(stop)
     return losses, sizes, None
+
+
+def batch_sizes(n, batch_size, fold_single=False):
+    """The row counts (int64) of an epoch's batches over n rows: ``batch_size`` each, the last
+    one what is left. ``fold_single``: a last batch of one row joins the one before (which
+    gets ``batch_size + 1`` rows), as BatchNorm1d has no batch variance over one row."""
+    n_batches = math.ceil(n / batch_size)
+    sizes = np.full(n_batches, batch_size, dtype=np.int64)
+    sizes[-1] = n - batch_size * (n_batches - 1)
+    if fold_single and n_batches > 1 and sizes[-1] == 1:
+        sizes = sizes[:-1]
+        sizes[-1] += 1
+    return sizes
 
 
 def _check_kernel_weights(weights, n, dtype):
@@ -134,20 +230,24 @@ def _check_kernel_weights(weights, n, dtype):
                          f"got {weights.dtype} {weights.shape}")
 
 
-def penalty_denominators(sizes, weights, perm, batch_size):
-    """Each batch's ``m`` (float64): its row count, or the sum of its rows' weights (``inf``
-    for a sum of 0, so that ``l_rows / m`` is 0)."""
+def penalty_denominators(sizes, weights, perm):
+    """Each batch's ``m`` (float64): its row count (``sizes``, consecutive rows of ``perm``),
+    or the sum of its rows' weights (``inf`` for a sum of 0, so that ``l_rows / m`` is 0)."""
     if weights is None:
         return sizes.astype(np.float64)
-    sums = np.add.reduceat(weights[perm].astype(np.float64), np.arange(0, perm.shape[0], batch_size))
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    sums = np.add.reduceat(weights[perm].astype(np.float64), starts)
     sums[sums == 0] = np.inf
     return sums
 
 
-def _runs(values):
-    """(first, last) of each run of equal consecutive ``values``."""
-    cuts = np.flatnonzero(values[1:] != values[:-1]) + 1
-    bounds = [0, *cuts.tolist(), values.shape[0]]
+def _runs(*columns):
+    """(first, last) of each run of consecutive positions where every column's value is equal."""
+    changes = np.zeros(columns[0].shape[0] - 1, dtype=bool)
+    for values in columns:
+        changes |= values[1:] != values[:-1]
+    cuts = np.flatnonzero(changes) + 1
+    bounds = [0, *cuts.tolist(), columns[0].shape[0]]
     return list(zip(bounds[:-1], bounds[1:]))
 
 
