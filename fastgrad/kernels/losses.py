@@ -9,7 +9,8 @@ number of threads. NaN in an input gives NaN in the loss and in that gradient en
 PyTorch's options (weights, ``pos_weight``, ``ignore_index``, per-sample losses) are array
 arguments that are EMPTY when absent (as ``sw`` in kernels/train.py): a block with none of
 them runs the plain helpers the training loop also runs (``loss_range``, ``ce_rows``), so
-the options cost the default call one test per block.
+the options cost the default call one test per block (and, with labels, a scan of the
+block's labels for ``ignore_index``).
 """
 import numpy as np
 
