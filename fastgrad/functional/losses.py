@@ -195,10 +195,10 @@ def _mean_denominator(labels, use_labels, weight, ignore_index, n):
     the rows not ignored, each counted as its class weight."""
     if not use_labels:
         return n
-    kept = labels[labels != ignore_index]
+    kept = labels != ignore_index
     if weight is None:
-        return kept.size
-    return float(np.sum(weight[kept], dtype=np.float64))
+        return np.count_nonzero(kept)
+    return float(np.sum(weight[labels[kept]], dtype=np.float64))
 
 
 def softmax_cross_entropy(logits, target, label_smoothing=0.0, reduction="mean", *, weight=None,
@@ -215,7 +215,8 @@ def softmax_cross_entropy(logits, target, label_smoothing=0.0, reduction="mean",
 
     ``reduction="mean"`` divides sum_r l_r by the number of rows, or, with labels, by the
     sum of w[y_r] over the rows not ignored (the row count without ``weight``), as torch
-    does -- NaN when that is 0 (every row ignored), with the gradient of ignored rows 0;
+    does -- NaN when that is 0 (every row ignored, or the rows kept weigh 0), with the
+    gradient of ignored rows 0;
     ``"sum"`` does not divide; ``"none"`` returns the row losses l (n,) in the logits' dtype
     and the gradient of their sum. grad = (softmax(z) - q) / n without ``weight``, else
     ((sum_j c_rj) softmax(z_r) - c_r) / denominator; one pass writes the gradient (and the
