@@ -1,10 +1,16 @@
 """Losses fused with their gradients: one pass computes the loss sum and d loss / d input.
 
-Every kernel takes ``scale`` (1/N for ``reduction="mean"``, 1 for ``"sum"``), writes
-``grad = scale * d loss_i / d input`` and returns ``scale * sum_i loss_i`` as float64
+Every kernel takes ``scale`` (1/N for ``reduction="mean"``, 1 for ``"sum"`` and ``"none"``),
+writes ``grad = scale * d loss_i / d input`` and returns ``scale * sum_i loss_i`` as float64
 (accumulated in float64 whatever the array dtype). Work is split in blocks fixed by the
 input size and the block sums are added in order: the result does not depend on the
 number of threads. NaN in an input gives NaN in the loss and in that gradient entry.
+
+PyTorch's options (weights, ``pos_weight``, ``ignore_index``, per-sample losses) are array
+arguments that are EMPTY when absent (as ``sw`` in kernels/train.py): a block with none of
+them runs the plain helpers the training loop also runs (``loss_range``, ``ce_rows``), so
+the options cost the default call one test per block (and, with labels, a scan of the
+block's labels for ``ignore_index``).
 """
 import numpy as np
 
@@ -67,6 +73,19 @@ def loss_term(code, p, t, scale, p1):
 
 
 @inline
+def _bce_logits_pos(x, t, pw, scale):
+    """BCE with logits in PyTorch's ``pos_weight`` form (loss_i in float64, scale * d loss_i / dx):
+    (1 - t) x - (1 + (pw - 1) t) log sigmoid(x) = pw t softplus(-x) + (1 - t) softplus(x), each
+    softplus the plain loss at t = 1 or 0 (finite for x = +-inf) and dropped where its factor is 0;
+    d/dx = (1 - t) sigmoid(x) - pw t sigmoid(-x)."""
+    zero = like(x, 0.0)
+    one = like(x, 1.0)
+    pos = zero if t == zero else pw * t * _bce_logits_term(x, one)
+    neg = zero if t == one else (one - t) * _bce_logits_term(x, zero)
+    return np.float64(pos + neg), scale * ((one - t) * sigmoid(x) - pw * t * sigmoid(-x))
+
+
+@inline
 def loss_range(code, pred, target, grad, scale, p1):
     """Loss sum over flat slices (see activations.forward_range) in four lanes (see
     kernels/reduce.py); writes grad."""
@@ -96,17 +115,50 @@ def loss_range(code, pred, target, grad, scale, p1):
     return (a0 + a1) + (a2 + a3)
 
 
+@inline
+def loss_range_weighted(code, pred, target, weight, pos_weight, grad, losses, scale, p1):
+    """loss_range with PyTorch's options, each used when its array is not empty: loss_i and
+    its gradient times ``weight[i]``, BCE with logits in ``pos_weight[i]``'s form
+    (:func:`_bce_logits_pos`), and the (weighted) loss_i written to ``losses[i]``."""
+    acc = 0.0
+    for i in range(pred.size):
+        if pos_weight.size > 0:
+            loss, g = _bce_logits_pos(pred[i], target[i], pos_weight[i], scale)
+        else:
+            loss, g = loss_term(code, pred[i], target[i], scale, p1)
+        if weight.size > 0:
+            loss *= weight[i]
+            g *= weight[i]
+        grad[i] = g
+        if losses.size > 0:
+            losses[i] = loss
+        acc += loss
+    return acc
+
+
+@inline
+def _loss_block(code, pred, target, weight, pos_weight, grad, losses, scale, p1):
+    if weight.size == 0 and pos_weight.size == 0 and losses.size == 0:
+        return loss_range(code, pred, target, grad, scale, p1)
+    return loss_range_weighted(code, pred, target, weight, pos_weight, grad, losses, scale, p1)
+
+
 @kernel(parallel=True)
-def elementwise_loss(code, pred, target, grad, scale, p1):
-    """scale * sum_i loss(pred_i, target_i) over flat arrays; grad written in place."""
+def elementwise_loss(code, pred, target, weight, pos_weight, grad, losses, scale, p1):
+    """scale * sum_i w_i loss(pred_i, target_i) over flat arrays; grad written in place.
+
+    ``weight``, ``pos_weight`` (BCE with logits only) and ``losses`` are flat arrays of
+    pred's size, or empty when absent (see :func:`loss_range_weighted`).
+    """
     n = pred.size
     nb = n_blocks(n)
     if nb == 1:
-        return loss_range(code, pred, target, grad, scale, p1) * scale
+        return _loss_block(code, pred, target, weight, pos_weight, grad, losses, scale, p1) * scale
     partial = np.zeros(nb)
     for b in prange(nb):
         lo, hi = block_bounds(b, nb, n)
-        partial[b] = loss_range(code, pred[lo:hi], target[lo:hi], grad[lo:hi], scale, p1)
+        partial[b] = _loss_block(code, pred[lo:hi], target[lo:hi], weight[lo:hi], pos_weight[lo:hi],
+                                 grad[lo:hi], losses[lo:hi], scale, p1)
     return sum_in_order(partial) * scale
 
 
@@ -135,19 +187,81 @@ def ce_rows(z, labels, probs, use_labels, grad, scale, smoothing, lo, hi):
     return acc
 
 
+@inline
+def _class_coef(labels, probs, use_labels, weight, r, j, k, smoothing):
+    """c[r, j] = w_j q[r, j]: PyTorch's class weights on the target distribution. With labels
+    this is (1 - ls) w[y_r] [j = y_r] + ls w_j / k, as torch's cross_entropy weighs its
+    label-smoothing term class by class (w_j = w[y_r] where j = y_r)."""
+    q = target_prob(labels, probs, use_labels, r, j, k, smoothing)
+    return q * weight[j] if weight.size > 0 else q
+
+
+@inline
+def ce_rows_weighted(z, labels, probs, use_labels, weight, ignore_index, grad, losses, scale, smoothing, lo, hi):
+    """ce_rows with PyTorch's options: class weights ``weight`` (k,) (empty: none), rows whose
+    label is ``ignore_index`` (0 loss, 0 gradient, whatever the scale), row losses written to
+    ``losses`` (n,) (empty: not written). Row r's loss is -sum_j c_rj log softmax(z_r)_j
+    with c = :func:`_class_coef`; its gradient scale * ((sum_j c_rj) softmax(z_r) - c_r)."""
+    k = z.shape[1]
+    zero = like(scale, 0.0)
+    acc = 0.0
+    for r in range(lo, hi):
+        row = 0.0
+        if use_labels and labels[r] == ignore_index:
+            for j in range(k):
+                grad[r, j] = zero
+        else:
+            m, log_s = softmax_row(z, grad, r)
+            c_sum = 0.0
+            for j in range(k):
+                c = _class_coef(labels, probs, use_labels, weight, r, j, k, smoothing)
+                if c != 0:
+                    row -= c * log_softmax_value(z[r, j], m, log_s)
+                c_sum += c
+            total = like(scale, c_sum)
+            for j in range(k):
+                c = _class_coef(labels, probs, use_labels, weight, r, j, k, smoothing)
+                grad[r, j] = scale * (total * grad[r, j] - c)
+        if losses.size > 0:
+            losses[r] = row
+        acc += row
+    return acc
+
+
+@inline
+def _any_label(labels, use_labels, value, lo, hi):
+    if use_labels:
+        for r in range(lo, hi):
+            if labels[r] == value:
+                return True
+    return False
+
+
+@inline
+def _ce_block(z, labels, probs, use_labels, weight, ignore_index, grad, losses, scale, smoothing, lo, hi):
+    if weight.size == 0 and losses.size == 0 and not _any_label(labels, use_labels, ignore_index, lo, hi):
+        return ce_rows(z, labels, probs, use_labels, grad, scale, smoothing, lo, hi)
+    return ce_rows_weighted(z, labels, probs, use_labels, weight, ignore_index, grad, losses, scale,
+                            smoothing, lo, hi)
+
+
 @kernel(parallel=True)
-def softmax_cross_entropy(z, labels, probs, use_labels, grad, scale, smoothing):
+def softmax_cross_entropy(z, labels, probs, use_labels, weight, ignore_index, grad, losses, scale, smoothing):
     """Fused softmax + cross-entropy over 2-D logits z (n, k).
 
-    loss = -scale * sum_r sum_j q_rj log softmax(z_r)_j with q from int64 ``labels``
-    (n,) when ``use_labels`` else from ``probs`` (n, k); grad = scale * (softmax(z) - q).
+    loss = -scale * sum_r sum_j c_rj log softmax(z_r)_j with c_rj = w_j q_rj, q from int64
+    ``labels`` (n,) when ``use_labels`` else from ``probs`` (n, k), w = ``weight`` (k,) or 1
+    when it is empty; rows labelled ``ignore_index`` count 0. grad = scale * (softmax(z) - q)
+    without weights, scale * ((sum_j c_rj) softmax(z_r) - c_r) with them; row losses go to
+    ``losses`` (n,) unless it is empty (see :func:`ce_rows_weighted`).
     """
     n, k = z.shape
     per, nb = row_blocks(n, k)
     if nb == 1:
-        return ce_rows(z, labels, probs, use_labels, grad, scale, smoothing, 0, n) * scale
+        return _ce_block(z, labels, probs, use_labels, weight, ignore_index, grad, losses, scale, smoothing,
+                         0, n) * scale
     partial = np.zeros(nb)
     for b in prange(nb):
-        partial[b] = ce_rows(z, labels, probs, use_labels, grad, scale, smoothing,
-                             b * per, min(n, (b + 1) * per))
+        partial[b] = _ce_block(z, labels, probs, use_labels, weight, ignore_index, grad, losses, scale,
+                               smoothing, b * per, min(n, (b + 1) * per))
     return sum_in_order(partial) * scale
