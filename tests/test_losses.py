@@ -99,6 +99,50 @@ def test_softmax_ce_grad_matches_finite_differences(probs, module):
     assert np.max(np.abs(fd - grad)) / np.max(np.abs(grad)) < 1e-6
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_softmax_ce_probability_rows_that_do_not_sum_to_one(smoothing, reduction, dtype):
+    """The gradient is (sum_j q_j) softmax - q (PyTorch's), not softmax - q: multi-label-like
+    rows (several ones) and rows summing to less than 1, on the default path, its twin, finite
+    differences and the compiled training loop."""
+    rng = np.random.default_rng(4)
+    logits = rng.standard_normal((6, 5)).astype(dtype)
+    q = rng.uniform(size=(6, 5)).astype(dtype)
+    q[0] = (1, 1, 0, 0, 1)
+    q[1] = 0.0
+    loss, grad = F.softmax_cross_entropy(logits, q, smoothing, reduction)
+    ref_loss, ref_grad = R.softmax_cross_entropy(logits, q, smoothing, reduction)
+    assert loss == pytest.approx(ref_loss, rel=1e-11 if dtype == np.float64 else 1e-5)
+    assert_close(grad, ref_grad, dtype)
+    z64 = logits.astype(np.float64)
+    fd = central_diff(lambda z: F.softmax_cross_entropy(z, q.astype(np.float64), smoothing, reduction)[0], z64)
+    np.testing.assert_allclose(F.softmax_cross_entropy(z64, q.astype(np.float64), smoothing, reduction)[1], fd,
+                               rtol=1e-6, atol=1e-9)
+    torch = pytest.importorskip("torch")
+    t = torch.tensor(z64, requires_grad=True)
+    out = torch.nn.functional.cross_entropy(t, torch.tensor(q.astype(np.float64)), reduction=reduction,
+                                            label_smoothing=smoothing)
+    out.backward()
+    assert loss == pytest.approx(out.item(), rel=1e-12 if dtype == np.float64 else 1e-5)
+    assert_close(grad, t.grad.numpy().astype(dtype), dtype)
+
+
+def test_training_loop_takes_the_same_gradient_for_unnormalized_probabilities():
+    from fastgrad import Dense, Sequential
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((12, 4))
+    q = (rng.uniform(size=(12, 3)) > 0.5).astype(float)  # 0/1 rows: 0, 1, 2 or 3 ones
+    grads = []
+    for backend in ("compiled", "reference"):
+        model = Sequential([Dense(4, 3)], loss="softmax_cross_entropy", dtype="float64", seed=0, backend=backend)
+        loss, grad = model.loss_and_grad(X, q)
+        grads.append(grad)
+        fd = central_diff(lambda p: (setattr(model, "params", p), model.loss_and_grad(X, q)[0])[1],
+                          model.params.copy())
+        np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12, atol=1e-15)
+
+
 def test_known_values():
     loss, grad = F.mse(np.array([1.0, 2.0]), np.array([0.0, 0.0]))
     assert loss == 2.5 and np.allclose(grad, [1.0, 2.0])

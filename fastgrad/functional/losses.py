@@ -218,7 +218,8 @@ def softmax_cross_entropy(logits, target, label_smoothing=0.0, reduction="mean",
     does -- NaN when that is 0 (every row ignored, or the rows kept weigh 0), with the
     gradient of ignored rows 0;
     ``"sum"`` does not divide; ``"none"`` returns the row losses l (n,) in the logits' dtype
-    and the gradient of their sum. grad = (softmax(z) - q) / n without ``weight``, else
+    and the gradient of their sum. grad = ((sum_j q_rj) softmax(z_r) - q_r) / n without
+    ``weight`` (softmax(z) - q for rows that sum to 1, labels always), else
     ((sum_j c_rj) softmax(z_r) - c_r) / denominator; one pass writes the gradient (and the
     row losses). Finite for +-inf logits wherever the true loss is.
 

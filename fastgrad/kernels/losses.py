@@ -174,16 +174,24 @@ def target_prob(labels, probs, use_labels, r, j, k, smoothing):
 
 @inline
 def ce_rows(z, labels, probs, use_labels, grad, scale, smoothing, lo, hi):
-    """Cross-entropy loss sum of rows [lo, hi); grad rows = scale * (softmax - q)."""
+    """Cross-entropy loss sum of rows [lo, hi); grad rows = scale * ((sum_j q_j) softmax - q):
+    scale * (softmax - q) for labels (their q sum to 1; the factor 1 changes no bit), and the
+    true gradient for probability rows that do not sum to 1 (as PyTorch's)."""
     k = z.shape[1]
     acc = 0.0
     for r in range(lo, hi):
         m, log_s = softmax_row(z, grad, r)
+        q_sum = like(scale, 1.0)
+        if not use_labels:
+            total = 0.0
+            for j in range(k):
+                total += target_prob(labels, probs, use_labels, r, j, k, smoothing)
+            q_sum = like(scale, total)
         for j in range(k):
             q = target_prob(labels, probs, use_labels, r, j, k, smoothing)
             if q != 0:
                 acc -= q * log_softmax_value(z[r, j], m, log_s)
-            grad[r, j] = scale * (grad[r, j] - q)
+            grad[r, j] = scale * (q_sum * grad[r, j] - q)
     return acc
 
 
@@ -251,8 +259,8 @@ def softmax_cross_entropy(z, labels, probs, use_labels, weight, ignore_index, gr
 
     loss = -scale * sum_r sum_j c_rj log softmax(z_r)_j with c_rj = w_j q_rj, q from int64
     ``labels`` (n,) when ``use_labels`` else from ``probs`` (n, k), w = ``weight`` (k,) or 1
-    when it is empty; rows labelled ``ignore_index`` count 0. grad = scale * (softmax(z) - q)
-    without weights, scale * ((sum_j c_rj) softmax(z_r) - c_r) with them; row losses go to
+    when it is empty; rows labelled ``ignore_index`` count 0. grad = scale * ((sum_j c_rj)
+    softmax(z_r) - c_r) (for labels without weights: scale * (softmax(z) - q)); row losses go to
     ``losses`` (n,) unless it is empty (see :func:`ce_rows_weighted`).
     """
     n, k = z.shape
