@@ -15,9 +15,19 @@ mismatch raises ``ValueError`` naming the worst entry.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from fastgrad._jit import is_compiled
+
+
+# What each function is called with (in messages).
+SIGNATURES = {"value": "value(out, target) -> float", "gradient": "gradient(out, target, grad_out)",
+              "forward": "forward(z, a)", "backward": "backward(z, grad_a, grad_z)"}
+# Pairs of functions -> the training functions specialized with them, per backend: models
+# built with equal pairs (or copies, or unpickled in this process) share one compiled loop.
+_SPECIALIZED = {}
 
 
 def _check_function(fn, name, owner):
@@ -38,17 +48,20 @@ class _UserPair:
             raise TypeError(f"{cls}'s check must be True or False, got {check!r}")
         self.name = name or getattr(first, "__name__", cls.lower())
         self.check = check
-        self._specialized = {}  # (backend, other user pair) -> the training functions
 
     @property
     def functions(self) -> tuple:
         raise NotImplementedError
 
-    def verify(self, n, m=4, seed=0):
+    def verify(self, n, dtype=np.float64, m=4, seed=0):
         """The check at the model's construction: on a random float64 (m, n) batch x ~ N(0, 1)
         with its partner (a loss's targets ~ U(0, 1), an activation's grad_a ~ N(0, 1)), the
         gradient against finite differences of the scalar (:func:`fastgrad.diff.check_grad`);
-        ``ValueError`` naming the worst entry when they differ or are not finite."""
+        ``ValueError`` naming the worst entry when they differ or are not finite. Then both
+        functions are called once on the batch in the model's ``dtype``, so that code that
+        does not compile for it fails here, naming the function. A function that raises or
+        does not take its arguments gives ``TypeError`` (``ValueError`` if it raised one)
+        naming it and its expected signature."""
         rng = np.random.default_rng(seed)
         x = rng.normal(size=(m, n))
         partner = np.ascontiguousarray(self._partner(rng, (m, n)))
@@ -61,6 +74,21 @@ class _UserPair:
             self._gradient_into(np.ascontiguousarray(flat.reshape(m, n)), partner, g)
             return g.ravel()
         _report(self, f, grad, x.ravel(), (m, n), *self._names)
+        if np.dtype(dtype) != np.float64:
+            xt, pt = x.astype(dtype), partner.astype(dtype)
+            self._scalar(xt, pt)
+            self._gradient_into(xt, pt, np.zeros_like(xt))
+
+    def _call(self, label, fn, *args):
+        """``fn(*args)``; what it raises is raised again naming this pair, ``label`` and its signature."""
+        try:
+            return fn(*args)
+        except Exception as exc:
+            lines = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
+            cls = ValueError if isinstance(exc, ValueError) else TypeError
+            raise cls(f"{self!r}: {label} raised {type(exc).__name__} on a random {args[0].dtype} batch of shape "
+                      f"{args[0].shape}; it is called as {SIGNATURES[label]}: {lines[0][:300] if lines else ''}"
+                      ) from exc
 
     def require_compiled(self):
         """``TypeError`` unless both functions are Numba-compiled (the compiled backend needs them)."""
@@ -72,6 +100,12 @@ class _UserPair:
 
     def __repr__(self):
         return f"{type(self).__name__}({self.name!r})"
+
+    def __eq__(self, other):  # the same functions: the same pair (one compiled loop serves both)
+        return type(other) is type(self) and all(a is b for a, b in zip(self.functions, other.functions))
+
+    def __hash__(self):
+        return hash((type(self), *map(id, self.functions)))
 
     def __reduce__(self):  # a new process compiles its own training loop for the pair
         return (type(self), (*self.functions, self.name, self.check))
@@ -122,10 +156,14 @@ class Loss(_UserPair):
         return rng.uniform(size=shape)
 
     def _scalar(self, out, target):
-        return float(self.value(out, target))
+        value = self._call("value", self.value, out, target)
+        if not np.ndim(value) == 0 or not np.isrealobj(value):
+            raise TypeError(f"{self!r}: value must return a float (the batch's loss), got "
+                            f"{type(value).__name__}{f' of shape {np.shape(value)}' if np.ndim(value) else ''}")
+        return float(value)
 
     def _gradient_into(self, out, target, grad):
-        self.gradient(out, target, grad)
+        self._call("gradient", self.gradient, out, target, grad)
 
 
 class ActivationFn(_UserPair):
@@ -159,12 +197,12 @@ class ActivationFn(_UserPair):
         return rng.normal(size=shape)
 
     def _scalar(self, z, grad_a):
-        a = np.zeros(z.shape)
-        self.forward(z, a)
+        a = np.zeros_like(z)
+        self._call("forward", self.forward, z, a)
         return float(np.sum(grad_a * a))
 
     def _gradient_into(self, z, grad_a, grad_z):
-        self.backward(z, grad_a, grad_z)
+        self._call("backward", self.backward, z, grad_a, grad_z)
 
 
 def _report(pair, f, grad, x, shape, first, second):
@@ -185,28 +223,27 @@ def _report(pair, f, grad, x, shape, first, second):
 
 def user_functions(model_loss, layers):
     """(the Loss or None, the one ActivationFn or None) of a model; ``ValueError`` for two
-    different ActivationFn objects."""
+    ActivationFn with different functions (objects wrapping the same two functions are one)."""
     acts = []
     for layer in layers:
         act = getattr(layer, "activation", None)
-        if isinstance(act, ActivationFn) and all(act is not a for a in acts):
+        if isinstance(act, ActivationFn) and act not in acts:
             acts.append(act)
     if len(acts) > 1:
-        raise ValueError(f"a model may use one ActivationFn (in any number of layers), got {len(acts)}: "
-                         f"{', '.join(map(repr, acts))}")
+        raise ValueError(f"a model may use one ActivationFn (one pair of functions, in any number of layers), got "
+                         f"{len(acts)}: {', '.join(map(repr, acts))}")
     return (model_loss if isinstance(model_loss, Loss) else None), (acts[0] if acts else None)
 
 
 def training_functions(backend, loss, activation):
     """The training functions of ``backend`` ("compiled" or "reference") specialized with the
-    user's loss and/or activation, built once per pair and kept on the first of them."""
-    holder = loss if loss is not None else activation
-    key = (backend, None if holder is activation else activation)
-    if key not in holder._specialized:
+    user's loss and/or activation, built once per process and pair of functions."""
+    key = (backend, loss, activation)
+    if key not in _SPECIALIZED:
         if backend == "compiled":
             from fastgrad.kernels.custom import compiled_train
         else:
             from fastgrad.reference.custom import compiled_train
-        holder._specialized[key] = compiled_train(None if loss is None else loss.functions,
-                                                  None if activation is None else activation.functions)
-    return holder._specialized[key]
+        _SPECIALIZED[key] = compiled_train(None if loss is None else loss.functions,
+                                           None if activation is None else activation.functions)
+    return _SPECIALIZED[key]

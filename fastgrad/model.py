@@ -18,6 +18,23 @@ from fastgrad.layers import Dense, Layer
 
 L1_MODES = ("subgradient", "proximal")
 
+
+def _set_once(name, doc):
+    """A property that may be set once, at construction: the model's compiled training
+    functions, buffers and checks are made for its value (Keras makes a new ``compile`` for
+    another loss); assigning it later raises ``AttributeError`` saying so."""
+    slot = "_" + name
+
+    def get(self):
+        return getattr(self, slot)
+
+    def set_(self, value):
+        if slot in self.__dict__:
+            raise AttributeError(f"Sequential.{name} is fixed when the model is built (its training functions and "
+                                 f"buffers are made for it); build a new Sequential with {name}={value!r}")
+        setattr(self, slot, value)
+    return property(get, set_, doc=doc)
+
 __all__ = ("Sequential", "LOSSES", "LOSS_ALIASES", "CLASSIFICATION", "HESSIAN_MAX_PARAMS")
 HESSIAN_MAX_PARAMS = 2000
 
@@ -99,8 +116,7 @@ class Sequential:
                 raise ValueError(f"the {type(leaf).__name__} layer {leaf!r} already belongs to another model; "
                                  "create a new layer")
         self.loss = loss_name(loss)
-        from fastgrad.metrics import check_metrics
-        self.metrics = check_metrics(metrics, self.loss)
+        self.metrics = metrics
         if isinstance(optimizer, str):
             optimizer = optimizer_by_name(optimizer)
         self.optimizer = Adam() if optimizer is None else optimizer
@@ -114,7 +130,7 @@ class Sequential:
         self.l1 = l1
         self.l2 = l2
         self.l1_mode = l1_mode
-        self.huber_delta = as_scalar(huber_delta, "huber_delta", low=0.0, low_open=True)
+        self.huber_delta = huber_delta
         self.dtype = as_float_dtype(dtype)
         self.backend = backend
         self._train = _backend(backend)
@@ -166,7 +182,7 @@ class Sequential:
             if self.backend == "compiled":
                 fn.require_compiled()
             if fn.check:
-                fn.verify(int(n))
+                fn.verify(int(n), self.dtype)
 
     def _fuse_output_activation(self):
         """A last op (Dense or Activation) applying softmax before ``softmax_cross_entropy``, or
@@ -287,6 +303,29 @@ class Sequential:
             arrays.append(arr)
         for arr, view in zip(arrays, views):
             view[...] = arr
+
+    loss = _set_once("loss", "The loss's name (see the class doc), or the user's :class:`fastgrad.Loss`.")
+    dtype = _set_once("dtype", "The parameters' dtype, float32 or float64.")
+    backend = _set_once("backend", '"compiled" or "reference" (see the class doc).')
+
+    @property
+    def huber_delta(self) -> float:
+        """Huber's threshold (> 0; used by ``loss="huber"``, checked when assigned)."""
+        return self._huber_delta
+
+    @huber_delta.setter
+    def huber_delta(self, value):
+        self._huber_delta = as_scalar(value, "huber_delta", low=0.0, low_open=True)
+
+    @property
+    def metrics(self) -> tuple:
+        """The metrics' names (checked against the loss when assigned)."""
+        return self._metrics
+
+    @metrics.setter
+    def metrics(self, value):
+        from fastgrad.metrics import check_metrics
+        self._metrics = check_metrics(value, self.loss)
 
     @property
     def l1(self) -> float:

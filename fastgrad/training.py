@@ -57,7 +57,7 @@ def run_batches(model, X, yf, yl, use_labels, perm, batch_size, clip_norm, diagn
     losses = np.zeros(n_batches)
     correct = np.zeros(n_batches, dtype=np.int64)
     lrs = np.full(n_batches, float(model.optimizer.lr)) if lrs is None else np.ascontiguousarray(lrs, np.float64)
-    status = np.zeros(1, np.int64)
+    status = np.zeros(3, np.int64)
     diag = np.zeros((model.program.shape[0], 3)) if diag is None else diag
     clip = 0.0 if clip_norm is None else as_scalar(clip_norm, "clip_norm", low=0.0, low_open=True)
     n_chunks = min(n_chunks, n_batches)
@@ -96,10 +96,17 @@ def train_range(model, data, perm, batch_size, first, last, record, lrs, clip, o
     state = opt._ensure_state([model.params], hyper)[0]
     update = Update(code, state, hyper, lrs, float(clip), opt.step_count)
     work, _ = model._work(batch_size)
-    with blas_phase():
-        stop = model._train.train_epoch(model.params, model.grads, model._net(), data,
-                                        model._objective() if objective is None else objective, update, work,
-                                        record, perm, batch_size, int(first), int(last))
+    try:
+        with blas_phase():
+            stop = model._train.train_epoch(model.params, model.grads, model._net(), data,
+                                            model._objective() if objective is None else objective, update, work,
+                                            record, perm, batch_size, int(first), int(last))
+    except BaseException:  # a user's loss or activation raised: keep the updates made before, as PyTorch does
+        status = record.status
+        if status[2]:
+            model.params[...] = work.spare
+        opt.step_count += int(status[1])
+        raise
     opt.step_count += int(stop - first)
     return int(stop)
 
@@ -292,7 +299,11 @@ def _fit_lbfgs(model, X, yf, yl, use_labels, w, val, epochs, cbs, history, verbo
         cbs.on_epoch_begin(epoch)
         lr = float(opt.lr)
         before = model.params.copy()
-        opt.step(closure, model.params, model.grads)
+        try:
+            opt.step(closure, model.params, model.grads)
+        except BaseException:  # a user's loss or activation raised inside the line search
+            model.params[...] = before
+            raise
         loss = closure()
         if not (np.all(np.isfinite(model.params)) and np.isfinite(loss)):
             model.params[...] = before

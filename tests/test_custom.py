@@ -30,6 +30,8 @@ def mse_value(out, target):
 
 @numba.njit
 def mse_gradient(out, target, grad):
+    if target[0, 0] > 1e6:  # a sentinel row: lets a test make the loss raise in a chosen batch
+        raise ValueError("sentinel target")
     for i in range(out.shape[0]):
         for j in range(out.shape[1]):
             grad[i, j] = 2.0 * (out[i, j] - target[i, j]) / out.size
@@ -252,6 +254,84 @@ def test_pickle_and_deepcopy_continue_identically():
     compiled.fit(X, y, epochs=1, verbose=0)
     twin.fit(X, y, epochs=1, verbose=0)
     np.testing.assert_array_equal(twin.params, compiled.params)
+
+
+@pytest.mark.parametrize("backend", ["compiled", "reference"])
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_a_raising_loss_keeps_the_updates_before_it(backend, k):
+    """The loss raises in batch k (0-based) of a fit: the parameters and the step count are
+    those after the k updates before it (PyTorch's semantics), whatever the parity of k
+    (the compiled loop alternates two parameter buffers)."""
+    X, y = _data(n=64)
+    y[16 * k] = 1e7  # the first row of batch k
+    model = Sequential([Dense(5, 8, activation=USER_TANH), Dense(8, 2)], loss=USER_MSE, dtype="float64", seed=3,
+                       backend=backend)
+    twin = Sequential([Dense(5, 8, activation="tanh"), Dense(8, 2)], loss="mse", dtype="float64", seed=3)
+    with pytest.raises(ValueError, match="sentinel"):
+        model.fit(X, y, epochs=1, batch_size=16, shuffle=False, verbose=0)
+    for b in range(k):
+        twin.train_step(X[16 * b:16 * (b + 1)], y[16 * b:16 * (b + 1)])
+    assert model.optimizer.step_count == twin.optimizer.step_count == k
+    np.testing.assert_allclose(model.params, twin.params, rtol=1e-12, atol=1e-14)
+    y[16 * k] = 0.0  # training goes on from there exactly as the twin's
+    model.train_step(X[:16], y[:16])
+    twin.train_step(X[:16], y[:16])
+    np.testing.assert_allclose(model.params, twin.params, rtol=1e-12, atol=1e-14)
+
+
+def test_equal_pairs_are_one_and_share_the_compiled_loop():
+    again = ActivationFn(tanh_forward, tanh_backward)
+    assert again == USER_TANH and again is not USER_TANH and again != SOFTSIGN2
+    model = Sequential([Dense(5, 8, activation=USER_TANH), Dense(8, 8, activation=again), Dense(8, 2)],
+                       loss=Loss(mse_value, mse_gradient), dtype="float64")
+    first, _ = _pair()
+    assert model._train is first._train
+    clone = pickle.loads(pickle.dumps(first))
+    assert clone._train is first._train  # in this process the unpickled functions are the same
+
+
+def test_user_function_errors_name_the_function():
+    @numba.njit
+    def dot_loss(out, target):  # types in float64, not in float32 (np.dot of mixed dtypes)
+        d = (out - target).ravel()
+        return np.dot(d, d * np.ones(d.size)) / d.size
+
+    @numba.njit
+    def dot_gradient(out, target, grad):
+        grad[:] = 2.0 * (out - target) / out.size
+    Sequential([Dense(3, 2)], loss=Loss(dot_loss, dot_gradient), dtype="float64")  # fine in float64
+    with pytest.raises(TypeError, match=r"Loss\('dot_loss'\): value raised TypingError on a random float32 batch.*"
+                                        r"value\(out, target\) -> float"):
+        Sequential([Dense(3, 2)], loss=Loss(dot_loss, dot_gradient), dtype="float32")
+    with pytest.raises(TypeError, match=r"value raised TypeError.*called as value\(out, target\) -> float"):
+        Sequential([Dense(3, 2)], loss=Loss(mse_gradient, mse_value), backend="reference")  # swapped
+
+    def array_value(out, target):
+        return (out - target) ** 2
+    with pytest.raises(TypeError, match="value must return a float.*shape"):
+        Sequential([Dense(3, 2)], loss=Loss(array_value, mse_gradient), backend="reference")
+
+    def failing_forward(z, a):
+        raise ValueError("no negative inputs")
+    with pytest.raises(ValueError, match=r"forward raised ValueError.*forward\(z, a\): no negative inputs"):
+        Sequential([Dense(3, 2, activation=ActivationFn(failing_forward, tanh_backward))], loss="mse",
+                   backend="reference")
+
+
+def test_built_attributes_are_fixed_or_checked():
+    model = Sequential([Dense(3, 2)], loss="mse")
+    for name, value in (("loss", USER_MSE), ("loss", "mae"), ("dtype", "float64"), ("backend", "reference")):
+        with pytest.raises(AttributeError, match=f"Sequential.{name} is fixed when the model is built"):
+            setattr(model, name, value)
+    assert model.loss == "mse" and model.dtype == np.float32 and model.backend == "compiled"
+    with pytest.raises(ValueError, match="huber_delta"):
+        model.huber_delta = 0.0
+    model.huber_delta = 2.0
+    with pytest.raises(ValueError, match="metric 'accuracy' does not apply"):
+        model.metrics = ["accuracy"]
+    model.metrics = ["mae"]
+    assert model.metrics == ("mae",)
+    copy.deepcopy(model).fit(np.zeros((4, 3)), np.zeros((4, 2)), verbose=0)
 
 
 def test_regression_metrics_and_lr_find():

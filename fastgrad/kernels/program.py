@@ -113,7 +113,10 @@ class Update(NamedTuple):
 
 class Record(NamedTuple):
     """What an epoch writes: per-batch ``loss`` and ``correct``; ``diag`` (n_ops, 3) sums
-    when ``diagnostics``; ``status`` (1,) int64 (why a batch failed)."""
+    when ``diagnostics``; ``status`` (3,) int64: why a batch failed, and, kept current after
+    every update, the updates applied so far and whether the current parameters are in
+    ``work.spare`` (1) rather than ``params`` (0) -- what Python needs to keep those updates
+    when a user's function raises in the middle of the call (kernels/custom.py)."""
     loss: np.ndarray
     correct: np.ndarray
     diagnostics: bool

@@ -428,12 +428,15 @@ def train_epoch(params, grads, net, data, objective, update, work, record, perm,
     gradient was not finite: no update), ``FAIL_UPDATE`` (the update made a parameter
     non-finite: the parameters before it are kept), ``FAIL_PARAMS`` (the parameters were
     not finite before the batch). The optimizer's state and BatchNorm1d's running
-    statistics are not restored.
+    statistics are not restored. ``record.status[1:3]`` follow each update (see
+    :class:`~fastgrad.kernels.program.Record`).
     """
     X = data.X
     n = X.shape[0]
     status = record.status
     status[0] = OK
+    status[1] = 0
+    status[2] = 0
     if not _all_finite(params):
         status[0] = FAIL_PARAMS
         return first_batch
@@ -473,6 +476,8 @@ def train_epoch(params, grads, net, data, objective, update, work, record, perm,
             _record_diagnostics(other, grads, live, net, xb, work, m, record.diag)
         live, other = other, live
         in_spare = not in_spare
+        status[1] = i - first_batch + 1
+        status[2] = 1 if in_spare else 0
     if in_spare:  # after an odd number of updates: one copy per call, not per step
         copy_1d(live, params)
     return stop

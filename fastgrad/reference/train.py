@@ -214,6 +214,7 @@ def train_epoch(params, grads, net, data, objective, update, work, record, perm,
     """Mini-batches first_batch .. last_batch - 1, as the compiled twin (see its docstring)."""
     status = record.status
     status[0] = OK
+    status[1:3] = 0  # updates applied so far; the parameters are always in params here
     if not np.all(np.isfinite(params)):
         status[0] = FAIL_PARAMS
         return first_batch
@@ -249,6 +250,7 @@ def train_epoch(params, grads, net, data, objective, update, work, record, perm,
         record.correct[i] = count_correct(out, yfb, ylb, use_labels, objective.code)
         if record.diagnostics:
             _diagnostics(before, params, grads, net, xb, work, m, record.diag)
+        status[1] = i - first_batch + 1
     return last_batch
 
 

@@ -192,7 +192,7 @@ def run_epoch(model, X, yf, yl, use_labels, perm, batch_size, lr, l1_rows, l2_ro
     losses = np.zeros(sizes.shape[0])
     correct = np.zeros(sizes.shape[0], dtype=np.int64)
     lrs = np.full(sizes.shape[0], float(lr))
-    status = np.zeros(1, np.int64)  # kernels.train's failure reason
+    status = np.zeros(3, np.int64)  # kernels.train's failure reason and progress
     diag = np.zeros((model.program.shape[0], 3))
     data = Data(X, yf, yl, use_labels, model._kernel_weights(weights))
     denominators = penalty_denominators(sizes, weights, perm)
