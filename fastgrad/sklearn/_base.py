@@ -14,7 +14,6 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils import shuffle as sk_shuffle
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastgrad._checks import as_float_dtype, as_int, as_scalar, check_choice
@@ -243,8 +242,10 @@ class BaseMLP(BaseEstimator):
         sample_idx = np.arange(n, dtype=np.int64)
         self.n_iter_ = 0
         for _ in range(int(self.max_iter)):
-            if self.shuffle:
-                sample_idx = sk_shuffle(sample_idx, random_state=self._random_state)
+            if self.shuffle:  # sklearn.utils.shuffle's draws (its resample: arange, then shuffle in place),
+                order = np.arange(n)  # without its argument validation (1 ms per epoch, a third of digits' fit)
+                self._random_state.shuffle(order)
+                sample_idx = sample_idx[order]
             lr = self._learning_rate
             losses, sizes, failed = _train.run_epoch(model, X, *targets, sample_idx, batch_size, lr * lr_factor,
                                                      l1_rows, l2_rows, clip, weights=w,
