@@ -154,7 +154,7 @@ def _bench(args) -> int:
 
     command = "python -m fastgrad " + " ".join(args.argv)
     run = report.run_record(records, info, triad, command, mode, isolation="process", rounds=rounds,
-                            threads=args.threads, load={"start": start_load, "end": load.load_summary()})
+                            threads=args.threads, load={"start": start_load, "end": load.load_summary(after_own_work=True)})
     print(report.markdown_table(run) if args.markdown else report.text_table(run))
     if args.json:
         report.write_json(run, args.json)

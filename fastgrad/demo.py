@@ -114,7 +114,7 @@ def main(argv=None) -> int:
           f"({result['reference_s_per_epoch'] / result['compiled_s_per_epoch']:.1f}x)")
     losses = result["history"].history["loss"]
     print(f"   training loss: {losses[0]:.3f} (epoch 1) -> {losses[-1]:.4f} (epoch {len(losses)})")
-    end_load = load_summary()
+    end_load = load_summary(after_own_work=True)
     if busy or not start_load["quiet"] or not end_load["quiet"]:
         print(f"\nUNRELIABLE: other processes used the machine while these figures were taken "
               f"(at the end: {describe_load(end_load)}). Rerun on an idle machine; `python -m fastgrad bench` "

@@ -303,6 +303,19 @@ def test_is_quiet_thresholds():
     assert load.is_quiet(None, None, cores=2)                             # unknown figures do not count
 
 
+def test_the_end_of_a_run_is_judged_by_the_others_measured_use(monkeypatch):
+    """The load average after a benchmark counts the benchmark's own last minute: at the end, the
+    other processes' measured use decides (a run on an idle machine was reported as not quiet)."""
+    monkeypatch.setattr(load, "others_load", lambda seconds: 0.01)
+    monkeypatch.setattr(load, "load_average", lambda: [1.4, 1.2, 1.2])
+    assert not load.load_summary()["quiet"]
+    assert load.load_summary(after_own_work=True)["quiet"]
+    monkeypatch.setattr(load, "others_load", lambda seconds: 0.5)
+    assert not load.load_summary(after_own_work=True)["quiet"]
+    monkeypatch.setattr(load, "others_load", lambda seconds: None)  # not measurable: the load average decides
+    assert not load.load_summary(after_own_work=True)["quiet"]
+
+
 # ---------------------------------------------------------------- isolated children (synthetic records)
 def _child_record(competitor, samples, bg=0.0, status="ok", key="k"):
     return {"key": key, "competitor": competitor, "status": status, "reason": None if status == "ok" else "why",

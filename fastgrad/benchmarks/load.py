@@ -81,9 +81,14 @@ def is_quiet(others_cores, loadavg=None, cores=None) -> bool:
     return not (loadavg and loadavg[0] > BUSY_LOAD_PER_CORE * cores)
 
 
-def load_summary(seconds=0.5) -> dict:
-    """{"others_cores", "load_average", "cores", "quiet"}: a sample of the machine's load now."""
+def load_summary(seconds=0.5, after_own_work=False) -> dict:
+    """{"others_cores", "load_average", "cores", "quiet"}: a sample of the machine's load now.
+
+    ``after_own_work``: the sample ends a run that kept a core busy itself, whose last minute
+    the load average still counts; only the other processes' measured use then decides
+    ``quiet`` (the load average is still reported)."""
     others = others_load(seconds)
     avg = load_average()
     cores = os.cpu_count()
-    return {"others_cores": others, "load_average": avg, "cores": cores, "quiet": is_quiet(others, avg, cores)}
+    quiet = is_quiet(others, None if after_own_work and others is not None else avg, cores)
+    return {"others_cores": others, "load_average": avg, "cores": cores, "quiet": quiet}
