@@ -24,3 +24,20 @@ def random_z(rng, shape, dtype, name=None, scale=3.0):
     if name in KINKED or name == "softplus":
         z = np.where(np.abs(z) < 1e-3, 1e-3 + np.abs(z), z)
     return z.astype(dtype)
+
+
+def loss_inputs(name, rng, shape, dtype):
+    """(pred, target) for the elementwise loss ``name``: normal values, probabilities where the
+    loss needs them, and for mae/huber no difference within 1e-3 of the kinks |d| = 0, 0.3
+    (a delta the tests use) and 1 (the default delta), where finite differences fail."""
+    pred = rng.standard_normal(shape) * 2
+    target = rng.standard_normal(shape) * 2
+    if name == "binary_cross_entropy":
+        pred = rng.uniform(0.02, 0.98, shape)
+    if name.startswith("binary"):
+        target = rng.uniform(0, 1, shape)
+    if name in ("mae", "huber"):
+        d = pred - target
+        bad = (np.abs(d) < 1e-3) | (np.abs(np.abs(d) - 0.3) < 1e-3) | (np.abs(np.abs(d) - 1) < 1e-3)
+        pred = np.where(bad, pred + 0.01, pred)
+    return pred.astype(dtype), target.astype(dtype)
