@@ -191,7 +191,8 @@ def test_sklearn_pipeline_quick(capsys):
     pytest.importorskip("sklearn")
     out, results = run("sklearn_pipeline", capsys, "--quick")
     assert set(results) == {"fastgrad", "scikit-learn"}
-    assert number(r"first fastgrad fit \(kernel compile or cache load\): (\S+) s", out) > 0
+    # printed (0.00 s when this process has already compiled the kernels: the suite's order decides)
+    assert number(r"first fastgrad fit \(kernel compile or cache load\): (\S+) s", out) >= 0
     for name, figures in results.items():
         accuracy, seconds = row(f"{name:>13}: test accuracy", out)[:2]
         assert accuracy == pytest.approx(figures["accuracy"], abs=1e-4) and accuracy > 0.85
