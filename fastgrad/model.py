@@ -19,6 +19,10 @@ from fastgrad.layers import Dense, Layer
 L1_MODES = ("subgradient", "proximal")
 
 
+# Attributes kept behind properties (checked or fixed once built), stored as "_" + name.
+_CHECKED_ATTRIBUTES = ("loss", "dtype", "backend", "huber_delta", "metrics", "l1", "l2", "l1_mode")
+
+
 def _set_once(name, doc):
     """A property that may be set once, at construction: the model's compiled training
     functions, buffers and checks are made for its value (Keras makes a new ``compile`` for
@@ -216,6 +220,11 @@ class Sequential:
         return state
 
     def __setstate__(self, state):
+        state = dict(state)
+        for name in _CHECKED_ATTRIBUTES:  # pickled before these became checked properties
+            if name in state:
+                state["_" + name] = state.pop(name)
+        state.setdefault("_l1_mode", "subgradient")
         self.__dict__.update(state)
         self._init_runtime()
         _OPTIMIZER_OWNERS[self.optimizer] = weakref.ref(self)   # the copy owns the copy of its optimizer

@@ -318,6 +318,20 @@ def test_user_function_errors_name_the_function():
                    backend="reference")
 
 
+def test_a_pickle_from_before_the_checked_attributes_still_loads():
+    """Models pickled when loss, dtype, l1 ... were plain attributes (no l1_mode) load as before."""
+    model = Sequential([Dense(3, 2)], loss="mse", l1=0.1, seed=0)
+    state = model.__getstate__()
+    for name in ("loss", "dtype", "backend", "huber_delta", "metrics", "l1", "l2"):
+        state[name] = state.pop("_" + name)
+    del state["_l1_mode"]
+    old = Sequential.__new__(Sequential)
+    old.__setstate__(state)
+    assert old.loss == "mse" and old.l1 == 0.1 and old.l1_mode == "subgradient" and old.dtype == np.float32
+    X = np.random.default_rng(0).normal(size=(8, 3))
+    np.testing.assert_array_equal(old.predict(X), model.predict(X))
+
+
 def test_built_attributes_are_fixed_or_checked():
     model = Sequential([Dense(3, 2)], loss="mse")
     for name, value in (("loss", USER_MSE), ("loss", "mae"), ("dtype", "float64"), ("backend", "reference")):

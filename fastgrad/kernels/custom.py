@@ -69,6 +69,7 @@ def specialize(module, replacements):
                 new_globals[name] = build(target)
         copy = types.FunctionType(func.__code__, new_globals, func.__name__, func.__defaults__, func.__closure__)
         copy.__doc__, copy.__qualname__, copy.__module__ = func.__doc__, func.__qualname__, func.__module__
+        copy.__kwdefaults__ = func.__kwdefaults__
         rebuilt[id(obj)] = recompiled(obj, copy) if obj is not func else copy
         return rebuilt[id(obj)]
 
