@@ -258,7 +258,7 @@ def header_lines(run) -> list:
 
 LEGEND = ("times are medians over all processes' samples, ±h% = half the interquartile range over the "
           "median; speed-up = NumPy reference / fastgrad (for the dask rows: fastgrad in one process / "
-          "on the cluster); (x) = peer / fastgrad (> 1: fastgrad is faster); "
+          "on the cluster; for the MLPClassifier rows: scikit-learn's MLP / fastgrad's); (x) = peer / fastgrad (> 1: fastgrad is faster); "
           "GEMM floor = the step's matrix products alone, (x) = fastgrad / floor; others' load = most cores "
           "other processes used during a timing (BUSY: >= the threshold after retries)")
 
@@ -304,7 +304,8 @@ def plot(run, path) -> bool:
     for k, name in enumerate(series):
         ys = [i + k * height for i in range(len(recs))]
         xs = [r["speedup"].get(name) or float("nan") for r in recs]
-        ax.barh(ys, xs, height=height, label=f"vs {'NumPy reference' if name == 'reference' else name}")
+        label = "NumPy reference (scikit-learn's MLP for its rows)" if name == "reference" else name
+        ax.barh(ys, xs, height=height, label=f"vs {label}")
     ax.set_yticks([i + 0.4 - height / 2 for i in range(len(recs))])
     ax.set_yticklabels([f"{r['name']} {r['dtype']}" + (" (busy)" if r.get("busy") else "") for r in recs],
                        fontsize=7)
