@@ -235,6 +235,29 @@ def user_functions(model_loss, layers):
     return (model_loss if isinstance(model_loss, Loss) else None), (acts[0] if acts else None)
 
 
+def model_functions(model):
+    """(the model's Loss or None, its ActivationFn or None)."""
+    return user_functions(model.loss, [leaf for layer in model.layers for leaf in layer._leaves()])
+
+
+def check_model_functions(model):
+    """A model's user functions: compiled for the compiled backend, and their gradient checked on
+    a random batch of the model's widths in its dtype (``Pair.verify``)."""
+    loss_fn, act_fn = model_functions(model)
+    if loss_fn is not None:
+        _check_for(model, loss_fn, model.n_out)
+    if act_fn is not None:
+        leaves = [leaf for layer in model.layers for leaf in layer._leaves()]
+        _check_for(model, act_fn, next(leaf.n_out for leaf in leaves if getattr(leaf, "activation", None) is act_fn))
+
+
+def _check_for(model, pair, n):
+    if model.backend == "compiled":
+        pair.require_compiled()
+    if pair.check:
+        pair.verify(int(n), model.dtype)
+
+
 def training_functions(backend, loss, activation):
     """The training functions of ``backend`` ("compiled" or "reference") specialized with the
     user's loss and/or activation, built once per process and pair of functions."""

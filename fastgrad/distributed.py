@@ -318,7 +318,8 @@ def _check_layers(model):
     if isinstance(model.optimizer, LBFGS):
         raise ValueError("distributed fit takes a mini-batch optimizer; LBFGS trains locally (model.fit "
                          "without client)")
-    custom = [f for f in model._user_functions() if f is not None]
+    from fastgrad.custom import model_functions
+    custom = [f for f in model_functions(model) if f is not None]
     if custom:
         raise ValueError(f"distributed fit sends the model to the workers as a file, which holds no code: a model "
                          f"with {' and '.join(map(repr, custom))} trains locally (model.fit without client)")

@@ -107,7 +107,8 @@ def save_model(model, path) -> None:
     value a file cannot store, and ``OSError`` naming ``path`` when writing fails (the
     previous file at ``path``, if any, is left intact).
     """
-    custom = [f for f in model._user_functions() if f is not None]
+    from fastgrad.custom import model_functions
+    custom = [f for f in model_functions(model) if f is not None]
     if custom:
         raise ValueError(f"a model with {' and '.join(map(repr, custom))} cannot be saved to a file: files hold no "
                          "code (and loading never unpickles); save model.get_weights() with np.savez and "
@@ -215,7 +216,8 @@ def _optimizers() -> dict:
 
 def _config_schema():
     from fastgrad.metrics import METRICS
-    from fastgrad.model import L1_MODES, LOSSES
+    from fastgrad._model_options import L1_MODES
+    from fastgrad.model import LOSSES
     number = Num()
     return Record({
         "layers": ListOf(_Layer(), min_len=1),

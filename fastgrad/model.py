@@ -7,7 +7,7 @@ import weakref
 import numpy as np
 
 from fastgrad import init as _init
-from fastgrad._checks import as_float_array, as_float_dtype, as_int, as_scalar, assign_into, check_choice
+from fastgrad._checks import as_float_array, as_float_dtype, as_int, assign_into, check_choice
 from fastgrad._threads import TrainingLock, blas_phase
 from fastgrad._names import CLASSIFICATION, FUSED_OUTPUT, LOSS_ALIASES, LOSSES, loss_name, optimizer_by_name
 from fastgrad._summary import summary_text
@@ -15,29 +15,7 @@ from fastgrad.kernels.activations import IDENTITY, SIGMOID, SOFTMAX
 from fastgrad.kernels.program import (ACT, ACTIVATION, BATCH_NORM, DENSE, DROPOUT, EVAL, N_IN, N_OUT, OP, P_HI,
                                       P_LO, S_OFF, TRAIN, Data, Net, Objective, work_buffers)
 from fastgrad.layers import Dense, Layer
-
-L1_MODES = ("subgradient", "proximal")
-
-
-# Attributes kept behind properties (checked or fixed once built), stored as "_" + name.
-_CHECKED_ATTRIBUTES = ("loss", "dtype", "backend", "huber_delta", "metrics", "l1", "l2", "l1_mode")
-
-
-def _set_once(name, doc):
-    """A property that may be set once, at construction: the model's compiled training
-    functions, buffers and checks are made for its value (Keras makes a new ``compile`` for
-    another loss); assigning it later raises ``AttributeError`` saying so."""
-    slot = "_" + name
-
-    def get(self):
-        return getattr(self, slot)
-
-    def set_(self, value):
-        if slot in self.__dict__:
-            raise AttributeError(f"Sequential.{name} is fixed when the model is built (its training functions and "
-                                 f"buffers are made for it); build a new Sequential with {name}={value!r}")
-        setattr(self, slot, value)
-    return property(get, set_, doc=doc)
+from fastgrad._model_options import CHECKED_ATTRIBUTES, ModelOptions
 
 __all__ = ("Sequential", "LOSSES", "LOSS_ALIASES", "CLASSIFICATION", "HESSIAN_MAX_PARAMS")
 HESSIAN_MAX_PARAMS = 2000
@@ -56,7 +34,7 @@ def _backend(name):
     return train
 
 
-class Sequential:
+class Sequential(ModelOptions):
     """A stack of layers with a loss and an optimizer, compiled to a program of ops.
 
     ``layers``: :class:`~fastgrad.Dense`, :class:`~fastgrad.Activation`,
@@ -147,7 +125,8 @@ class Sequential:
         self.program, self.op_params, built = build_program(layers, None if n_in is None else
                                                            as_int(n_in, "n_in", low=1), self.dtype)
         self._fuse_output_activation()
-        self._check_user_functions(leaves)
+        from fastgrad.custom import check_model_functions
+        check_model_functions(self)
         if isinstance(self.optimizer, LBFGS) and np.any(np.isin(self.program[:, OP], (DROPOUT, BATCH_NORM))):
             raise ValueError("LBFGS minimizes one deterministic full-batch loss: a model with Dropout or "
                              "BatchNorm1d (random masks, batch statistics) needs a mini-batch optimizer")
@@ -169,25 +148,6 @@ class Sequential:
         self.stop_training = False
         self._init_runtime()
 
-    def _user_functions(self):
-        """(the user's Loss or None, the user's ActivationFn or None): see fastgrad/custom.py."""
-        from fastgrad.custom import user_functions
-        return user_functions(self.loss, [leaf for layer in self.layers for leaf in layer._leaves()])
-
-    def _check_user_functions(self, leaves):
-        """A user's Loss and ActivationFn: compiled for the compiled backend, and their gradient
-        checked on a random batch of the model's widths (fastgrad/custom.py)."""
-        loss_fn, act_fn = self._user_functions()
-        if act_fn is not None:
-            width = next(leaf.n_out for leaf in leaves if getattr(leaf, "activation", None) is act_fn)
-        for fn, n in ((loss_fn, self.n_out), (act_fn, act_fn and width)):
-            if fn is None:
-                continue
-            if self.backend == "compiled":
-                fn.require_compiled()
-            if fn.check:
-                fn.verify(int(n), self.dtype)
-
     def _fuse_output_activation(self):
         """A last op (Dense or Activation) applying softmax before ``softmax_cross_entropy``, or
         sigmoid before ``binary_cross_entropy``, is Keras's way to write a classifier; the fused
@@ -205,9 +165,9 @@ class Sequential:
         """What is per process and per thread, never pickled: the backend's training functions
         (specialized with a user's Loss or ActivationFn, see fastgrad/custom.py), each thread's
         work buffers, the lock that keeps one fit at a time."""
-        from fastgrad.custom import training_functions
+        from fastgrad.custom import model_functions, training_functions
         self._train = _backend(self.backend)
-        loss_fn, act_fn = self._user_functions()
+        loss_fn, act_fn = model_functions(self)
         if loss_fn is not None or act_fn is not None:
             self._train = training_functions(self.backend, loss_fn, act_fn)
         self._local = threading.local()
@@ -221,7 +181,7 @@ class Sequential:
 
     def __setstate__(self, state):
         state = dict(state)
-        for name in _CHECKED_ATTRIBUTES:  # pickled before these became checked properties
+        for name in CHECKED_ATTRIBUTES:  # pickled before these became checked properties
             if name in state:
                 state["_" + name] = state.pop(name)
         state.setdefault("_l1_mode", "subgradient")
@@ -312,67 +272,6 @@ class Sequential:
             arrays.append(arr)
         for arr, view in zip(arrays, views):
             view[...] = arr
-
-    loss = _set_once("loss", "The loss's name (see the class doc), or the user's :class:`fastgrad.Loss`.")
-    dtype = _set_once("dtype", "The parameters' dtype, float32 or float64.")
-    backend = _set_once("backend", '"compiled" or "reference" (see the class doc).')
-
-    @property
-    def huber_delta(self) -> float:
-        """Huber's threshold (> 0; used by ``loss="huber"``, checked when assigned)."""
-        return self._huber_delta
-
-    @huber_delta.setter
-    def huber_delta(self, value):
-        self._huber_delta = as_scalar(value, "huber_delta", low=0.0, low_open=True)
-
-    @property
-    def metrics(self) -> tuple:
-        """The metrics' names (checked against the loss when assigned)."""
-        return self._metrics
-
-    @metrics.setter
-    def metrics(self, value):
-        from fastgrad.metrics import check_metrics
-        self._metrics = check_metrics(value, self.loss)
-
-    @property
-    def l1(self) -> float:
-        """Weight of the L1 penalty ``l1 * sum|W|`` (>= 0; checked when assigned)."""
-        return self._l1
-
-    @l1.setter
-    def l1(self, value):
-        self._l1 = as_scalar(value, "l1", low=0.0)
-
-    @property
-    def l2(self) -> float:
-        """Weight of the L2 penalty ``l2 * sum W^2`` (>= 0; checked when assigned)."""
-        return self._l2
-
-    @l2.setter
-    def l2(self, value):
-        self._l2 = as_scalar(value, "l2", low=0.0)
-
-    @property
-    def l1_mode(self) -> str:
-        """How the L1 penalty acts: ``"subgradient"`` (default) adds ``l1 * sign(W)`` to the
-        gradient; ``"proximal"`` leaves it out of the gradient and follows each update by
-        soft-thresholding ``W <- sign(W) max(|W| - lr * l1, 0)``, which gives exact zeros
-        (see docs/model.md, "L1 that gives exact zeros")."""
-        return self._l1_mode
-
-    @l1_mode.setter
-    def l1_mode(self, value):
-        self._l1_mode = check_choice(value, "l1_mode", L1_MODES)
-        if hasattr(self, "optimizer"):
-            self._check_lbfgs_l1_mode()
-
-    def _check_lbfgs_l1_mode(self):
-        from fastgrad.optim import LBFGS
-        if self._l1_mode == "proximal" and isinstance(self.optimizer, LBFGS):
-            raise ValueError("l1_mode='proximal' follows each first-order update by a soft-thresholding step; "
-                             "LBFGS minimizes a smooth loss: use l1_mode='subgradient' or a mini-batch optimizer")
 
     def _net(self) -> Net:
         return Net(self.program, self.op_params, self._state, self.dropout_seed)
