@@ -191,12 +191,12 @@ def test_sklearn_pipeline_quick(capsys):
     pytest.importorskip("sklearn")
     out, results = run("sklearn_pipeline", capsys, "--quick")
     assert set(results) == {"fastgrad", "scikit-learn"}
-    # printed (0.00 s when this process has already compiled the kernels: the suite's order decides)
-    assert number(r"first fastgrad fit \(kernel compile or cache load\): (\S+) s", out) >= 0
+    # the first-fit line is printed; its time is not asserted (speed is measured in bench/)
+    assert re.search(r"first fastgrad fit \(kernel compile or cache load\): \S+ s", out)
     for name, figures in results.items():
         accuracy, seconds = row(f"{name:>13}: test accuracy", out)[:2]
         assert accuracy == pytest.approx(figures["accuracy"], abs=1e-4) and accuracy > 0.85
-        assert seconds == pytest.approx(figures["seconds"], abs=0.01) and seconds > 0
+        assert seconds == pytest.approx(figures["seconds"], abs=0.01)  # printed as returned, not a speed
         assert figures["best"]["alpha"] in (1e-4, 1e-2)
     ratio, diff = row("time ratio scikit-learn / fastgrad:", out)
     assert ratio == pytest.approx(results["scikit-learn"]["seconds"] / results["fastgrad"]["seconds"], abs=0.05)
