@@ -186,6 +186,39 @@ def test_vectorizable_expm1_matches_mpmath(dtype):
     np.testing.assert_allclose(got, (twin(x, ref := np.empty_like(x)), ref)[1], rtol=4 * np.finfo(dtype).eps)
 
 
+ERFC_ULPS = {np.float32: 4, np.float64: 8}  # relative error, in units of the type's eps
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_vectorizable_erfc_matches_mpmath(dtype):
+    """kernels.mathfns.erfc (GELU's): relative error within 4 eps (float32) / 8 eps (float64) of mpmath (40
+    digits), relative, wherever erfc is a normal number: x from -6 (erfc = 2) through the tail up
+    to the underflow (x ~ 9.2 / 26.5), tiny |x| included; NaN, +-inf and the limits beyond."""
+    mp = pytest.importorskip("mpmath")
+    from fastgrad.kernels.mathfns import erfc_array
+    from fastgrad.reference.mathfns import erfc_array as twin
+    top = 10.0 if dtype == np.float32 else 26.6
+    x = np.concatenate([np.linspace(-6, top, 12001), np.geomspace(1e-30, 2, 1001),
+                        -np.geomspace(1e-30, 2, 201)]).astype(dtype)
+    got = np.empty_like(x)
+    erfc_array(x, got)
+    with mp.workdps(40):
+        want = np.array([float(mp.erfc(mp.mpf(float(v)))) for v in x])
+    normal = want >= np.finfo(dtype).tiny
+    assert normal.sum() > 12000
+    ulps = np.abs(got[normal] - want[normal]) / want[normal] / np.finfo(dtype).eps
+    assert ulps.max() <= ERFC_ULPS[dtype], (x[normal][ulps.argmax()], ulps.max())
+    assert np.all(got[~normal] <= 2 * np.finfo(dtype).tiny)  # flushed to 0 (or a subnormal)
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e30, -1e30], dtype)
+    out = np.empty_like(special)
+    erfc_array(special, out)
+    assert np.isnan(out[0]) and list(out[1:]) == [0, 2, 1, 1, 0, 2]
+    # the twin (SciPy's Cephes erfc) rounds x**2 in its tail: 258 eps off mpmath at x = 26
+    twin_eps = 2 * ERFC_ULPS[dtype] if dtype == np.float32 else 300
+    np.testing.assert_allclose(got, (twin(x, ref := np.empty_like(x)), ref)[1],
+                               rtol=twin_eps * np.finfo(dtype).eps, atol=np.finfo(dtype).tiny)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_vectorizable_log1p_on_the_unit_interval(dtype):
     from fastgrad.kernels.mathfns import log1p_unit_array

@@ -1,4 +1,4 @@
-"""The twin of kernels/mathfns.py: NumPy's exp, expm1 and log1p."""
+"""The twin of kernels/mathfns.py: NumPy's exp, expm1 and log1p, SciPy's erfc."""
 import numpy as np
 
 
@@ -15,3 +15,9 @@ def expm1_array(x, out):
 def log1p_unit_array(e, out):
     """out = log(1 + e) elementwise (NumPy's log1p; the kernel is for e in [0, 1])."""
     np.log1p(e, out=out)
+
+
+def erfc_array(x, out):
+    """out = erfc(x) elementwise (SciPy's, Cephes)."""
+    from scipy.special import erfc
+    erfc(x, out=out)
