@@ -1,16 +1,15 @@
-"""The machine's load from other processes, sampled from ``/proc`` (Linux; None elsewhere).
+"""The machine's load from other processes, for the benchmarks' reports (Linux; None elsewhere).
 
-A timing is only as good as the machine was quiet while it ran. Other processes' CPU use is
-measured as (busy CPU time of the whole machine - this process's own CPU time) / wall time,
-in cores: ``/proc/stat`` gives the machine's busy jiffies, :func:`os.times` this process's
-(every thread of it, and its waited-for children). A value of 1.0 means another process kept
-one core busy for the whole window. The resolution is one clock tick (usually 10 ms) per
-window, so windows shorter than ~0.1 s read coarse values.
+A timing is only as good as the machine was quiet while it ran. Other processes' CPU use (in
+cores, 1.0 = one core kept busy) is measured by fastgrad._cpu_load from ``/proc/stat`` and this
+process's own CPU time; windows shorter than ``MIN_WINDOW`` are not judged.
 """
 from __future__ import annotations
 
 import os
 import time
+
+from fastgrad._cpu_load import MIN_WINDOW, others_use, sample
 
 __all__ = ("BUSY_CORES", "MIN_WINDOW", "LoadMeter", "others_load", "load_average", "load_summary", "is_quiet")
 
@@ -20,40 +19,17 @@ BUSY_CORES = 0.2
 BUSY_LOAD_PER_CORE = 0.5
 
 
-def _busy_seconds():
-    """Busy CPU seconds of the whole machine since boot (all cores), or None without /proc/stat."""
-    try:
-        with open("/proc/stat") as fh:
-            fields = [int(x) for x in fh.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_seconds():
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
-# windows shorter than this read one clock tick as a large load: they are not judged
-MIN_WINDOW = 0.05
-
-
 class LoadMeter:
     """``with LoadMeter() as m: ...`` then ``m.cores``: other processes' CPU use (cores) while the
     block ran; None where ``/proc/stat`` is unavailable or the block lasted under ``MIN_WINDOW`` s."""
 
     def __enter__(self):
-        self._busy, self._own, self._wall = _busy_seconds(), _own_seconds(), time.perf_counter()
+        self._start = sample()
         self.cores = None
         return self
 
     def __exit__(self, *exc):
-        busy, own, wall = _busy_seconds(), _own_seconds(), time.perf_counter()
-        if busy is not None and self._busy is not None and wall - self._wall >= MIN_WINDOW:
-            others = (busy - self._busy) - (own - self._own)
-            self.cores = max(0.0, others / max(wall - self._wall, 1e-9))
+        self.cores = others_use(self._start, sample())
         return False
 
 
