@@ -39,9 +39,15 @@ def _families(quick) -> bool:
         ratio = record["speedup"].get("reference")
         row_busy = meter.cores is not None and meter.cores >= BUSY_CORES
         busy = busy or row_busy
-        print(f"{workload.key:<46}{fg * 1e3:>9.3f}ms{(ref or 0) * 1e3:>9.3f}ms{ratio:>8.1f}x"
+        print(f"{workload.key:<46}{fg * 1e3:>9.3f}ms{(ref or 0) * 1e3:>9.3f}ms{format_ratio(ratio):>8s}x"
               + (f"  busy ({meter.cores:.1f} cores used by others)" if row_busy else ""))
     return busy
+
+
+def format_ratio(ratio) -> str:
+    """A speed ratio for a table: two decimals below 10 (a busy machine's 0.04 would read 0.0),
+    one from 10 on."""
+    return f"{ratio:.2f}" if ratio < 10 else f"{ratio:.1f}"
 
 
 def _load_line(sample) -> str:
@@ -111,7 +117,7 @@ def main(argv=None) -> int:
     print(f"   test accuracy: {result['test_accuracy']:.4f}")
     print(f"   time per epoch: compiled {result['compiled_s_per_epoch'] * 1e3:.1f} ms, NumPy reference "
           f"{result['reference_s_per_epoch'] * 1e3:.1f} ms "
-          f"({result['reference_s_per_epoch'] / result['compiled_s_per_epoch']:.1f}x)")
+          f"({format_ratio(result['reference_s_per_epoch'] / result['compiled_s_per_epoch'])}x)")
     losses = result["history"].history["loss"]
     print(f"   training loss: {losses[0]:.3f} (epoch 1) -> {losses[-1]:.4f} (epoch {len(losses)})")
     end_load = load_summary(after_own_work=True)

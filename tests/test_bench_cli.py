@@ -532,3 +532,9 @@ def test_demo_says_when_the_machine_is_busy():
     busy = dict(quiet, others_cores=1.5, quiet=False)
     line = demo._load_line(busy)
     assert "others used 1.50 cores" in line and "BUSY: the timings below are unreliable" in line
+
+
+def test_demo_ratios_keep_their_digits():
+    """A busy machine's ratio of 0.04 must not print as 0.0 (the demo's tables)."""
+    from fastgrad.demo import format_ratio
+    assert [format_ratio(r) for r in (0.0412, 0.9, 2.345, 12.34, 150.0)] == ["0.04", "0.90", "2.35", "12.3", "150.0"]
