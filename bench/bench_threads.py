@@ -153,7 +153,7 @@ def main(argv=None) -> int:
           f"process(es) x {args.epochs} epochs")
     for line in summarize(results, policies):
         print(line)
-    print(f"# machine load at the end: {describe_load(load_summary())}")
+    print(f"# machine load at the end: {describe_load(load_summary(after_own_work=True))}")
     return 0
 
 

@@ -190,7 +190,7 @@ def main(argv=None) -> int:
     for layers, batch, loss in chosen:
         rows = profile(layers, batch, loss, args.repeats, args.min_time, args.batches)
         print("\n".join(report(layers, batch, loss, rows)) + "\n", flush=True)
-    end = load_summary()
+    end = load_summary(after_own_work=True)  # the run's own minute still counts in the load average
     print(f"# machine load at the end: {describe_load(end)}" + ("" if end["quiet"] else "  -- NOT quiet: unreliable"))
     return 0
 
