@@ -175,9 +175,12 @@ def test_filter_selects_by_name_or_family():
     assert [w.key for w in chosen] == ["adam step 1e7 [float32]", "adamw step 1e7 [float32]"]
     assert {w.family for w in workloads.select(["optim"])} == {"optim"}
     assert [w.key for w in workloads.select(["leaky", "hessian"])] == [
-        "leaky_relu fwd+bwd 1e6 [float32]", "hessian rosenbrock n=200 [float64]"]
-    # only when named: the Dask rows (they start clusters) and the synthetic scikit-learn rows (a minute of its fit)
-    opt_in = [w.key for w in workloads.WORKLOADS if w.family == "distributed" or "synthetic" in w.key]
+        "leaky_relu fwd+bwd 1e6 [float32]", "hessian rosenbrock n=200 [float64]",
+        "leaky_relu fwd+bwd 1e4 [float32]", "leaky_relu fwd+bwd 1e6 [float64]"]
+    # only when named: the Dask rows (they start clusters), the synthetic scikit-learn rows (a minute
+    # of its fit) and the activations' other sizes and dtype
+    opt_in = [w.key for w in workloads.WORKLOADS if w.family == "distributed" or "synthetic" in w.key
+              or (w.family == "activations" and w.key.split()[-2:] != ["1e6", "[float32]"])]
     assert [w.key for w in workloads.WORKLOADS if w.opt_in] == opt_in
     assert workloads.select([]) == tuple(w for w in workloads.WORKLOADS if w.key not in opt_in)
     assert [w.key for w in workloads.select(["distributed"])] == [
@@ -407,7 +410,7 @@ def test_child_failure_is_recorded_not_raised():
 # ---------------------------------------------------------------- the command
 def test_cli_quick_filter_json_isolated(tmp_path, capsys):
     path, perf = tmp_path / "quick.json", tmp_path / "quick.pyperf.json"
-    assert cli.main(["bench", "--quick", "--filter", "leaky_relu", "--competitor", "reference", "--json", str(path),
+    assert cli.main(["bench", "--quick", "--filter", "leaky_relu fwd+bwd 1e6 [float32]", "--competitor", "reference", "--json", str(path),
                      "--pyperf", str(perf)]) == 0
     out = capsys.readouterr().out
     assert "leaky_relu fwd+bwd 1e6" in out and "machine:" in out and "machine load: start:" in out

@@ -120,7 +120,7 @@ def _fwd_bwd(pair):
     return factory
 
 
-def _activation(name, n=1_000_000, dtype="float32"):
+def _activation(name, n=1_000_000, dtype="float32", opt_in=False):
     def fastgrad_factory(d):
         from fastgrad.functional import ACTIVATIONS
         return _fwd_bwd(ACTIVATIONS[name])(d)
@@ -133,7 +133,7 @@ def _activation(name, n=1_000_000, dtype="float32"):
     return Workload(f"{name} fwd+bwd {size_label(n)}", "activations", dtype, _activation_inputs(name, n),
                     {"fastgrad": fastgrad_factory, "reference": reference_factory,
                      "torch": peers.torch_activation(name), "jax": peers.jax_activation(name)},
-                    bytes_moved=5 * n * itemsize, compile_key=f"activations-{dtype}")
+                    bytes_moved=5 * n * itemsize, compile_key=f"activations-{dtype}", opt_in=opt_in)
 
 
 # ---------------------------------------------------------------- softmax cross-entropy
@@ -380,7 +380,16 @@ def table(tiny=False):
                  + [_hessian()]
                  + [_mlp(32), _mlp(128), _mlp(1024), _mlp(32, layers=SMALL_LAYERS, loss="mse")]
                  + _sklearn_rows()
-                 + _dask_rows())
+                 + _dask_rows()
+                 + _activation_sizes())
+
+
+def _activation_sizes():
+    """Issue 12's other activation sizes and dtype, measured when named (``--filter activations``
+    gives them with the default rows): 1e4 float32, where a call's fixed cost counts, and 1e6
+    float64."""
+    return ([_activation(name, n=10_000, opt_in=True) for name in ACTIVATION_NAMES]
+            + [_activation(name, dtype="float64", opt_in=True) for name in ACTIVATION_NAMES])
 
 
 def _dask_rows():
@@ -400,7 +409,8 @@ TINY_WORKLOADS = table(tiny=True)
 def select(words=None, workloads=WORKLOADS):
     """The workloads whose key or family contains any of ``words`` (case-insensitive); all but
     the ``opt_in`` ones (the Dask rows: ``fastgrad bench --filter distributed``; the synthetic
-    scikit-learn rows: ``--filter sklearn``) when empty."""
+    scikit-learn rows: ``--filter sklearn``; the activations at 1e4 and in float64: ``--filter
+    activations``) when empty."""
     if not words:
         return tuple(w for w in workloads if not w.opt_in)
     lowered = [w.lower() for w in words]
