@@ -10,7 +10,8 @@ pools at 2 threads, 0.8 ms with Numba at 1. So:
   (:func:`blas_phase`), and the BLAS keeps every core for the products;
 * pure elementwise kernels (activations, losses, optimizer updates, clipping,
   finite differences) use Numba's threads above 32768 elements;
-* GNU OpenMP's workers spin only briefly before sleeping (``GOMP_SPINCOUNT``, see _jit);
+* Numba's OpenMP workers keep GNU OpenMP's default wait policy (they spin a while after a
+  parallel region before sleeping; fastgrad sets no ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY``);
 * a process forked after the parent ran parallel kernels on GNU OpenMP runs them on one
   thread (same results; GNU OpenMP cannot run a team after a fork; see _jit);
 * the BLAS's threads follow the machine's load (:func:`follow_load`, run on entry to every
