@@ -164,16 +164,29 @@ def get_num_threads() -> dict:
 def thread_info() -> dict:
     """What benchmarks print: cores, Numba threading layer and threads, each BLAS and its threads."""
     blas = [{"library": info["internal_api"], "version": info.get("version"),
-             "threads": info["num_threads"], "path": os.path.basename(info["filepath"])}
+             "threads": info["num_threads"], "path": os.path.basename(info["filepath"]),
+             "package": _owning_package(info["filepath"])}
             for info in _blas_controller().info() if info["user_api"] == "blas"]
     return {"cores": os.cpu_count(), "numba_threading_layer": _jit.threading_layer(),
             "numba_threads": _jit.get_numba_threads(), "blas": blas}
 
 
+def _owning_package(path):
+    """The Python package whose wheel ships the library at ``path`` ("numpy" for
+    ``.../numpy.libs/libscipy_openblas64_-*.so``), or None for a library from elsewhere."""
+    folder = os.path.basename(os.path.dirname(path))
+    return folder[:-len(".libs")] if folder.endswith(".libs") else None
+
+
+def blas_label(blas) -> str:
+    """``openblas x2 (numpy)``: a BLAS entry of :func:`thread_info`, its package when known."""
+    return f"{blas['library']} x{blas['threads']}" + (f" ({blas['package']})" if blas.get("package") else "")
+
+
 def describe_threads() -> str:
-    """One line for benchmark output, e.g. ``numba: omp x2 | blas: openblas x2, openblas x2``."""
+    """One line for benchmark output, e.g. ``numba: omp x2 | blas: openblas x2 (numpy), openblas x2 (scipy)``."""
     info = thread_info()
-    blas = ", ".join(f"{b['library']} x{b['threads']}" for b in info["blas"]) or "none loaded"
+    blas = ", ".join(blas_label(b) for b in info["blas"]) or "none loaded"
     return (f"cores: {info['cores']} | numba: {info['numba_threading_layer']} x{info['numba_threads']}"
             f" | blas: {blas}")
 

@@ -83,3 +83,23 @@ def test_set_num_threads_auto_and_bad_values():
         fastgrad.set_num_threads("two")
     with pytest.raises(TypeError):
         fastgrad.set_num_threads(None)
+
+
+def test_each_blas_is_named_by_the_package_that_ships_it():
+    """Two OpenBLAS pools (NumPy's and SciPy's) used to print as "openblas x2, openblas x2"."""
+    import fastgrad
+    from fastgrad._threads import _owning_package, blas_label, thread_info
+    from fastgrad.benchmarks.report import header_lines
+    assert _owning_package("/site-packages/numpy.libs/libscipy_openblas64_-1.so") == "numpy"
+    assert _owning_package("/site-packages/scipy.libs/libscipy_openblas-2.so") == "scipy"
+    assert _owning_package("/usr/lib/x86_64-linux-gnu/libopenblas.so.0") is None
+    assert blas_label({"library": "openblas", "threads": 2, "package": "numpy"}) == "openblas x2 (numpy)"
+    assert blas_label({"library": "mkl", "threads": 4, "package": None}) == "mkl x4"
+    for entry in thread_info()["blas"]:
+        assert blas_label(entry) in fastgrad.describe_threads()
+    run = {"machine": {"cpu": "x", "cores": 2, "platform": "p", "numba_threading_layer": "omp", "numba_threads": 2,
+                       "blas": [{"library": "openblas", "version": "0.3", "threads": 2, "package": "scipy"},
+                                {"library": "openblas", "version": "0.3", "threads": 2}],   # an older JSON
+                       "versions": {}, "date": "2026-12-01"},
+           "triad_gbps": None, "isolation": "process", "rounds": 1, "mode": "quick", "command": "c", "load": None}
+    assert "BLAS openblas 0.3 x2 (scipy), openblas 0.3 x2" in "\n".join(header_lines(run))

@@ -235,6 +235,7 @@ def load_lines(run) -> list:
 def header_lines(run) -> list:
     m = run["machine"]
     blas = ", ".join(f"{b['library']} {b.get('version') or ''} x{b['threads']}".replace("  ", " ")
+                     + (f" ({b['package']})" if b.get("package") else "")
                      for b in m["blas"]) or "none loaded"
     v = m["versions"]
     libs = ", ".join(f"{k} {v[k]}" for k in ("fastgrad", "numpy", "numba", "scipy", "python") if v.get(k))
