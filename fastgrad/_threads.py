@@ -14,21 +14,20 @@ pools at 2 threads, 0.8 ms with Numba at 1. So:
   parallel region before sleeping; fastgrad sets no ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY``);
 * a process forked after the parent ran parallel kernels on GNU OpenMP runs them on one
   thread (same results; GNU OpenMP cannot run a team after a fork; see _jit);
-* the BLAS's threads follow the machine's load (:func:`follow_load`, run on entry to every
-  :func:`blas_phase`, at most every 0.5 s): each BLAS worker busy-waits for its share of a
-  product, so when other processes hold the cores a worker waits a whole scheduler slice for
-  its turn. Measured here (bench/bench_threads.py, 784-256-128-10 at batch 32, two background
-  processes each keeping a core busy): 891 ms per epoch with the BLAS at 2 threads, 258 ms at
-  1. So the BLAS gets ``cores - round(others)`` threads (at least 1, at most what it had),
-  ``others`` being the cores other processes used since the last look (``/proc/stat``, see
-  fastgrad._cpu_load); on a quiet machine it keeps every core (batch 1024: 2 threads 57 ms, 1
-  thread 96 ms). Results do not depend on the thread count, so this changes only speed.
+* during fastgrad's calls, every loaded BLAS runs at the lowest count among them (a
+  ``threadpool_limits`` block entered before scipy's BLAS was loaded limits only numpy's, and
+  compiled ``np.dot`` calls scipy's);
+* opt-in (``set_num_threads("auto")`` or ``FASTGRAD_FOLLOW_LOAD=1``), the BLAS's threads
+  follow the machine's load during fastgrad's calls (:func:`follow_load`): each BLAS worker
+  busy-waits for its share of a product, so when other processes hold the cores a worker
+  waits a whole scheduler slice for its turn. Measured here (bench/bench_threads.py,
+  784-256-128-10 at batch 32, two background processes each keeping a core busy): 891 ms per
+  epoch with the BLAS at 2 threads, 258-281 ms at 1, 332 ms following the load. It is not the
+  default because OpenBLAS's float32 products change in their last bits with its thread count
+  (float64's do not), so float32 results would depend on other processes.
 
 :func:`set_num_threads` caps both pools together, e.g. to 1 per worker when fastgrad
-runs in several Python threads or processes at once; a count set there (or a BLAS limit set
-by someone else, such as ``threadpoolctl.threadpool_limits``) is kept: the load is followed only
-under the default policy (``set_num_threads("auto")`` returns to it; ``FASTGRAD_FOLLOW_LOAD=0``
-turns it off).
+runs in several Python threads or processes at once.
 """
 from __future__ import annotations
 
@@ -51,23 +50,19 @@ def _blas_controller():
 
 def set_num_threads(n) -> None:
     """Use ``n`` threads in Numba's parallel kernels and in every loaded BLAS (numpy's and
-    scipy's, which ``np.dot`` uses inside compiled code). ``n`` in [1, cores], kept as given
-    (the BLAS no longer follows the machine's load); ``"auto"``: every core again, and the
-    default policy (the BLAS's threads follow the load, see :func:`follow_load`).
+    scipy's, which ``np.dot`` uses inside compiled code). ``n`` in [1, cores]. ``"auto"``:
+    every core, and the BLAS's threads follow the machine's load during fastgrad's calls
+    (opt-in, see :func:`follow_load`: it makes float32 results depend on the load); an int
+    turns that off again.
 
     Raises ``RuntimeError`` for ``n > 1`` in a process forked (``fork`` start method) from
     one that ran parallel kernels on GNU OpenMP: such a child computes on one thread.
     """
-    if n == "auto" and isinstance(n, str):
-        _LOAD.fixed = False
-        _LOAD.ours = None
-        n = _jit.numba_max_threads()
-        if _jit.forked_from_openmp():
-            n = 1
+    follow = isinstance(n, str) and n == "auto"
+    if follow:
+        n = 1 if _jit.forked_from_openmp() else _jit.numba_max_threads()
     elif isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"n must be an int or 'auto', got {type(n).__name__}")
-    else:
-        _LOAD.fixed = True
     if n > 1 and _jit.forked_from_openmp():
         raise RuntimeError("this process was forked from one that ran fastgrad's parallel kernels on GNU "
                            "OpenMP, which cannot run more than one thread after a fork; it computes on one "
@@ -78,42 +73,44 @@ def set_num_threads(n) -> None:
         raise ValueError(f"n must be in [1, {top}] (the cores Numba was started with), got {n}")
     _jit.set_numba_threads(n)
     _blas_controller().limit(limits=n, user_api="blas")
+    _LOAD.enabled = follow      # only once the call succeeded
+    _LOAD.want = None
 
 
 class _LoadFollower:
-    """State of :func:`follow_load`: the last look at the machine and the count it set."""
+    """State of :func:`follow_load`: whether it is on, the last look at the machine, and the
+    BLAS thread count it chose for fastgrad's calls (None: no limit of its own)."""
 
     INTERVAL = 0.5  # seconds between looks
 
     def __init__(self):
-        self.enabled = os.environ.get("FASTGRAD_FOLLOW_LOAD", "1").strip().lower() not in ("0", "false", "no", "off")
-        self.fixed = False          # set_num_threads(n) was called: keep n
+        self.enabled = os.environ.get("FASTGRAD_FOLLOW_LOAD", "0").strip().lower() in ("1", "true", "yes", "on")
         self.last = _cpu_load.sample()
-        self.ours = None            # the BLAS count this policy set last, None before it set one
-        self.ceiling = None         # the most threads it may give the BLAS
-        self.controller = None
+        self.want = None
+        self.blas = None            # the loaded BLAS libraries' threadpoolctl controllers
         self.lock = threading.Lock()
 
 
 _LOAD = _LoadFollower()
 
 
-def blas_threads_for(others, cores, ceiling):
+def blas_threads_for(others, cores):
     """The BLAS's thread count when other processes use ``others`` cores of ``cores``: the
-    cores they leave, rounded (``cores - floor(others + 1/2)``), within [1, ``ceiling``]."""
-    return max(1, min(ceiling, cores - math.floor(others + 0.5)))
+    cores they leave, rounded (``cores - floor(others + 1/2)``), at least 1."""
+    return max(1, cores - math.floor(others + 0.5))
 
 
 def follow_load() -> None:
-    """Under the default policy, give the BLAS ``cores - round(others)`` threads, ``others`` the
-    cores other processes used since the last look (at most every 0.5 s; a look costs ~30 us,
-    the calls between looks ~0.2 us). The ceiling is the BLAS's count when the policy last
-    found it changed by someone else (a ``threadpool_limits`` block, ``OPENBLAS_NUM_THREADS``):
-    a lower limit set elsewhere is never raised. No-op without ``/proc/stat``, after
-    :func:`set_num_threads` (n), with ``FASTGRAD_FOLLOW_LOAD=0``, or while another Python
+    """When on (``set_num_threads("auto")`` or ``FASTGRAD_FOLLOW_LOAD=1``), at most every 0.5 s,
+    choose ``cores - round(others)`` BLAS threads for fastgrad's calls, ``others`` the cores
+    other processes used since the last look (``/proc/stat``; a look costs ~30 us).
+    :func:`blas_phase` applies the choice for the duration of each call only, and only
+    downwards. Off by default: OpenBLAS's float32 products change in their last bits with its
+    thread count, so following the load would make float32 results depend on other processes
+    (float64 products do not change). No-op without ``/proc/stat`` or while another Python
     thread is looking."""
     state = _LOAD
-    if not state.enabled or state.fixed or time.perf_counter() - state.last[2] < state.INTERVAL:
+    if not state.enabled or time.perf_counter() - state.last[2] < state.INTERVAL:
         return
     if not state.lock.acquire(blocking=False):
         return
@@ -121,38 +118,57 @@ def follow_load() -> None:
         now = _cpu_load.sample()
         others = _cpu_load.others_use(state.last, now)
         state.last = now
-        if others is None:
-            return
-        if state.controller is None:
-            state.controller = _blas_controller()
-        counts = [lib.num_threads for lib in state.controller.lib_controllers if lib.user_api == "blas"]
-        if not counts:
-            return
-        current = max(counts)
-        if state.ours is None or current != state.ours:   # first look, or changed by someone else
-            state.ceiling = current
-        want = blas_threads_for(others, os.cpu_count() or 1, state.ceiling)
-        if want != current:
-            state.controller.limit(limits=want, user_api="blas")
-        state.ours = want
+        if others is not None:
+            state.want = blas_threads_for(others, os.cpu_count() or 1)
     finally:
         state.lock.release()
+
+
+def _blas_libraries():
+    if _LOAD.blas is None:
+        _LOAD.blas = [lib for lib in _blas_controller().lib_controllers if lib.user_api == "blas"]
+    return _LOAD.blas
+
+
+def _cap_blas(want):
+    """Lower every loaded BLAS to ``min(want, the lowest count among them)`` and return
+    ``[(library, count before)]`` for :func:`blas_phase` to restore. The lowest count rules so
+    that a limit set on one BLAS (``threadpool_limits`` entered before scipy's BLAS was loaded
+    limits only numpy's) also holds for the one compiled code calls."""
+    libs = _blas_libraries()
+    counts = [lib.num_threads for lib in libs]
+    if not counts:
+        return []
+    cap = min(counts) if want is None else min(want, min(counts))
+    lowered = []
+    for lib, count in zip(libs, counts):
+        if count > cap:
+            lib.set_num_threads(cap)
+            lowered.append((lib, count))
+    return lowered
 
 
 @contextmanager
 def blas_phase():
     """Run the enclosed compiled calls with one Numba thread (thread-local, ~1 us to switch),
-    leaving the cores to the BLAS products they alternate with; first, :func:`follow_load`."""
+    leaving the cores to the BLAS products they alternate with. Every loaded BLAS runs them
+    at the lowest count among the loaded ones, lowered further by :func:`follow_load` when it
+    is on, and gets its count back afterwards."""
     follow_load()
+    lowered = _cap_blas(_LOAD.want if _LOAD.enabled else None)
     previous = _jit.get_numba_threads()
-    if previous == 1:
-        yield
-        return
-    _jit.set_numba_threads(1)
     try:
-        yield
+        if previous == 1:
+            yield
+        else:
+            _jit.set_numba_threads(1)
+            try:
+                yield
+            finally:
+                _jit.set_numba_threads(previous)
     finally:
-        _jit.set_numba_threads(previous)
+        for lib, count in lowered:
+            lib.set_num_threads(count)
 
 
 def get_num_threads() -> dict:

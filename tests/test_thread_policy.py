@@ -1,9 +1,11 @@
-"""The default thread policy: the BLAS's threads follow other processes' load (fastgrad._threads).
+"""The thread policy around fastgrad's calls (fastgrad._threads): every loaded BLAS at the lowest
+count among them, and, opt-in, the BLAS's threads following other processes' load.
 
 Each scenario runs in a fresh interpreter: the policy changes process-wide BLAS limits, and the
 other processes' load is simulated by replacing fastgrad._cpu_load's measurement, so the tests do
 not depend on what else runs on the machine.
 """
+import json
 import os
 import subprocess
 import sys
@@ -16,14 +18,14 @@ from fastgrad._threads import blas_threads_for
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.parametrize("others, cores, ceiling, want", [
-    (0.0, 2, 2, 2), (0.3, 2, 2, 2), (0.49, 2, 2, 2), (0.5, 2, 2, 1), (1.0, 2, 2, 1), (2.5, 2, 2, 1),
-    (0.0, 8, 8, 8), (2.4, 8, 8, 6), (2.6, 8, 8, 5), (0.0, 8, 4, 4), (20.0, 8, 8, 1), (0.0, 2, 1, 1)])
-def test_blas_threads_leave_the_cores_others_use(others, cores, ceiling, want):
-    assert blas_threads_for(others, cores, ceiling) == want
+@pytest.mark.parametrize("others, cores, want", [
+    (0.0, 2, 2), (0.3, 2, 2), (0.49, 2, 2), (0.5, 2, 1), (1.0, 2, 1), (2.5, 2, 1),
+    (0.0, 8, 8), (2.4, 8, 6), (2.6, 8, 5), (20.0, 8, 1)])
+def test_blas_threads_leave_the_cores_others_use(others, cores, want):
+    assert blas_threads_for(others, cores) == want
 
 
-SCRIPT = textwrap.dedent("""
+PRELUDE = textwrap.dedent("""
     import json, sys
     from threadpoolctl import threadpool_info, threadpool_limits
     import fastgrad
@@ -33,48 +35,88 @@ SCRIPT = textwrap.dedent("""
     _cpu_load.others_use = lambda start, end: load["others"]   # the simulated machine
     state = _threads._LOAD
 
-    def look(others):
+    def counts():
+        return sorted(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+    def call(others):
+        \"\"\"(BLAS counts during a fastgrad call, after it) with others' load simulated.\"\"\"
         load["others"] = others
         state.last = (0.0, 0.0, -1e9)      # the last look is long past
         with fastgrad.blas_phase():
-            pass
-        return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+            inside = counts()
+        return inside, counts()
+""")
 
+SCENARIOS = textwrap.dedent("""
+    out = {"default, busy": call(1.6)}                 # off by default: float32 bits must not follow the load
     fastgrad.set_num_threads("auto")
-    out = {"quiet": look(0.0), "busy": look(1.6), "quiet again": look(0.1)}
-    state.last = (0.0, 0.0, float("inf"))  # just looked: the next call does not look again
-    load["others"] = 1.6
+    out["auto, quiet"] = call(0.0)
+    out["auto, busy"] = call(1.6)
+    state.last = (0.0, 0.0, float("inf"))              # just looked: the next call keeps the last choice
+    load["others"] = 0.0
     with fastgrad.blas_phase():
-        pass
-    out["within 0.5 s"] = max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
-    with threadpool_limits(1, user_api="blas"):   # a limit set by someone else is not raised
-        out["user limit, quiet"] = look(0.0)
-    out["after the user's block"] = look(0.0)
-    fastgrad.set_num_threads(2)                   # a fixed count is kept, busy or not
-    out["fixed 2, busy"] = look(1.6)
-    fastgrad.set_num_threads("auto")
-    out["auto again, busy"] = look(1.6)
+        out["auto, within 0.5 s"] = counts()
+    with threadpool_limits(1, user_api="blas"):        # a limit set by someone else is never raised
+        out["auto, user limit, quiet"] = call(0.0)
+    out["auto, after the user's block"] = call(0.0)
+    for bad in (0, 3, -1):
+        try:
+            fastgrad.set_num_threads(bad)
+        except ValueError:
+            pass
+    out["auto, after refused calls, busy"] = call(1.6) # a refused call changes nothing
+    fastgrad.set_num_threads(2)                        # a fixed count turns following off
+    out["fixed 2, busy"] = call(1.6)
     print(json.dumps(out))
 """)
 
 
-def test_blas_threads_follow_the_load_and_respect_fixed_counts():
+def run(code, **env_extra):
+    env = dict(os.environ, PYTHONPATH=ROOT, **env_extra)
+    env.pop("FASTGRAD_FOLLOW_LOAD", None)
+    env.update(env_extra)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_blas_threads_follow_the_load_only_when_asked_and_only_within_a_call():
     if (os.cpu_count() or 1) < 2:
         pytest.skip("needs 2 cores")
-    env = dict(os.environ, PYTHONPATH=ROOT, FASTGRAD_FOLLOW_LOAD="1")
-    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    import json
-    got = json.loads(done.stdout.strip().splitlines()[-1])
-    assert got == {"quiet": 2, "busy": 1, "quiet again": 2, "within 0.5 s": 2, "user limit, quiet": 1,
-                   "after the user's block": 2, "fixed 2, busy": 2, "auto again, busy": 1}
+    got = run(PRELUDE + SCENARIOS)
+    both = [[2, 2], [2, 2]]
+    assert got == {"default, busy": both,
+                   "auto, quiet": both,
+                   "auto, busy": [[1, 1], [2, 2]],           # lowered for the call, given back after
+                   "auto, within 0.5 s": [1, 1],
+                   "auto, user limit, quiet": [[1, 1], [1, 1]],
+                   "auto, after the user's block": both,
+                   "auto, after refused calls, busy": [[1, 1], [2, 2]],
+                   "fixed 2, busy": both}
 
 
-def test_the_policy_is_off_with_the_environment_switch():
-    env = dict(os.environ, PYTHONPATH=ROOT, FASTGRAD_FOLLOW_LOAD="0")
-    code = ("import fastgrad; from fastgrad import _threads; print(_threads._LOAD.enabled)")
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr[-2000:]
+def test_a_limit_entered_before_scipys_blas_loaded_holds_for_compiled_products():
+    """threadpool_limits entered before fastgrad's first call limits only numpy's BLAS (scipy's is
+    not loaded yet); compiled np.dot calls scipy's, which must run at the same limit."""
+    code = textwrap.dedent("""
+        import json, sys
+        import numpy                                   # numpy's BLAS is loaded, scipy's is not yet
+        from threadpoolctl import threadpool_limits, threadpool_info
+        import fastgrad
+        assert "scipy.linalg.cython_blas" not in sys.modules
+        with threadpool_limits(1, user_api="blas"):
+            with fastgrad.blas_phase():
+                inside = sorted(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        print(json.dumps({"libraries": len(inside), "inside": inside}))
+    """)
+    got = run(code)
+    assert got["inside"] == [1] * got["libraries"] and got["libraries"] >= 1
+
+
+def test_the_environment_switch_turns_following_on():
+    code = "import fastgrad; from fastgrad import _threads; print('[%s]' % str(_threads._LOAD.enabled).lower())"
+    assert run(code, FASTGRAD_FOLLOW_LOAD="1") == [True]
+    assert run(code) == [False]
 
 
 def test_set_num_threads_auto_and_bad_values():
