@@ -32,6 +32,7 @@ runs in several Python threads or processes at once.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import threading
 import time
@@ -61,8 +62,9 @@ def set_num_threads(n) -> None:
     follow = isinstance(n, str) and n == "auto"
     if follow:
         n = 1 if _jit.forked_from_openmp() else _jit.numba_max_threads()
-    elif isinstance(n, bool) or not isinstance(n, int):
+    elif isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n must be an int or 'auto', got {type(n).__name__}")
+    n = int(n)   # an integer type of NumPy's too
     if n > 1 and _jit.forked_from_openmp():
         raise RuntimeError("this process was forked from one that ran fastgrad's parallel kernels on GNU "
                            "OpenMP, which cannot run more than one thread after a fork; it computes on one "

@@ -145,3 +145,22 @@ def test_each_blas_is_named_by_the_package_that_ships_it():
                        "versions": {}, "date": "2026-12-01"},
            "triad_gbps": None, "isolation": "process", "rounds": 1, "mode": "quick", "command": "c", "load": None}
     assert "BLAS openblas 0.3 x2 (scipy), openblas 0.3 x2" in "\n".join(header_lines(run))
+
+
+def test_set_num_threads_takes_numpy_integers():
+    import numpy as np
+    import fastgrad
+    before = fastgrad.get_num_threads()["numba"]
+    try:
+        fastgrad.set_num_threads(np.int64(1))
+        assert fastgrad.get_num_threads() == {"numba": 1, "blas": 1}
+    finally:
+        fastgrad.set_num_threads(before)
+
+
+def test_fastgrad_sklearn_without_scikit_learn_says_how_to_install_it():
+    code = ("import sys; sys.modules['sklearn'] = None\n"   # as if scikit-learn were not installed
+            "try:\n    import fastgrad.sklearn\nexcept ModuleNotFoundError as e:\n    print(e)\n")
+    done = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and "pip install 'fastgrad[sklearn]'" in done.stdout, done.stdout + done.stderr
