@@ -159,16 +159,13 @@ def blas_phase():
     follow_load()
     lowered = _cap_blas(_LOAD.want if _LOAD.enabled else None)
     previous = _jit.get_numba_threads()
+    if previous != 1:
+        _jit.set_numba_threads(1)
     try:
-        if previous == 1:
-            yield
-        else:
-            _jit.set_numba_threads(1)
-            try:
-                yield
-            finally:
-                _jit.set_numba_threads(previous)
+        yield
     finally:
+        if previous != 1:
+            _jit.set_numba_threads(previous)
         for lib, count in lowered:
             lib.set_num_threads(count)
 
