@@ -63,7 +63,8 @@ def set_num_threads(n) -> None:
     if follow:
         n = 1 if _jit.forked_from_openmp() else _jit.numba_max_threads()
     elif isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"n must be an int or 'auto', got {type(n).__name__}")
+        got = repr(n) if isinstance(n, str) else type(n).__name__   # a misspelled 'auto' shows itself
+        raise TypeError(f"n must be an int or 'auto', got {got}")
     n = int(n)   # an integer type of NumPy's too
     if n > 1 and _jit.forked_from_openmp():
         raise RuntimeError("this process was forked from one that ran fastgrad's parallel kernels on GNU "
