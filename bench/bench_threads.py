@@ -4,9 +4,9 @@
     python bench/bench_threads.py --rounds 1 --epochs 2 --samples 1024   # a quick look
 
 The epoch time of a 784-256-128-10 ReLU MLP (softmax cross-entropy, Adam, float32, ``fit`` for one
-epoch over ``--samples`` synthetic rows), with the default thread policy and with
-``fastgrad.set_num_threads(n)`` for fixed n = 1, 2, and with the opt-in load-following policy
-(``set_num_threads("auto")``), in three scenarios:
+epoch over ``--samples`` synthetic rows), with the default thread policy (all cores, following
+other processes' load) and with ``fastgrad.set_num_threads(n)`` for fixed n = 1, 2, in three
+scenarios:
 
 * batch 32, quiet machine;
 * batch 32 while two background processes each keep a core busy (``while True: pass``, started
@@ -46,9 +46,7 @@ def epoch_times(policy, batch, epochs, samples, seed=0) -> list:
     import fastgrad
     from fastgrad import Dense, Sequential
     from fastgrad.optim import Adam
-    if policy == "auto":
-        fastgrad.set_num_threads("auto")      # opt-in: the BLAS follows the load
-    elif policy != "default":
+    if policy != "default":
         fastgrad.set_num_threads(int(policy))
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((samples, LAYERS[0])).astype(np.float32)
@@ -111,17 +109,16 @@ def summarize(results, policies) -> list:
     """Rows of the report: scenario, each policy's median (ms), best fixed, default / best, target."""
     from fastgrad.benchmarks.load import BUSY_CORES
     lines = [f"{'scenario':26s}" + "".join(f"{'threads ' + str(p):>14s}" for p in policies)
-             + f"{'best fixed':>12s}{'default/best':>14s}{'auto/best':>11s}{'target':>8s}  others' load"]
+             + f"{'best fixed':>12s}{'default/best':>14s}{'target':>8s}  others' load"]
     for (name, _, n_busy, target), res in results:
-        fixed = [p for p in policies if p not in ("default", "auto")]
+        fixed = [p for p in policies if p != "default"]
         best = min(fixed, key=lambda p: res[p]["median"])
         ratio = res["default"]["median"] / res[best]["median"]
-        auto = res["auto"]["median"] / res[best]["median"] if "auto" in res else float("nan")
         # the burners are expected load in the busy scenario; anything beyond them is noise
         extra = max((b or 0.0) for v in res.values() for b in v["bg"]) - n_busy
         verdict = "" if target is None else (" met" if ratio <= target else " NOT met")
         lines.append(f"{name:26s}" + "".join(f"{1e3 * res[p]['median']:11.1f} ms" for p in policies)
-                     + f"{str(best):>12s}{ratio:13.2f}x{auto:10.2f}x" + (f"{target:7.1f}x" if target else f"{'-':>8s}")
+                     + f"{str(best):>12s}{ratio:13.2f}x" + (f"{target:7.1f}x" if target else f"{'-':>8s}")
                      + verdict + f"  {extra:+.2f} cores beyond the burners"
                      + (" (machine not quiet: unreliable)" if extra >= BUSY_CORES else ""))
     return lines
@@ -144,7 +141,7 @@ def main(argv=None) -> int:
     from fastgrad.benchmarks.load import load_summary
     from fastgrad.benchmarks.report import describe_load
     cores = os.cpu_count() or 1
-    policies = ["default", "auto"] + [n for n in FIXED if n <= cores]
+    policies = ["default"] + [n for n in FIXED if n <= cores]
     print(f"# {fastgrad.describe_threads()}")
     print(f"# machine load at the start: {describe_load(load_summary())}")
     chosen = [s for s in SCENARIOS if not args.scenario or s[0] in args.scenario]

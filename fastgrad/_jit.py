@@ -37,7 +37,7 @@ import numba
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-__all__ = ("kernel", "inline", "spliced", "prange", "like", "ordered", "float_from_bits", "by_float_type", "out_or_same", "PARALLEL_MIN", "BLOCK", "n_blocks", "block_bounds",
+__all__ = ("kernel", "inline", "spliced", "prange", "like", "ordered", "float_from_bits", "by_float_type", "out_or_same", "blas_gemm", "PARALLEL_MIN", "BLOCK", "n_blocks", "block_bounds",
            "numba_version", "threading_layer", "set_numba_threads", "get_numba_threads")
 
 
@@ -225,6 +225,57 @@ def float_from_bits(typingctx, bits):
         from llvmlite import ir
         return builder.bitcast(args[0], ir.FloatType() if llvm_type == "float" else ir.DoubleType())
     return sig, codegen
+
+
+def blas_gemm(ta, tb, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc, one_zero):
+    """In compiled code: the BLAS product ``C = op(A) @ op(B)`` of row-major matrices stored in
+    1-D arrays of one float dtype: op(A) is (m, k) and starts at ``a[a_off]``, op(B) is (k, n)
+    at ``b[b_off]``, C is (m, n) at ``c[c_off]``; ``lda``/``ldb``/``ldc`` are the row strides
+    (in elements) of the stored matrices; ``ta``/``tb`` say that A/B are stored transposed
+    ((k, m) and (n, k)); ``one_zero`` holds [1, 0] in the dtype (alpha and beta). C's
+    previous values are not read. m, n, k >= 1. A product with one column or one row of
+    contiguous values is a matrix-vector product (``?gemv``), as in Numba's ``np.dot``:
+    ``?gemm`` took 3x as long for (2048, 64) @ (64, 1).
+
+    It is the BLAS ``?gemm`` that Numba's own ``np.dot`` calls (scipy's, through Numba's
+    ``numba_xxgemm`` helper, looked up by name, so the calling kernel stays cacheable), with
+    the strides exposed so that a product can be cut into blocks (kernels/gemm.py). A
+    row-major product is the column-major product of the transposes: C^T = op(B)^T op(A)^T."""
+    raise TypeError("callable from compiled code only")
+
+
+@overload(blas_gemm)
+def _blas_gemm(ta, tb, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc, one_zero):
+    from numba.np.linalg import ensure_blas
+    ensure_blas()
+    dtype = c.dtype
+    if dtype not in (types.float32, types.float64):
+        return None
+    ptr = types.CPointer(dtype)
+    xxgemm = types.ExternalFunction("numba_xxgemm", types.intc(
+        types.char, types.char, types.char, types.intp, types.intp, types.intp,
+        ptr, ptr, types.intp, ptr, types.intp, ptr, ptr, types.intp))
+    xxgemv = types.ExternalFunction("numba_xxgemv", types.intc(   # unit strides
+        types.char, types.char, types.intp, types.intp, ptr, ptr, types.intp, ptr, ptr, ptr))
+    kind = np.int8(ord("s") if dtype == types.float32 else ord("d"))
+    T, N = np.int8(ord("t")), np.int8(ord("n"))
+
+    def impl(ta, tb, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc, one_zero):
+        alpha, beta = one_zero.ctypes, one_zero[1:].ctypes
+        if n == 1 and ldc == 1 and (tb or ldb == 1):      # C a contiguous column: y = op(A) x
+            if ta:
+                xxgemv(kind, N, m, k, alpha, a[a_off:].ctypes, lda, b[b_off:].ctypes, beta, c[c_off:].ctypes)
+            else:
+                xxgemv(kind, T, k, m, alpha, a[a_off:].ctypes, lda, b[b_off:].ctypes, beta, c[c_off:].ctypes)
+        elif m == 1 and (not ta or lda == 1):             # C a row: y^T = op(B)^T x^T
+            if tb:
+                xxgemv(kind, T, k, n, alpha, b[b_off:].ctypes, ldb, a[a_off:].ctypes, beta, c[c_off:].ctypes)
+            else:
+                xxgemv(kind, N, n, k, alpha, b[b_off:].ctypes, ldb, a[a_off:].ctypes, beta, c[c_off:].ctypes)
+        else:
+            xxgemm(kind, T if tb else N, T if ta else N, n, m, k, alpha, b[b_off:].ctypes, ldb,
+                   a[a_off:].ctypes, lda, beta, c[c_off:].ctypes, ldc)
+    return impl
 
 
 def out_or_same(same, out, lo, hi):

@@ -1,30 +1,28 @@
-"""Thread policy: Numba's threads and the BLAS's threads must not fight over the cores.
+"""Thread policy: one pool of threads for fastgrad's work, sized to the cores others leave.
 
-Measured on 2 cores: when a BLAS product and a Numba parallel pass alternate (a dense
-layer, a training step), each pool's workers busy-wait after their turn and steal the
-cores from the other: a 784-256-128-10 training step at batch 32 took 8 ms with both
-pools at 2 threads, 0.8 ms with Numba at 1. So:
-
-* work that alternates with BLAS -- the dense kernels, the model's forward, loss,
-  training and evaluation -- runs its elementwise passes on the calling thread
-  (:func:`blas_phase`), and the BLAS keeps every core for the products;
-* pure elementwise kernels (activations, losses, optimizer updates, clipping,
-  finite differences) use Numba's threads above 32768 elements;
+* Inside fastgrad's compiled calls (:func:`blas_phase`: the dense kernels, the model's
+  forward, loss, training and evaluation), every loaded BLAS runs on one thread and
+  Numba's threads do all the work: the matrix products are cut into pieces fixed by their
+  sizes and the machine's cores (kernels/gemm.py), each piece one single-threaded BLAS
+  call, and the pieces and the elementwise passes run on Numba's threads. So results do
+  not depend on the thread count (OpenBLAS's float32 products change in their last bits
+  with its own thread count), and no second pool busy-waits while the first works (a
+  784-256-128-10 step at batch 32 took 8 ms with both pools at 2 threads, 0.8 ms with one).
+* The threads of a call: Numba's count (:func:`set_num_threads`), at most the lowest count
+  among the loaded BLAS (a ``threadpool_limits(1)`` around a fastgrad call keeps it on one
+  thread, as it did when the BLAS ran the products, even one entered before scipy's BLAS was
+  loaded), and, by default, at most the cores other processes leave (:func:`follow_load`):
+  a worker that waits for a core other processes hold makes every piece wait, measured
+  891 ms per 784-256-128-10 epoch at batch 32 with 2 threads against 258-281 ms with 1
+  while two other processes kept the cores busy (bench/bench_threads.py). An int given to
+  :func:`set_num_threads` (or ``FASTGRAD_FOLLOW_LOAD=0``) turns following off.
+* The BLAS gets its counts back after each call; outside fastgrad's calls it is the user's.
+* Pure elementwise kernels (activations, losses, optimizer updates, clipping, finite
+  differences) use Numba's threads above 32768 elements.
 * Numba's OpenMP workers keep GNU OpenMP's default wait policy (they spin a while after a
-  parallel region before sleeping; fastgrad sets no ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY``);
-* a process forked after the parent ran parallel kernels on GNU OpenMP runs them on one
-  thread (same results; GNU OpenMP cannot run a team after a fork; see _jit);
-* during fastgrad's calls, every loaded BLAS runs at the lowest count among them (a
-  ``threadpool_limits`` block entered before scipy's BLAS was loaded limits only numpy's, and
-  compiled ``np.dot`` calls scipy's);
-* opt-in (``set_num_threads("auto")`` or ``FASTGRAD_FOLLOW_LOAD=1``), the BLAS's threads
-  follow the machine's load during fastgrad's calls (:func:`follow_load`): each BLAS worker
-  busy-waits for its share of a product, so when other processes hold the cores a worker
-  waits a whole scheduler slice for its turn. Measured here (bench/bench_threads.py,
-  784-256-128-10 at batch 32, two background processes each keeping a core busy): 891 ms per
-  epoch with the BLAS at 2 threads, 258-281 ms at 1, 332 ms following the load. It is not the
-  default because OpenBLAS's float32 products change in their last bits with its thread count
-  (float64's do not), so float32 results would depend on other processes.
+  parallel region before sleeping; fastgrad sets no ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY``).
+* A process forked after the parent ran parallel kernels on GNU OpenMP runs them on one
+  thread (same results; GNU OpenMP cannot run a team after a fork; see _jit).
 
 :func:`set_num_threads` caps both pools together, e.g. to 1 per worker when fastgrad
 runs in several Python threads or processes at once.
@@ -50,11 +48,11 @@ def _blas_controller():
 
 
 def set_num_threads(n) -> None:
-    """Use ``n`` threads in Numba's parallel kernels and in every loaded BLAS (numpy's and
-    scipy's, which ``np.dot`` uses inside compiled code). ``n`` in [1, cores]. ``"auto"``:
-    every core, and the BLAS's threads follow the machine's load during fastgrad's calls
-    (opt-in, see :func:`follow_load`: it makes float32 results depend on the load); an int
-    turns that off again.
+    """Use ``n`` threads in Numba's parallel kernels (which run fastgrad's matrix products
+    too) and in every loaded BLAS (numpy's and scipy's, for the user's own products). ``n``
+    in [1, cores]; an int also turns off following the load (:func:`follow_load`).
+    ``"auto"`` (the default state): every core, and during fastgrad's calls only the cores
+    other processes leave. Results do not depend on the choice.
 
     Raises ``RuntimeError`` for ``n > 1`` in a process forked (``fork`` start method) from
     one that ran parallel kernels on GNU OpenMP: such a child computes on one thread.
@@ -82,12 +80,12 @@ def set_num_threads(n) -> None:
 
 class _LoadFollower:
     """State of :func:`follow_load`: whether it is on, the last look at the machine, and the
-    BLAS thread count it chose for fastgrad's calls (None: no limit of its own)."""
+    thread count it chose for fastgrad's calls (None: no limit of its own)."""
 
     INTERVAL = 0.5  # seconds between looks
 
     def __init__(self):
-        self.enabled = os.environ.get("FASTGRAD_FOLLOW_LOAD", "0").strip().lower() in ("1", "true", "yes", "on")
+        self.enabled = os.environ.get("FASTGRAD_FOLLOW_LOAD", "1").strip().lower() not in ("0", "false", "no", "off")
         self.last = _cpu_load.sample()
         self.want = None
         self.blas = None            # the loaded BLAS libraries' threadpoolctl controllers
@@ -97,21 +95,19 @@ class _LoadFollower:
 _LOAD = _LoadFollower()
 
 
-def blas_threads_for(others, cores):
-    """The BLAS's thread count when other processes use ``others`` cores of ``cores``: the
+def threads_for(others, cores):
+    """fastgrad's thread count when other processes use ``others`` cores of ``cores``: the
     cores they leave, rounded (``cores - floor(others + 1/2)``), at least 1."""
     return max(1, cores - math.floor(others + 0.5))
 
 
 def follow_load() -> None:
-    """When on (``set_num_threads("auto")`` or ``FASTGRAD_FOLLOW_LOAD=1``), at most every 0.5 s,
-    choose ``cores - round(others)`` BLAS threads for fastgrad's calls, ``others`` the cores
-    other processes used since the last look (``/proc/stat``; a look costs ~30 us).
-    :func:`blas_phase` applies the choice for the duration of each call only, and only
-    downwards. Off by default: OpenBLAS's float32 products change in their last bits with its
-    thread count, so following the load would make float32 results depend on other processes
-    (float64 products do not change). No-op without ``/proc/stat`` or while another Python
-    thread is looking."""
+    """When on (the default; off after ``set_num_threads(int)`` or with
+    ``FASTGRAD_FOLLOW_LOAD=0``), at most every 0.5 s, choose ``cores - round(others)`` threads
+    for fastgrad's calls, ``others`` the cores other processes used since the last look
+    (``/proc/stat``; a look costs ~30 us). :func:`blas_phase` applies the choice for the
+    duration of each call only, and only downwards. Results do not depend on it (see the
+    module doc). No-op without ``/proc/stat`` or while another Python thread is looking."""
     state = _LOAD
     if not state.enabled or time.perf_counter() - state.last[2] < state.INTERVAL:
         return
@@ -122,7 +118,7 @@ def follow_load() -> None:
         others = _cpu_load.others_use(state.last, now)
         state.last = now
         if others is not None:
-            state.want = blas_threads_for(others, os.cpu_count() or 1)
+            state.want = threads_for(others, os.cpu_count() or 1)
     finally:
         state.lock.release()
 
@@ -133,39 +129,41 @@ def _blas_libraries():
     return _LOAD.blas
 
 
-def _cap_blas(want):
-    """Lower every loaded BLAS to ``min(want, the lowest count among them)`` and return
-    ``[(library, count before)]`` for :func:`blas_phase` to restore. The lowest count rules so
-    that a limit set on one BLAS (``threadpool_limits`` entered before scipy's BLAS was loaded
-    limits only numpy's) also holds for the one compiled code calls."""
+def _blas_to_one():
+    """Set every loaded BLAS to one thread; return (the lowest count among them before, or
+    None when none is loaded, and ``[(library, count before)]`` for :func:`blas_phase` to
+    restore)."""
     libs = _blas_libraries()
     counts = [lib.num_threads for lib in libs]
-    if not counts:
-        return []
-    cap = min(counts) if want is None else min(want, min(counts))
     lowered = []
     for lib, count in zip(libs, counts):
-        if count > cap:
-            lib.set_num_threads(cap)
+        if count > 1:
+            lib.set_num_threads(1)
             lowered.append((lib, count))
-    return lowered
+    return (min(counts) if counts else None), lowered
 
 
 @contextmanager
 def blas_phase():
-    """Run the enclosed compiled calls with one Numba thread (thread-local, ~1 us to switch),
-    leaving the cores to the BLAS products they alternate with. Every loaded BLAS runs them
-    at the lowest count among the loaded ones, lowered further by :func:`follow_load` when it
-    is on, and gets its count back afterwards."""
+    """Run the enclosed compiled calls with every loaded BLAS on one thread and Numba's
+    threads for the products' pieces and the elementwise passes (see the module doc):
+    Numba's count, at most the lowest BLAS count (a user's ``threadpool_limits``), at most
+    the cores other processes leave when following the load. Thread-local for Numba; every
+    count is given back afterwards."""
     follow_load()
-    lowered = _cap_blas(_LOAD.want if _LOAD.enabled else None)
+    lowest, lowered = _blas_to_one()
     previous = _jit.get_numba_threads()
-    if previous != 1:
-        _jit.set_numba_threads(1)
+    threads = previous
+    if lowest is not None:
+        threads = min(threads, lowest)
+    if _LOAD.enabled and _LOAD.want is not None:
+        threads = min(threads, _LOAD.want)
+    if threads != previous:
+        _jit.set_numba_threads(threads)
     try:
         yield
     finally:
-        if previous != 1:
+        if threads != previous:
             _jit.set_numba_threads(previous)
         for lib, count in lowered:
             lib.set_num_threads(count)

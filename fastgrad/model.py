@@ -12,6 +12,7 @@ from fastgrad._threads import TrainingLock, blas_phase
 from fastgrad._names import CLASSIFICATION, FUSED_OUTPUT, LOSS_ALIASES, LOSSES, loss_name, optimizer_by_name
 from fastgrad._summary import summary_text
 from fastgrad.kernels.activations import IDENTITY, SIGMOID, SOFTMAX
+from fastgrad.kernels.gemm import MACHINE_CORES
 from fastgrad.kernels.program import (ACT, ACTIVATION, BATCH_NORM, DENSE, DROPOUT, EVAL, N_IN, N_OUT, OP, P_HI,
                                       P_LO, S_OFF, TRAIN, Data, Net, Objective, work_buffers)
 from fastgrad.layers import Dense, Layer
@@ -275,7 +276,7 @@ class Sequential(ModelOptions, ModelData):
             view[...] = arr
 
     def _net(self) -> Net:
-        return Net(self.program, self.op_params, self._state, self.dropout_seed)
+        return Net(self.program, self.op_params, self._state, self.dropout_seed, MACHINE_CORES)
 
     def _objective(self) -> Objective:
         return Objective(self._loss_code, self._loss_param, self.l1, self.l2, self.l1_mode == "proximal")

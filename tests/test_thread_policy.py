@@ -1,5 +1,6 @@
-"""The thread policy around fastgrad's calls (fastgrad._threads): every loaded BLAS at the lowest
-count among them, and, opt-in, the BLAS's threads following other processes' load.
+"""The thread policy around fastgrad's calls (fastgrad._threads): every loaded BLAS on one thread,
+Numba's threads at most the lowest BLAS count (a user's limit), and, by default, following other
+processes' load.
 
 Each scenario runs in a fresh interpreter: the policy changes process-wide BLAS limits, and the
 other processes' load is simulated by replacing fastgrad._cpu_load's measurement, so the tests do
@@ -13,7 +14,7 @@ import textwrap
 
 import pytest
 
-from fastgrad._threads import blas_threads_for
+from fastgrad._threads import threads_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -21,12 +22,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.mark.parametrize("others, cores, want", [
     (0.0, 2, 2), (0.3, 2, 2), (0.49, 2, 2), (0.5, 2, 1), (1.0, 2, 1), (2.5, 2, 1),
     (0.0, 8, 8), (2.4, 8, 6), (2.6, 8, 5), (20.0, 8, 1)])
-def test_blas_threads_leave_the_cores_others_use(others, cores, want):
-    assert blas_threads_for(others, cores) == want
+def test_threads_leave_the_cores_others_use(others, cores, want):
+    assert threads_for(others, cores) == want
 
 
 PRELUDE = textwrap.dedent("""
     import json, sys
+    import numba
     from threadpoolctl import threadpool_info, threadpool_limits
     import fastgrad
     from fastgrad import _cpu_load, _threads
@@ -38,35 +40,38 @@ PRELUDE = textwrap.dedent("""
     def counts():
         return sorted(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
 
+    def now():
+        return [numba.get_num_threads(), counts()]
+
     def call(others):
-        \"\"\"(BLAS counts during a fastgrad call, after it) with others' load simulated.\"\"\"
+        \"\"\"[Numba's threads and the BLAS counts during a fastgrad call, after it], with others'
+        load simulated.\"\"\"
         load["others"] = others
         state.last = (0.0, 0.0, -1e9)      # the last look is long past
         with fastgrad.blas_phase():
-            inside = counts()
-        return inside, counts()
+            inside = now()
+        return [inside, now()]
 """)
 
 SCENARIOS = textwrap.dedent("""
-    out = {"default, busy": call(1.6)}                 # off by default: float32 bits must not follow the load
-    fastgrad.set_num_threads("auto")
-    out["auto, quiet"] = call(0.0)
-    out["auto, busy"] = call(1.6)
+    out = {"default, quiet": call(0.0), "default, busy": call(1.6)}   # following the load is the default
     state.last = (0.0, 0.0, float("inf"))              # just looked: the next call keeps the last choice
     load["others"] = 0.0
     with fastgrad.blas_phase():
-        out["auto, within 0.5 s"] = counts()
-    with threadpool_limits(1, user_api="blas"):        # a limit set by someone else is never raised
-        out["auto, user limit, quiet"] = call(0.0)
-    out["auto, after the user's block"] = call(0.0)
+        out["within 0.5 s"] = now()
+    with threadpool_limits(1, user_api="blas"):        # a limit set by someone else holds, and is kept
+        out["user limit, quiet"] = call(0.0)
+    out["after the user's block"] = call(0.0)
     for bad in (0, 3, -1):
         try:
             fastgrad.set_num_threads(bad)
         except ValueError:
             pass
-    out["auto, after refused calls, busy"] = call(1.6) # a refused call changes nothing
+    out["after refused calls, busy"] = call(1.6)       # a refused call changes nothing
     fastgrad.set_num_threads(2)                        # a fixed count turns following off
     out["fixed 2, busy"] = call(1.6)
+    fastgrad.set_num_threads("auto")                   # and "auto" turns it on again
+    out["auto, busy"] = call(1.6)
     print(json.dumps(out))
 """)
 
@@ -85,43 +90,46 @@ def run(code, **env_extra):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_blas_threads_follow_the_load_only_when_asked_and_only_within_a_call():
+def test_one_blas_thread_inside_calls_and_numba_threads_follow_the_load_and_limits():
     if (os.cpu_count() or 1) < 2:
         pytest.skip("needs 2 cores")
     got = run(PRELUDE + SCENARIOS)
-    both = [[2, 2], [2, 2]]
-    assert got == {"default, busy": both,
-                   "auto, quiet": both,
-                   "auto, busy": [[1, 1], [2, 2]],           # lowered for the call, given back after
-                   "auto, within 0.5 s": [1, 1],
-                   "auto, user limit, quiet": [[1, 1], [1, 1]],
-                   "auto, after the user's block": both,
-                   "auto, after refused calls, busy": [[1, 1], [2, 2]],
-                   "fixed 2, busy": both}
+    quiet = [[2, [1, 1]], [2, [2, 2]]]      # inside the call: the BLAS on one thread; after: as before
+    busy = [[1, [1, 1]], [2, [2, 2]]]       # and Numba lowered for the call only
+    assert got == {"default, quiet": quiet,
+                   "default, busy": busy,
+                   "within 0.5 s": [1, [1, 1]],
+                   "user limit, quiet": [[1, [1, 1]], [2, [1, 1]]],
+                   "after the user's block": quiet,
+                   "after refused calls, busy": busy,
+                   "fixed 2, busy": quiet,
+                   "auto, busy": busy}
 
 
 def test_a_limit_entered_before_scipys_blas_loaded_holds_for_compiled_products():
     """threadpool_limits entered before fastgrad's first call limits only numpy's BLAS (scipy's is
-    not loaded yet); compiled np.dot calls scipy's, which must run at the same limit."""
+    not loaded yet); fastgrad's products (scipy's BLAS on Numba's threads) must keep to it."""
     code = textwrap.dedent("""
         import json, sys
         import numpy                                   # numpy's BLAS is loaded, scipy's is not yet
         from threadpoolctl import threadpool_limits, threadpool_info
         import fastgrad
         assert "scipy.linalg.cython_blas" not in sys.modules
+        import numba
         with threadpool_limits(1, user_api="blas"):
             with fastgrad.blas_phase():
                 inside = sorted(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
-        print(json.dumps({"libraries": len(inside), "inside": inside}))
+                threads = numba.get_num_threads()
+        print(json.dumps({"libraries": len(inside), "inside": inside, "threads": threads}))
     """)
     got = run(code)
-    assert got["inside"] == [1] * got["libraries"] and got["libraries"] >= 1
+    assert got["inside"] == [1] * got["libraries"] and got["libraries"] >= 1 and got["threads"] == 1
 
 
-def test_the_environment_switch_turns_following_on():
+def test_the_environment_switch_turns_following_off():
     code = "import fastgrad; from fastgrad import _threads; print('[%s]' % str(_threads._LOAD.enabled).lower())"
-    assert run(code, FASTGRAD_FOLLOW_LOAD="1") == [True]
-    assert run(code) == [False]
+    assert run(code, FASTGRAD_FOLLOW_LOAD="0") == [False]
+    assert run(code) == [True]
 
 
 def test_set_num_threads_auto_and_bad_values():

@@ -8,6 +8,7 @@ from fastgrad.functional._inputs import float_input, restore
 from fastgrad._threads import blas_phase
 from fastgrad.functional.activations import activation_spec
 from fastgrad.kernels import dense as K
+from fastgrad.kernels.gemm import MACHINE_CORES
 
 
 def _check_layer(x, W, b=None):
@@ -28,12 +29,13 @@ def dense_forward(x, W, b, activation="identity", return_preactivation=False, **
 
     x (n, n_in), W (n_in, n_out), b (n_out,) or None (no bias), float32 or float64 (W
     and b are cast to x's dtype; float16 is computed in float32 and returned as
-    float16); y and z (n, n_out). The product is NumPy's BLAS (its threads); the fused
-    pass runs on the calling thread (see fastgrad._threads for why). ``activation`` is any name of
+    float16); y and z (n, n_out). ``activation`` is any name of
     ``fastgrad.functional.ACTIVATIONS`` (softmax/log_softmax act along each row), with
     its options as keywords (``alpha=0.2``, ``approximate="tanh"``, ...). The product is
-    BLAS; the bias add and the activation are one fused pass. Returns y, or (y, z)
-    when ``return_preactivation``.
+    BLAS, cut into pieces fixed by the sizes and run on Numba's threads, so the result does
+    not depend on the thread count and equals a model's Dense layer bit for bit
+    (kernels/gemm.py); the bias add and the activation are one fused pass. Returns y, or
+    (y, z) when ``return_preactivation``.
     """
     x, W, b, out_dtype = _check_layer(x, W, b)
     code, p1, p2 = activation_spec(activation, **activation_options)
@@ -42,9 +44,8 @@ def dense_forward(x, W, b, activation="identity", return_preactivation=False, **
         b = np.zeros(W.shape[1], dtype=x.dtype)
     z = np.empty((x.shape[0], W.shape[1]), dtype=x.dtype)
     y = np.empty_like(z)
-    np.matmul(x, W, out=z)
     with blas_phase():
-        K.forward_after_product(z, b, y, code, t(p1), t(p2))
+        K.dense_forward(x, W, b, z, y, code, t(p1), t(p2), MACHINE_CORES)
     y, z = restore(y, out_dtype), restore(z, out_dtype)
     return (y, z) if return_preactivation else y
 
@@ -55,7 +56,8 @@ def dense_backward(x, W, z, grad_y, activation="identity", bias=True, **activati
     delta = grad_y * act'(z) (row-wise Jacobian product for softmax/log_softmax);
     grad_W = x^T delta (n_in, n_out); grad_b = sum over rows of delta (n_out,), or None
     when ``bias=False`` (a layer called with ``b=None``); grad_x = delta W^T (n, n_in).
-    All in x's dtype (float16 input: computed in float32, returned as float16).
+    All in x's dtype (float16 input: computed in float32, returned as float16). The
+    products as in :func:`dense_forward`.
     """
     x, W, _, out_dtype = _check_layer(x, W)
     if not isinstance(bias, (bool, np.bool_)):
@@ -72,7 +74,5 @@ def dense_backward(x, W, z, grad_y, activation="identity", bias=True, **activati
     grad_W = np.empty_like(W)
     grad_b = np.empty(W.shape[1], dtype=x.dtype)
     with blas_phase():
-        K.backward_before_products(z, grad_y, code, t(p1), t(p2), delta, grad_b)
-    np.matmul(x.T, delta, out=grad_W)
-    np.matmul(delta, W.T, out=grad_x)
+        K.dense_backward(x, W, z, grad_y, code, t(p1), t(p2), delta, grad_x, grad_W, grad_b, True, MACHINE_CORES)
     return restore(grad_x, out_dtype), restore(grad_W, out_dtype), (restore(grad_b, out_dtype) if bias else None)

@@ -1,20 +1,18 @@
 """Dense layer forward and backward: BLAS matrix products plus one fused elementwise pass.
 
-``dense_forward``/``dense_backward`` do everything in compiled code (the training loop
-calls them). The functional wrappers call NumPy's BLAS for the products and only the
-elementwise halves here (``forward_after_product``, ``backward_before_products``):
-``np.dot`` in compiled code goes through scipy's BLAS, measured ~20% slower than NumPy's
-at batch 32 here, which the Python-level call avoids.
+``dense_layer_forward``/``dense_layer_backward`` are the Dense op of a model's program
+(kernels/train.py); ``dense_forward``/``dense_backward`` and the elementwise halves
+(``forward_after_product``, ``backward_before_products``) serve ``fastgrad.functional``.
 
 Shapes: x (n, n_in), W (n_in, n_out), b (n_out,), z and a (n, n_out); all C-contiguous,
-one float dtype. The matrix products are ``np.dot`` (BLAS, which threads itself); the
-bias add, activation and activation derivative run in Numba's parallel blocks.
-Both run one after the other, never nested, so the two thread pools do not compete.
+one float dtype. The matrix products are :func:`fastgrad.kernels.gemm.matmul_into`: BLAS
+calls on one thread each, cut into pieces fixed by the sizes and ``most`` (the machine's
+cores) and spread over Numba's threads, so that results do not depend on the thread count.
 """
-import numpy as np
 
 from fastgrad._jit import inline, kernel, prange
 from fastgrad.kernels.activations import IDENTITY, LOG_SOFTMAX, SOFTMAX, backward_range, forward_range
+from fastgrad.kernels.gemm import matmul_into
 from fastgrad.kernels.activation_layer import activation_layer_backward, activation_layer_forward
 from fastgrad.kernels.softmax import softmax_backward, softmax_forward
 from fastgrad.kernels.util import row_blocks
@@ -62,6 +60,22 @@ def activation_delta(z, grad_a, delta, code, p1, p2):
 
 
 @inline
+def product(x, W, z, most):
+    """z (m, n) = x (m, k) @ W (k, n)."""
+    matmul_into(x.reshape(-1), False, W.reshape(-1), False, z.reshape(-1), z.shape[0], z.shape[1], x.shape[1], most)
+
+
+@inline
+def weight_products(x, W, delta, grad_x, grad_W, need_grad_x, most):
+    """grad_W = x^T delta; grad_x = delta W^T when ``need_grad_x``."""
+    m, k = x.shape
+    n = delta.shape[1]
+    matmul_into(x.reshape(-1), True, delta.reshape(-1), False, grad_W.reshape(-1), k, n, m, most)
+    if need_grad_x:
+        matmul_into(delta.reshape(-1), False, W.reshape(-1), True, grad_x.reshape(-1), m, k, n, most)
+
+
+@inline
 def column_sums(delta, out):
     """out[j] = sum_r delta[r, j] (the bias gradient)."""
     n, n_out = delta.shape
@@ -94,33 +108,33 @@ def backward_before_products(z, grad_a, code, p1, p2, delta, grad_b):
 
 
 @kernel
-def dense_forward(x, W, b, z, a, code, p1, p2):
-    """z = x @ W + b and a = act(z), written into z and a (a may be z for identity)."""
-    np.dot(x, W, z)
+def dense_forward(x, W, b, z, a, code, p1, p2, most):
+    """z = x @ W + b and a = act(z), written into z and a (a may be z for identity); the
+    product in at most ``most`` pieces (see kernels/gemm.py)."""
+    product(x, W, z, most)
     forward_after_product(z, b, a, code, p1, p2)
 
 
 @kernel
-def dense_backward(x, W, z, grad_a, code, p1, p2, delta, grad_x, grad_W, grad_b, need_grad_x):
+def dense_backward(x, W, z, grad_a, code, p1, p2, delta, grad_x, grad_W, grad_b, need_grad_x, most):
     """Backward of a = act(x @ W + b).
 
     delta = grad_a * act'(z); grad_W = x^T delta; grad_b = sum_r delta; grad_x = delta W^T
     (skipped when ``need_grad_x`` is false, as for a network's first layer).
     """
     backward_before_products(z, grad_a, code, p1, p2, delta, grad_b)
-    np.dot(x.T, delta, grad_W)
-    if need_grad_x:
-        np.dot(delta, W.T, grad_x)
+    weight_products(x, W, delta, grad_x, grad_W, need_grad_x, most)
 
 
 @kernel
-def dense_layer_forward(x, W, b, z, a, code, p1, p2):
+def dense_layer_forward(x, W, b, z, a, code, p1, p2, most):
     """The Dense op of a model's program (kernels.train): z = x @ W + b, a = act(z) (row-wise
     for softmax/log_softmax), in serial passes; ``b`` empty for a layer without bias. The
     activation is the Activation op's compiled function (kernels/activation_layer.py), so
     that every activation is compiled once for both ops; it runs on chunks of rows right
-    after their bias add, while they are in cache."""
-    np.dot(x, W, z)
+    after their bias add, while they are in cache. The product is cut into at most ``most``
+    pieces (kernels/gemm.py)."""
+    product(x, W, z, most)
     m, n = z.shape
     per = max(1, 4096 // n)
     for lo in range(0, m, per):
@@ -135,13 +149,11 @@ def dense_layer_forward(x, W, b, z, a, code, p1, p2):
 
 
 @kernel
-def dense_layer_backward(x, W, z, grad_a, code, p1, p2, delta, grad_x, grad_W, grad_b, need_grad_x):
+def dense_layer_backward(x, W, z, grad_a, code, p1, p2, delta, grad_x, grad_W, grad_b, need_grad_x, most):
     """Backward of :func:`dense_layer_forward`: delta = grad_a * act'(z) (the row-wise Jacobian
     product for softmax); grad_b = column sums of delta (skipped when ``grad_b`` is empty);
     grad_W = x^T delta; grad_x = delta W^T when ``need_grad_x``."""
     activation_layer_backward(z, grad_a, delta, code, p1, p2)
     if grad_b.size > 0:
         column_sums(delta, grad_b)
-    np.dot(x.T, delta, grad_W)
-    if need_grad_x:
-        np.dot(delta, W.T, grad_x)
+    weight_products(x, W, delta, grad_x, grad_W, need_grad_x, most)

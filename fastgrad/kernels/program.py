@@ -53,11 +53,14 @@ CUSTOM_ACTIVATION = 99  # the activation code of a user's fastgrad.ActivationFn 
 
 class Net(NamedTuple):
     """The model's structure: ``program`` (n_ops, N_COLS) int64, ``op_params`` (n_ops, 2)
-    and ``state`` (n_state,) in the parameters' dtype, ``seed`` (int) keying Dropout's masks."""
+    and ``state`` (n_state,) in the parameters' dtype, ``seed`` (int) keying Dropout's masks,
+    ``cores`` (int): the most pieces a Dense op's matrix product is cut into
+    (kernels/gemm.py; :data:`fastgrad.kernels.gemm.MACHINE_CORES`, not the thread count)."""
     program: np.ndarray
     op_params: np.ndarray
     state: np.ndarray
     seed: int
+    cores: int
 
 
 class Work(NamedTuple):

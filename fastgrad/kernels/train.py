@@ -30,9 +30,9 @@ running statistics), which no optimizer, penalty or clipping touches.
 the optimizer update for a range of mini-batches in one call. The plain-NumPy twin of
 every function here, with the same name and signature, is :mod:`fastgrad.reference.train`.
 
-Compile time: the model's compiled calls run with one Numba thread (``blas_phase``), so
-the op and loss passes here are serial helpers, not the parallel kernels: Numba's
-parallel lowering of those kernels was most of the cold-cache time of a first ``fit``.
+Compile time: the op and loss passes here are serial helpers, not the parallel kernels:
+Numba's parallel lowering of those kernels was most of the cold-cache time of a first
+``fit``. The Dense products (kernels/gemm.py) and the optimizer pass use Numba's threads.
 """
 import numpy as np
 
@@ -96,7 +96,7 @@ def _op_forward(params, net, x, work, i, m, mode, step):
     p2 = net.op_params[i, 1]
     if op == DENSE:
         dense_layer_forward(x, _weights(params, prog, i), _vec(params, prog[i, B_OFF], n), z, a,
-                            prog[i, ACT], p1, p2)
+                            prog[i, ACT], p1, p2, net.cores)
     elif op == ACTIVATION:
         activation_layer_forward(x, a, prog[i, ACT], p1, p2)
     elif op == DROPOUT:
@@ -138,7 +138,7 @@ def _op_backward(params, grads, net, x, work, i, m, mode, step):
     if op == DENSE:
         dense_layer_backward(x, _weights(params, prog, i), z, g, prog[i, ACT], p1, p2,
                              _scratch(work.delta, m, n), g_in, _weights(grads, prog, i),
-                             _vec(grads, prog[i, B_OFF], n), need)
+                             _vec(grads, prog[i, B_OFF], n), need, net.cores)
     elif op == ACTIVATION:
         if need:
             activation_layer_backward(x, g, g_in, prog[i, ACT], p1, p2)

@@ -50,7 +50,7 @@ def _op_forward(params, net, x, work, i, m, mode, step):
     z = _block(work.zbuf, work.buf_off, i, m, n)
     p1, p2 = net.op_params[i]
     if op == DENSE:
-        dense_layer_forward(x, _weights(params, prog, i), _vec(params, prog[i, B_OFF], n), z, a, prog[i, ACT], p1, p2)
+        dense_layer_forward(x, _weights(params, prog, i), _vec(params, prog[i, B_OFF], n), z, a, prog[i, ACT], p1, p2, net.cores)
     elif op == ACTIVATION:
         activation_layer_forward(x, a, prog[i, ACT], p1, p2)
     elif op == DROPOUT:
@@ -85,7 +85,7 @@ def _op_backward(params, grads, net, x, work, i, m, mode, step):
     p1, p2 = net.op_params[i]
     if op == DENSE:
         dense_layer_backward(x, _weights(params, prog, i), z, g, prog[i, ACT], p1, p2, np.empty_like(g), g_in,
-                             _weights(grads, prog, i), _vec(grads, prog[i, B_OFF], n), need)
+                             _weights(grads, prog, i), _vec(grads, prog[i, B_OFF], n), need, net.cores)
     elif op == ACTIVATION:
         if need:
             activation_layer_backward(x, g, g_in, prog[i, ACT], p1, p2)
