@@ -11,11 +11,12 @@ Run it alone on a quiet machine (it prints the load and warns otherwise). For ea
 * the compiled step -- one batch of ``fit(shuffle=False)`` over many batches (the per-epoch Python
   cost divided among them), so ``train_step`` minus this is the per-call Python overhead;
 * each op of the step on its own, at the step's shapes: the gather of the batch rows, every
-  matrix product (forward ``a W``, backward ``a^T delta`` and ``delta W^T``; NumPy's BLAS into
-  preallocated outputs, as the GEMM floor), the dense layers' elementwise work (fastgrad's
-  ``dense_forward`` / ``dense_backward`` minus their products: bias, activation and its derivative,
-  the bias gradient), the loss and its gradient, the gradient norm pass and the optimizer pass over
-  every parameter; fastgrad's compiled ops run inside ``blas_phase()`` as the model runs them.
+  matrix product (forward ``a W``, backward ``a^T delta`` and ``delta W^T``) as the model runs it
+  (kernels/gemm.py: pieces on Numba's threads, preallocated outputs), the dense layers'
+  elementwise work (bias, activation and its derivative, the bias gradient), the loss and its
+  gradient, the gradient norm pass and the optimizer pass over every parameter; fastgrad's
+  compiled ops run inside ``blas_phase()`` as the model runs them;
+* the GEMM floor: the same products on NumPy's BLAS (its own threads), preallocated outputs.
 
 Ops timed alone run with warm caches, so their sum can fall short of the compiled step: the
 difference is reported as "unaccounted" (cache misses between ops, call overhead inside the
@@ -36,6 +37,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import fastgrad  # noqa: E402
 from fastgrad import Dense, Sequential, blas_phase  # noqa: E402
 from fastgrad import functional as F  # noqa: E402
+from fastgrad.kernels import dense as KD, gemm as KG  # noqa: E402
+from fastgrad.kernels.activations import IDENTITY, RELU  # noqa: E402
 from fastgrad.optim import Adam  # noqa: E402
 
 WORKLOADS = (((784, 256, 128, 10), 32, "softmax_cross_entropy"), ((784, 256, 128, 10), 128, "softmax_cross_entropy"),
@@ -95,33 +98,36 @@ def profile(layers, batch, loss, repeats=7, min_time=0.05, batches=64):
     for i, W in enumerate(Ws):
         acts.append(np.maximum(acts[i] @ W + bs[i], 0))
     deltas = [(0.01 * rng.standard_normal(a.shape)).astype(np.float32) for a in acts]
-    gemm_total = 0.0
-    for i, W in enumerate(Ws):
-        out = np.empty((batch, W.shape[1]), np.float32)
-        s = t(lambda: np.dot(acts[i], W, out))
-        rows.append((f"GEMM fwd layer {i + 1}: ({batch}x{W.shape[0]}) @ ({W.shape[0]}x{W.shape[1]})", 1, s))
-        gemm_total += s
+    # (name, A, ta, B, tb, m, n, k): C (m, n) = op(A) @ op(B), the step's products in its order
+    specs = [(f"product fwd layer {i + 1}", acts[i], False, W, False, batch, W.shape[1], W.shape[0])
+             for i, W in enumerate(Ws)]
     for i in range(len(Ws) - 1, -1, -1):
         W = Ws[i]
-        gW = np.empty_like(W)
-        s = t(lambda: np.dot(acts[i].T, deltas[i + 1], gW))
-        rows.append((f"GEMM grad_W layer {i + 1}: ({W.shape[0]}x{batch}) @ ({batch}x{W.shape[1]})", 1, s))
-        gemm_total += s
+        specs.append((f"product grad_W layer {i + 1}", acts[i], True, deltas[i + 1], False,
+                      W.shape[0], W.shape[1], batch))
         if i:
-            gx = np.empty((batch, W.shape[0]), np.float32)
-            s = t(lambda: np.dot(deltas[i + 1], W.T, gx))
-            rows.append((f"GEMM grad_x layer {i + 1}: ({batch}x{W.shape[1]}) @ ({W.shape[1]}x{W.shape[0]})", 1, s))
-            gemm_total += s
+            specs.append((f"product grad_x layer {i + 1}", deltas[i + 1], False, W, True, batch, W.shape[0], W.shape[1]))
+    # fastgrad's products first, then NumPy's: alternating the two pools would make them fight
+    with blas_phase():
+        for name, A, ta, B, tb, m, n, k in specs:
+            a, b, c = A.reshape(-1), B.reshape(-1), np.empty(m * n, np.float32)
+            pieces = KG.product_pieces(m, n, k, KG.MACHINE_CORES)
+            rows.append((f"{name}: ({m}x{k}) @ ({k}x{n}), {pieces} piece(s)", 1,
+                         t(lambda: KG.matmul_into(a, ta, b, tb, c, m, n, k, KG.MACHINE_CORES))))
+    gemm_total = 0.0
+    for name, A, ta, B, tb, m, n, k in specs:
+        Am, Bm, out = (A.T if ta else A), (B.T if tb else B), np.empty((m, n), np.float32)
+        gemm_total += t(lambda: np.dot(Am, Bm, out))
 
     fwd_elem = bwd_elem = 0.0
     with blas_phase():
         for i, W in enumerate(Ws):
-            act = "relu" if i + 1 < len(Ws) else "identity"
-            fwd = t(lambda: F.dense_forward(acts[i], W, bs[i], act, return_preactivation=True))
-            _, z = F.dense_forward(acts[i], W, bs[i], act, return_preactivation=True)
-            bwd = t(lambda: F.dense_backward(acts[i], W, z, deltas[i + 1], act))
-            fwd_elem += fwd
-            bwd_elem += bwd
+            code = RELU if i + 1 < len(Ws) else IDENTITY
+            z = acts[i] @ W
+            y_out, grad_b, delta = np.empty_like(z), np.empty(W.shape[1], np.float32), np.empty_like(z)
+            one = np.float32(0)
+            fwd_elem += t(lambda: KD.forward_after_product(z, bs[i], y_out, code, one, one))
+            bwd_elem += t(lambda: KD.backward_before_products(z, deltas[i + 1], code, one, one, delta, grad_b))
         out = acts[-1]
         if loss == "mse":
             rows.append(("loss + its gradient (mse)", 1, t(lambda: F.mse(out, y))))
@@ -134,15 +140,9 @@ def profile(layers, batch, loss, repeats=7, min_time=0.05, batches=64):
         rows.append((f"gradient norm pass ({n_params} parameters)", 1, t(lambda: grad_norm(grads, 2.0))))
         opt = Adam(lr=1e-3)
         rows.append((f"optimizer pass: Adam over {n_params} parameters", 1, t(lambda: opt.step(params, grads))))
-    # the dense wrappers' products are the GEMMs above (minus the first layer's grad_x, which the
-    # wrapper computes and the model skips); what remains is their elementwise work and overhead
-    rows.append(("dense elementwise + wrapper overhead (forward)", len(Ws),
-                 max(0.0, fwd_elem - sum(s for name, _, s in rows if name.startswith("GEMM fwd")))))
-    bwd_gemm = sum(s for name, _, s in rows if name.startswith(("GEMM grad_W", "GEMM grad_x")))
-    x0_grad = np.empty((batch, layers[0]), np.float32)
-    first = t(lambda: np.dot(deltas[1], Ws[0].T, x0_grad))
-    rows.append(("dense elementwise + wrapper overhead (backward)", len(Ws), max(0.0, bwd_elem - bwd_gemm - first)))
-    rows.append(("[sum of GEMMs = the GEMM floor]", 0, gemm_total))
+    rows.append(("dense elementwise (bias, activation)", len(Ws), fwd_elem))
+    rows.append(("dense elementwise (activation derivative, bias gradient)", len(Ws), bwd_elem))
+    rows.append(("[GEMM floor: the same products on NumPy's BLAS]", 0, gemm_total))
     return rows
 
 
