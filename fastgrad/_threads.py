@@ -4,19 +4,21 @@
   forward, loss, training and evaluation), every loaded BLAS runs on one thread and
   Numba's threads do all the work: the matrix products are cut into pieces fixed by their
   sizes and the machine's cores (kernels/gemm.py), each piece one single-threaded BLAS
-  call, and the pieces and the elementwise passes run on Numba's threads. So results do
-  not depend on the thread count (OpenBLAS's float32 products change in their last bits
-  with its own thread count), and no second pool busy-waits while the first works (a
+  call, and the pieces (and the optimizer and functional layers' parallel passes) run on
+  Numba's threads. So results do not depend on the thread count (OpenBLAS's products change
+  in their last bits with its own thread count), and no second pool busy-waits while the first works (a
   784-256-128-10 step at batch 32 took 8 ms with both pools at 2 threads, 0.8 ms with one).
-* The threads of a call: Numba's count (:func:`set_num_threads`), at most the lowest count
-  among the loaded BLAS (a ``threadpool_limits(1)`` around a fastgrad call keeps it on one
-  thread, as it did when the BLAS ran the products, even one entered before scipy's BLAS was
+* The BLAS's count is process-wide, so it is held at one thread while any Python thread is in a
+  fastgrad call (the first in sets it, the last out gives it back, :class:`_BlasHold`).
+* The threads of a call: the calling thread's Numba count, at most the count fixed by
+  :func:`set_num_threads` from any thread, at most the lowest count among the loaded BLAS
+  (a ``threadpool_limits(1)`` around a fastgrad call keeps it on one thread, as it did when the BLAS ran the products, even one entered before scipy's BLAS was
   loaded), and, by default, at most the cores other processes leave (:func:`follow_load`):
   a worker that waits for a core other processes hold makes every piece wait, measured
   891 ms per 784-256-128-10 epoch at batch 32 with 2 threads against 258-281 ms with 1
   while two other processes kept the cores busy (bench/bench_threads.py). An int given to
   :func:`set_num_threads` (or ``FASTGRAD_FOLLOW_LOAD=0``) turns following off.
-* The BLAS gets its counts back after each call; outside fastgrad's calls it is the user's.
+* Outside fastgrad's calls the BLAS's counts are the user's.
 * Pure elementwise kernels (activations, losses, optimizer updates, clipping, finite
   differences) use Numba's threads above 32768 elements.
 * Numba's OpenMP workers keep GNU OpenMP's default wait policy (they spin a while after a
@@ -76,6 +78,7 @@ def set_num_threads(n) -> None:
     _blas_controller().limit(limits=n, user_api="blas")
     _LOAD.enabled = follow      # only once the call succeeded
     _LOAD.want = None
+    _LOAD.fixed = None if follow else n
 
 
 class _LoadFollower:
@@ -88,6 +91,7 @@ class _LoadFollower:
         self.enabled = os.environ.get("FASTGRAD_FOLLOW_LOAD", "1").strip().lower() not in ("0", "false", "no", "off")
         self.last = _cpu_load.sample()
         self.want = None
+        self.fixed = None           # the count set_num_threads(int) fixed, for calls from every thread
         self.blas = None            # the loaded BLAS libraries' threadpoolctl controllers
         self.lock = threading.Lock()
 
@@ -129,44 +133,89 @@ def _blas_libraries():
     return _LOAD.blas
 
 
-def _blas_to_one():
-    """Set every loaded BLAS to one thread; return (the lowest count among them before, or
-    None when none is loaded, and ``[(library, count before)]`` for :func:`blas_phase` to
-    restore)."""
-    libs = _blas_libraries()
-    counts = [lib.num_threads for lib in libs]
-    lowered = []
-    for lib, count in zip(libs, counts):
-        if count > 1:
-            lib.set_num_threads(1)
-            lowered.append((lib, count))
-    return (min(counts) if counts else None), lowered
+def _set_blas_threads(lib, n):
+    # threadpoolctl >= 3.6 lets only one Python thread change OpenBLAS (its public setter does
+    # nothing in the others); the hold below needs the change from whichever thread enters first
+    getattr(lib, "_real_set_num_threads", lib.set_num_threads)(n)
+
+
+class _BlasHold:
+    """Every loaded BLAS held at one thread while any Python thread is inside a fastgrad call.
+
+    A BLAS's thread count is process-wide: the first thread to enter saves the counts and sets
+    them to 1, the last to leave gives them back. (A save and restore per call let one thread
+    give back 2 threads while another was still in its products, and threadpoolctl's public
+    setter did nothing outside the first Python thread that used it: a call from a worker thread
+    then ran its pieces on the BLAS's own threads, with other bits in float32 and float64.)"""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.depth = 0
+        self.saved = []        # [(library, count before the hold)]
+        self.lowest = None     # the lowest count among the loaded BLAS when the hold began
+
+    def enter(self):
+        """Start or join the hold; the lowest BLAS count before it (None: no BLAS loaded)."""
+        with self.lock:
+            if self.depth == 0:
+                libs = _blas_libraries()
+                counts = [lib.num_threads for lib in libs]
+                self.lowest = min(counts) if counts else None
+                self.saved = [(lib, count) for lib, count in zip(libs, counts) if count > 1]
+                for lib, _ in self.saved:
+                    _set_blas_threads(lib, 1)
+            self.depth += 1
+            return self.lowest
+
+    def leave(self):
+        with self.lock:
+            self.depth -= 1
+            if self.depth == 0:
+                for lib, count in self.saved:
+                    _set_blas_threads(lib, count)
+                self.saved = []
+
+    def reset_in_child(self):
+        """After fork: no thread of the child is inside a call; give back what a parent's thread held."""
+        self.lock = threading.Lock()
+        saved, self.saved, self.depth = self.saved, [], 0
+        for lib, count in saved:
+            try:
+                _set_blas_threads(lib, count)
+            except Exception:   # the child keeps one BLAS thread: slower, same results
+                pass
+
+
+_HOLD = _BlasHold()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _HOLD.reset_in_child())
 
 
 @contextmanager
 def blas_phase():
-    """Run the enclosed compiled calls with every loaded BLAS on one thread and Numba's
-    threads for the products' pieces and the elementwise passes (see the module doc):
-    Numba's count, at most the lowest BLAS count (a user's ``threadpool_limits``), at most
-    the cores other processes leave when following the load. Thread-local for Numba; every
-    count is given back afterwards."""
+    """Run the enclosed compiled calls with every loaded BLAS on one thread (held while any
+    Python thread is inside such a call) and Numba's threads for the products' pieces and the
+    parallel passes: the calling thread's Numba count, at most the count fixed by
+    :func:`set_num_threads` (from any thread), at most the lowest BLAS count before the hold
+    (a user's ``threadpool_limits``), at most the cores other processes leave when following
+    the load. Every count is given back afterwards."""
     follow_load()
-    lowest, lowered = _blas_to_one()
-    previous = _jit.get_numba_threads()
-    threads = previous
-    if lowest is not None:
-        threads = min(threads, lowest)
-    if _LOAD.enabled and _LOAD.want is not None:
-        threads = min(threads, _LOAD.want)
-    if threads != previous:
-        _jit.set_numba_threads(threads)
+    lowest = _HOLD.enter()
     try:
-        yield
-    finally:
+        previous = _jit.get_numba_threads()
+        threads = previous
+        for cap in (lowest, _LOAD.fixed, _LOAD.want if _LOAD.enabled else None):
+            if cap is not None:
+                threads = min(threads, cap)
         if threads != previous:
-            _jit.set_numba_threads(previous)
-        for lib, count in lowered:
-            lib.set_num_threads(count)
+            _jit.set_numba_threads(threads)
+        try:
+            yield
+        finally:
+            if threads != previous:
+                _jit.set_numba_threads(previous)
+    finally:
+        _HOLD.leave()
 
 
 def get_num_threads() -> dict:

@@ -177,3 +177,42 @@ def test_fastgrad_sklearn_without_scikit_learn_says_how_to_install_it():
     done = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0 and "pip install 'fastgrad[sklearn]'" in done.stdout, done.stdout + done.stderr
+
+
+def test_calls_from_other_python_threads_hold_the_blas_and_give_the_same_bits():
+    """threadpoolctl (>= 3.6) changes OpenBLAS only from the first Python thread that used it; a
+    call from another thread then ran its pieces on the BLAS's own threads (other bits, in both
+    dtypes), and one thread's restore could land while another was in its products. The hold is
+    process-wide now: the first thread in sets one BLAS thread, the last out gives them back."""
+    code = textwrap.dedent("""
+        import json, threading
+        from concurrent.futures import ThreadPoolExecutor
+        import numba, numpy as np
+        import fastgrad, fastgrad.functional as F
+        from fastgrad import Dense, Sequential
+        rng = np.random.default_rng(0)
+        out = {}
+        for dt in ("float32", "float64"):
+            x = rng.standard_normal((700, 784)).astype(dt)
+            W = rng.standard_normal((784, 512)).astype(dt)
+            first = ThreadPoolExecutor(1).submit(F.dense_forward, x, W, None).result()  # first call: a pool thread
+            main = F.dense_forward(x, W, None)
+            model = Sequential([Dense(784, 512, activation="relu"), Dense(512, 10)], loss="mse", dtype=dt, seed=0)
+            want = model.predict(x)
+            with ThreadPoolExecutor(4) as pool:
+                many = list(pool.map(lambda i: F.dense_forward(x, W, None) if i % 2 else model.predict(x), range(16)))
+            out[dt] = [np.array_equal(first, main)] + [np.array_equal(m, want if i % 2 == 0 else main)
+                                                       for i, m in enumerate(many)]
+        fastgrad.set_num_threads(1)             # fixed in the main thread: holds for calls from others
+        seen = {}
+        def inside():
+            with fastgrad.blas_phase():
+                seen["threads"] = numba.get_num_threads()
+        t = threading.Thread(target=inside); t.start(); t.join()
+        out["counts after"] = fastgrad.get_num_threads()
+        out["threads in another thread"] = seen["threads"]
+        print(json.dumps(out))
+    """)
+    got = run(code)
+    assert got["float32"] == [True] * 17 and got["float64"] == [True] * 17
+    assert got["threads in another thread"] == 1 and got["counts after"] == {"numba": 1, "blas": 1}
