@@ -6,14 +6,16 @@
   sizes and the machine's cores (kernels/gemm.py), each piece one single-threaded BLAS
   call, and the pieces (and the optimizer and functional layers' parallel passes) run on
   Numba's threads. So results do not depend on the thread count (OpenBLAS's products change
-  in their last bits with its own thread count), and no second pool busy-waits while the first works (a
-  784-256-128-10 step at batch 32 took 8 ms with both pools at 2 threads, 0.8 ms with one).
+  in their last bits with its own thread count), and no second pool busy-waits while the
+  first works (a 784-256-128-10 step at batch 32 took 8 ms with both pools at 2 threads,
+  0.8 ms with one).
 * The BLAS's count is process-wide, so it is held at one thread while any Python thread is in a
   fastgrad call (the first in sets it, the last out gives it back, :class:`_BlasHold`).
 * The threads of a call: the calling thread's Numba count, at most the count fixed by
   :func:`set_num_threads` from any thread, at most the lowest count among the loaded BLAS
-  (a ``threadpool_limits(1)`` around a fastgrad call keeps it on one thread, as it did when the BLAS ran the products, even one entered before scipy's BLAS was
-  loaded), and, by default, at most the cores other processes leave (:func:`follow_load`):
+  (a ``threadpool_limits(1)`` around a fastgrad call keeps it on one thread, as it did when
+  the BLAS ran the products, even one entered before scipy's BLAS was loaded), and, by
+  default, at most the cores other processes leave (:func:`follow_load`):
   a worker that waits for a core other processes hold makes every piece wait, measured
   891 ms per 784-256-128-10 epoch at batch 32 with 2 threads against 258-281 ms with 1
   while two other processes kept the cores busy (bench/bench_threads.py). An int given to
@@ -75,7 +77,7 @@ def set_num_threads(n) -> None:
     if not 1 <= n <= top:
         raise ValueError(f"n must be in [1, {top}] (the cores Numba was started with), got {n}")
     _jit.set_numba_threads(n)
-    _blas_controller().limit(limits=n, user_api="blas")
+    _HOLD.set_counts(n)
     _LOAD.enabled = follow      # only once the call succeeded
     _LOAD.want = None
     _LOAD.fixed = None if follow else n
@@ -135,7 +137,7 @@ def _blas_libraries():
 
 def _set_blas_threads(lib, n):
     # threadpoolctl >= 3.6 lets only one Python thread change OpenBLAS (its public setter does
-    # nothing in the others); the hold below needs the change from whichever thread enters first
+    # nothing in the others); the hold below and set_num_threads change it from any thread
     getattr(lib, "_real_set_num_threads", lib.set_num_threads)(n)
 
 
@@ -174,6 +176,18 @@ class _BlasHold:
                 for lib, count in self.saved:
                     _set_blas_threads(lib, count)
                 self.saved = []
+
+    def set_counts(self, n):
+        """:func:`set_num_threads`' BLAS part, from any Python thread: every loaded BLAS at ``n``
+        threads now, or, while a hold is on, when it ends."""
+        libs = [lib for lib in _blas_controller().lib_controllers if lib.user_api == "blas"]
+        with self.lock:
+            if self.depth == 0:
+                for lib in libs:
+                    _set_blas_threads(lib, n)
+            else:
+                self.saved = [(lib, n) for lib in libs if n > 1]
+                self.lowest = n
 
     def reset_in_child(self):
         """After fork: no thread of the child is inside a call; give back what a parent's thread held."""

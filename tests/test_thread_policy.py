@@ -216,3 +216,23 @@ def test_calls_from_other_python_threads_hold_the_blas_and_give_the_same_bits():
     got = run(code)
     assert got["float32"] == [True] * 17 and got["float64"] == [True] * 17
     assert got["threads in another thread"] == 1 and got["counts after"] == {"numba": 1, "blas": 1}
+
+
+def test_set_num_threads_from_a_worker_thread_limits_the_blas():
+    """The same kind as above: threadpoolctl's public setter, which set_num_threads used, does
+    nothing to OpenBLAS outside the first Python thread that used it, so a worker thread got
+    {'blas': 2} back after set_num_threads(1) once the main thread had set one."""
+    code = textwrap.dedent("""
+        import json
+        from concurrent.futures import ThreadPoolExecutor
+        import numpy as np
+        import fastgrad
+        fastgrad.set_num_threads(2)                   # the main thread sets a count first
+        def worker():
+            fastgrad.set_num_threads(1)
+            return fastgrad.get_num_threads()
+        got = ThreadPoolExecutor(1).submit(worker).result()
+        print(json.dumps({"worker": got, "main": fastgrad.get_num_threads()["blas"]}))
+    """)
+    got = run(code)
+    assert got["worker"] == {"numba": 1, "blas": 1} and got["main"] == 1
