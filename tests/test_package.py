@@ -165,6 +165,49 @@ def test_vectorizable_exp_matches_numpy(dtype):
     assert exp_array(np.array([dtype(1.0)]), np.empty(1, dtype)) is None  # writes in place
 
 
+def _cpu_has_fma():
+    """Whether this CPU has fused multiply-add instructions (x86's ``fma`` flag; every aarch64 has them)."""
+    import platform
+    if platform.machine().lower() in ("aarch64", "arm64"):
+        return True
+    try:
+        with open("/proc/cpuinfo") as handle:
+            return any(line.startswith("flags") and " fma" in line for line in handle)
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_muladd_rounds_once_where_the_cpu_fuses(dtype):
+    """_jit.muladd (the mathfns polynomials' and the optimizers' a * b + c): on a CPU with FMA, the
+    exact a * b + c rounded once (Fractions), in a vectorized loop too; elsewhere the twin's
+    two roundings. (1 + 2^-m)^2 - (1 + 2^(1-m)) = 2^-2m is lost entirely by the unfused form."""
+    from fractions import Fraction
+    from fastgrad.kernels.mathfns import muladd_array
+    from fastgrad.reference.mathfns import muladd_array as twin
+    rng = np.random.default_rng(0)
+    m = 12 if dtype == np.float32 else 27
+    a = np.concatenate([[1 + 2.0 ** -m], rng.standard_normal(999)]).astype(dtype)
+    b = np.concatenate([[1 + 2.0 ** -m], rng.standard_normal(999)]).astype(dtype)
+    c = np.concatenate([[-(1 + 2.0 ** (1 - m))], -(a[1:] * b[1:]) + rng.standard_normal(999).astype(dtype) * dtype(1e-3)])
+    c = c.astype(dtype)
+    got, unfused = np.empty_like(a), np.empty_like(a)
+    muladd_array(a, b, c, got)
+    twin(a, b, c, unfused)
+    assert unfused[0] == 0
+    if _cpu_has_fma():
+        exact = np.array([float(Fraction(float(x)) * Fraction(float(y)) + Fraction(float(z))) for x, y, z in zip(a, b, c)])
+        want = exact.astype(dtype)  # float64 -> float32 may round twice; compare with an ulp of slack there
+        assert got[0] == dtype(2.0 ** (-2 * m))
+        np.testing.assert_allclose(got, want, rtol=np.finfo(dtype).eps if dtype == np.float32 else 0, atol=0)
+    else:
+        np.testing.assert_array_equal(got, unfused)
+    special = np.array([np.nan, np.inf, 1.0, np.inf], dtype)
+    out = np.empty_like(special)
+    muladd_array(special, np.array([1.0, 0.0, np.nan, 1.0], dtype), np.array([1.0, 1.0, 1.0, -np.inf], dtype), out)
+    assert np.isnan(out).all()  # NaN * 1, inf * 0, 1 * NaN, inf - inf: NaN as in NumPy
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_vectorizable_expm1_matches_mpmath(dtype):
     """kernels.mathfns.expm1 (ELU's): within 3 ulp of the exact value (mpmath, 40 digits) over

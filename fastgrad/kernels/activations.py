@@ -16,7 +16,7 @@ leaky_relu (alpha, -), elu (alpha, -), softplus (beta, threshold); unused otherw
 
 import numpy as np
 
-from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, prange, spliced
+from fastgrad._jit import block_bounds, inline, kernel, like, muladd, n_blocks, prange, spliced
 from fastgrad.kernels.mathfns import erfc, exp, expm1, log1p_unit
 
 IDENTITY, RELU, LEAKY_RELU, ELU, GELU, GELU_TANH, SIGMOID, TANH, SOFTPLUS, SILU = range(10)
@@ -52,12 +52,12 @@ def tanh(z):
     if az < like(z, 0.0625):
         z2 = z * z
         poly = like(z, 21844.0 / 6081075.0)
-        poly = poly * z2 + like(z, -1382.0 / 155925.0)
-        poly = poly * z2 + like(z, 62.0 / 2835.0)
-        poly = poly * z2 + like(z, -17.0 / 315.0)
-        poly = poly * z2 + like(z, 2.0 / 15.0)
-        poly = poly * z2 + like(z, -1.0 / 3.0)
-        return z + z * z2 * poly
+        poly = muladd(poly, z2, like(z, -1382.0 / 155925.0))
+        poly = muladd(poly, z2, like(z, 62.0 / 2835.0))
+        poly = muladd(poly, z2, like(z, -17.0 / 315.0))
+        poly = muladd(poly, z2, like(z, 2.0 / 15.0))
+        poly = muladd(poly, z2, like(z, -1.0 / 3.0))
+        return muladd(z * z2, poly, z)
     e = exp(like(z, -2.0) * az)
     t = (like(z, 1.0) - e) / (like(z, 1.0) + e)
     return t if z >= 0 else -t
@@ -66,7 +66,7 @@ def tanh(z):
 @spliced
 def tanh_grad(z):
     t = tanh(z)
-    return like(z, 1.0) - t * t
+    return muladd(-t, t, like(z, 1.0))
 
 
 @spliced
@@ -86,13 +86,13 @@ def gelu(z):
 @spliced
 def gelu_grad(z):
     half = like(z, 0.5)
-    return _normal_cdf(z) + z * like(z, _INV_SQRT_2PI) * exp(-half * z * z)
+    return muladd(z * like(z, _INV_SQRT_2PI), exp(-half * z * z), _normal_cdf(z))
 
 
 @spliced
 def _gelu_tanh_u2(z):
     """2u = 2 sqrt(2/pi) (z + 0.044715 z^3), as z (a + b z^2): three roundings."""
-    return z * (like(z, 2.0 * _SQRT_2_OVER_PI) + like(z, 2.0 * _SQRT_2_OVER_PI * _GELU_C) * (z * z))
+    return z * muladd(like(z, 2.0 * _SQRT_2_OVER_PI * _GELU_C), z * z, like(z, 2.0 * _SQRT_2_OVER_PI))
 
 
 @spliced
@@ -108,8 +108,8 @@ def gelu_tanh_grad(z):
     one = like(z, 1.0)
     u2 = _gelu_tanh_u2(z)
     s = sigmoid(u2)
-    du2 = like(z, 2.0 * _SQRT_2_OVER_PI) * (one + like(z, 3.0 * _GELU_C) * (z * z))
-    return s * (one + z * sigmoid(-u2) * du2)
+    du2 = like(z, 2.0 * _SQRT_2_OVER_PI) * muladd(like(z, 3.0 * _GELU_C), z * z, one)
+    return s * muladd(z * sigmoid(-u2), du2, one)
 
 
 @spliced
@@ -134,7 +134,7 @@ def silu(z):
 @spliced
 def silu_grad(z):
     s = sigmoid(z)
-    return s * (like(z, 1.0) + z * (like(z, 1.0) - s))
+    return s * muladd(z, like(z, 1.0) - s, like(z, 1.0))
 
 
 @spliced

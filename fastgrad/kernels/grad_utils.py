@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, prange
+from fastgrad._jit import block_bounds, inline, kernel, like, muladd, n_blocks, prange
 from fastgrad.kernels.reduce import LANES, fold_lanes, sum_in_order
 
 N_STATS = 5  # sum of squares, max |g|, sum |g|, count of zeros, count of non-finite
@@ -48,7 +48,7 @@ def _power_sum_range(g, norm_type):
             base = r * LANES
             for j in range(LANES):
                 a = np.float64(g[base + j])
-                acc[j] += a * a
+                acc[j] = muladd(a, a, acc[j])
     elif norm_type == 1.0:
         for r in range(rows):
             base = r * LANES

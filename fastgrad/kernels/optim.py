@@ -37,7 +37,7 @@ import math
 
 import numpy as np
 
-from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, out_or_same, prange
+from fastgrad._jit import block_bounds, inline, kernel, like, muladd, n_blocks, out_or_same, prange
 
 SGD, RMSPROP, ADAGRAD, ADAM, ADAMW = 0, 1, 2, 3, 4
 CODES = {"sgd": SGD, "rmsprop": RMSPROP, "adagrad": ADAGRAD, "adam": ADAM, "adamw": ADAMW}
@@ -82,7 +82,7 @@ def _direction(grad, p, sign, wd, has_wd):
     """PyTorch's ``g = (-grad if maximize else grad) + wd p``, the decay term only when wd != 0:
     ``0 * p`` would turn an infinite parameter into NaN where PyTorch keeps it."""
     g = sign * grad
-    return g + wd * p if has_wd else g
+    return muladd(wd, p, g) if has_wd else g
 
 
 @inline
@@ -91,7 +91,7 @@ def _lerp(start, end, weight, small):
     ``|w| < 0.5`` (``small``), else ``end - (1 - w)(end - start)`` -- written
     ``base + coeff (end - start)`` with ``weight`` holding ``w`` or ``w - 1``. The two forms
     differ on infinities (``end = inf, start = 0, w = 0.9`` gives inf, resp. NaN)."""
-    return (start if small else end) + weight * (end - start)
+    return muladd(weight, end - start, start if small else end)
 
 
 @inline
@@ -123,27 +123,27 @@ def _sgd_range(params, grads, state, hyper, first, lo, hi, out):
     if hyper[MOMENTUM] == 0.0:
         for i in range(params.size):
             p = params[i]
-            out[i] = p - lr * _direction(grads[i], p, sign, wd, has_wd)
+            out[i] = muladd(-lr, _direction(grads[i], p, sign, wd, has_wd), p)
         return
     buf = state[0][lo:hi]
     nesterov = hyper[NESTEROV] != 0.0
     for i in range(params.size):
         p = params[i]
         g = _direction(grads[i], p, sign, wd, has_wd)
-        b = g if first else momentum * buf[i] + damp1 * g
+        b = g if first else muladd(momentum, buf[i], damp1 * g)
         buf[i] = b
-        out[i] = p - lr * (g + momentum * b if nesterov else b)
+        out[i] = muladd(-lr, muladd(momentum, b, g) if nesterov else b, p)
 
 
 @inline
 def _rms_avg(g, square_avg, grad_avg, i, alpha, w, eps, centered, lerp_w, lerp_small):
     """Update ``square_avg[i]`` (and ``grad_avg[i]`` if centered); return ``sqrt(v - ga^2) + eps``."""
-    v = alpha * square_avg[i] + w * g * g
+    v = muladd(alpha, square_avg[i], w * g * g)
     square_avg[i] = v
     if centered:
         ga = _lerp(grad_avg[i], g, lerp_w, lerp_small)
         grad_avg[i] = ga
-        return math.sqrt(v - ga * ga) + eps
+        return math.sqrt(muladd(-ga, ga, v)) + eps
     return math.sqrt(v) + eps
 
 
@@ -170,31 +170,31 @@ def _rmsprop_range(params, grads, state, hyper, lo, hi, out):
             for i in range(params.size):
                 p = params[i]
                 g = _direction(grads[i], p, sign, wd, has_wd)
-                b = momentum * buf[i] + g / _rms_avg(g, square_avg, grad_avg, i, alpha, w, eps, True,
-                                                     lerp_w, lerp_small)
+                b = muladd(momentum, buf[i], g / _rms_avg(g, square_avg, grad_avg, i, alpha, w, eps, True,
+                                                          lerp_w, lerp_small))
                 buf[i] = b
-                out[i] = p - lr * b
+                out[i] = muladd(-lr, b, p)
         else:
             for i in range(params.size):
                 p = params[i]
                 g = _direction(grads[i], p, sign, wd, has_wd)
-                out[i] = p - lr * (g / _rms_avg(g, square_avg, grad_avg, i, alpha, w, eps, True,
-                                                   lerp_w, lerp_small))
+                out[i] = muladd(-lr, g / _rms_avg(g, square_avg, grad_avg, i, alpha, w, eps, True,
+                                                  lerp_w, lerp_small), p)
     elif hyper[MOMENTUM] > 0.0:
         buf = state[1][lo:hi]
         for i in range(params.size):
             p = params[i]
             g = _direction(grads[i], p, sign, wd, has_wd)
-            b = momentum * buf[i] + g / _rms_avg(g, square_avg, square_avg, i, alpha, w, eps, False,
-                                                 lerp_w, lerp_small)
+            b = muladd(momentum, buf[i], g / _rms_avg(g, square_avg, square_avg, i, alpha, w, eps, False,
+                                                      lerp_w, lerp_small))
             buf[i] = b
-            out[i] = p - lr * b
+            out[i] = muladd(-lr, b, p)
     else:
         for i in range(params.size):
             p = params[i]
             g = _direction(grads[i], p, sign, wd, has_wd)
-            out[i] = p - lr * (g / _rms_avg(g, square_avg, square_avg, i, alpha, w, eps, False,
-                                               lerp_w, lerp_small))
+            out[i] = muladd(-lr, g / _rms_avg(g, square_avg, square_avg, i, alpha, w, eps, False,
+                                              lerp_w, lerp_small), p)
 
 
 @inline
@@ -211,9 +211,9 @@ def _adagrad_range(params, grads, state, hyper, clr64, lo, hi, out):
     for i in range(params.size):
         p = params[i]
         g = _direction(grads[i], p, sign, wd, has_wd)
-        s = state_sum[i] + g * g
+        s = muladd(g, g, state_sum[i])
         state_sum[i] = s
-        out[i] = p - clr * (g / (math.sqrt(s) + eps))
+        out[i] = muladd(-clr, g / (math.sqrt(s) + eps), p)
 
 
 @inline
@@ -241,21 +241,21 @@ def _adam_range(params, grads, state, hyper, decoupled, step_size64, inv_bc2_sqr
             p = params[i]
             g = _direction(grads[i], p, sign, wd, has_l2)
             m = _lerp(exp_avg[i], g, lerp_w, lerp_small)
-            v = beta2 * exp_avg_sq[i] + w2 * g * g
+            v = muladd(beta2, exp_avg_sq[i], w2 * g * g)
             vmax = _maximum(max_sq[i], v)
             exp_avg[i] = m
             exp_avg_sq[i] = v
             max_sq[i] = vmax
-            out[i] = p * decay - step_size * (m / (math.sqrt(vmax) * inv_bc2_sqrt + eps))
+            out[i] = muladd(-step_size, m / muladd(math.sqrt(vmax), inv_bc2_sqrt, eps), p * decay)
     else:
         for i in range(params.size):
             p = params[i]
             g = _direction(grads[i], p, sign, wd, has_l2)
             m = _lerp(exp_avg[i], g, lerp_w, lerp_small)
-            v = beta2 * exp_avg_sq[i] + w2 * g * g
+            v = muladd(beta2, exp_avg_sq[i], w2 * g * g)
             exp_avg[i] = m
             exp_avg_sq[i] = v
-            out[i] = p * decay - step_size * (m / (math.sqrt(v) * inv_bc2_sqrt + eps))
+            out[i] = muladd(-step_size, m / muladd(math.sqrt(v), inv_bc2_sqrt, eps), p * decay)
 
 
 @inline

@@ -21,3 +21,9 @@ def erfc_array(x, out):
     """out = erfc(x) elementwise (SciPy's, Cephes)."""
     from scipy.special import erfc
     erfc(x, out=out)
+
+
+def muladd_array(a, b, c, out):
+    """out = a * b + c elementwise, with two roundings (the kernel rounds once where the CPU
+    has fused multiply-add instructions, so the two differ by at most an ulp of the product)."""
+    np.add(a * b, c, out=out)
