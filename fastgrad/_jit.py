@@ -79,12 +79,26 @@ numba_version = numba.__version__
 KERNELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernels")
 
 
+# Numba's own settings that change the machine code of a cached function but that Numba leaves
+# out of its cache index (it keys only the signature, the CPU and its features): code compiled
+# with NUMBA_BOUNDSCHECK=1 or NUMBA_DEBUGINFO=1 was loaded by every later plain process (a
+# 784-256-128-10 training step ran 2.8x slower). NUMBA_OPT=0 code is never cached by Numba.
+NUMBA_CODE_SWITCHES = ("BOUNDSCHECK", "DEBUGINFO_DEFAULT", "OPT", "LOOP_VECTORIZE", "SLP_VECTORIZE",
+                       "ENABLE_AVX", "CPU_NAME", "CPU_FEATURES", "EXTEND_VARIABLE_LIFETIMES")
+
+
+def numba_code_switches() -> tuple:
+    """(name, value) of each of Numba's settings in NUMBA_CODE_SWITCHES, as this process read them."""
+    return tuple((name, repr(getattr(numba.config, name, None))) for name in NUMBA_CODE_SWITCHES)
+
+
 def kernel_sources_digest(kernels_dir=KERNELS_DIR) -> str:
     """A digest of every kernel source file, of this file, of Numba's version and of every
-    switch that changes generated code (fast-math flags, parallel, error model, cache)."""
+    switch that changes generated code (fast-math flags, parallel, error model, cache, and
+    Numba's own :data:`NUMBA_CODE_SWITCHES`)."""
     import hashlib
     digest = hashlib.sha1(numba_version.encode())
-    switches = (sorted(FASTMATH) if FASTMATH else False, PARALLEL, ERROR_MODEL)
+    switches = (sorted(FASTMATH) if FASTMATH else False, PARALLEL, ERROR_MODEL, numba_code_switches())
     digest.update(repr(switches).encode())
     names = sorted(n for n in os.listdir(kernels_dir) if n.endswith(".py"))
     paths = [os.path.join(kernels_dir, n) for n in names] + [os.path.abspath(__file__)]

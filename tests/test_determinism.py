@@ -138,6 +138,18 @@ def test_code_switches_are_part_of_the_cache_key(tmp_path):
     assert _switch_run(tmp_path, FASTGRAD_FASTMATH="1")["triad"] == [0, 1]
 
 
+
+def test_numba_code_switches_are_part_of_the_cache_key(tmp_path):
+    """Numba keys its cache on the signature and the CPU only: code compiled under
+    NUMBA_BOUNDSCHECK=1 or NUMBA_DEBUGINFO=1 (bounds checks, debug info: 2.8x slower on a training
+    step) was loaded by the next plain process. fastgrad's digest holds Numba's code switches, so
+    a plain run after either compiles its own code (a miss), and loads it the time after (a hit)."""
+    assert _switch_run(tmp_path, NUMBA_BOUNDSCHECK="1")["triad"] == [0, 1]
+    assert _switch_run(tmp_path)["triad"] == [0, 1]
+    assert _switch_run(tmp_path)["triad"] == [1, 0]
+    assert _switch_run(tmp_path, NUMBA_DEBUGINFO="1")["triad"] == [0, 1]
+    assert _switch_run(tmp_path)["triad"] == [0, 1]
+
 _WIDE_FIT = """
 import hashlib, sys
 import numpy as np
