@@ -267,6 +267,22 @@ def muladd(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
+def target_has_fma() -> bool:
+    """Whether the CPU that Numba compiles for has FMA instructions, i.e. whether :func:`muladd`
+    rounds once: the host's features, or ``NUMBA_CPU_FEATURES`` when ``NUMBA_CPU_NAME`` names
+    another target (``generic``: no FMA, a multiply and an add). Every aarch64 CPU has FMA."""
+    import platform
+    name = numba.config.CPU_NAME
+    if name in (None, "host"):
+        if platform.machine().lower() in ("aarch64", "arm64"):
+            return True
+        from llvmlite import binding
+        features = binding.get_host_cpu_features().flatten()
+    else:
+        features = numba.config.CPU_FEATURES or ""
+    return "+fma" in features.split(",")
+
+
 def blas_gemm(ta, tb, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc, one_zero):
     """In compiled code: the BLAS product ``C = op(A) @ op(B)`` of row-major matrices stored in
     1-D arrays of one float dtype: op(A) is (m, k) and starts at ``a[a_off]``, op(B) is (k, n)

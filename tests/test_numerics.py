@@ -224,6 +224,22 @@ def test_gelu_relative_error_on_minus_10_to_10(dtype, approximate, impl):
     assert np.max(np.abs(d[near] - fd[near]), initial=0.0) <= 2 * GELU_TOL[dtype] * 0.05
 
 
+@pytest.mark.parametrize("impl", ["kernel", "reference"])
+def test_gelu_tanh_derivative_has_no_nan_at_large_finite_inputs(dtype, impl):
+    """A new-user trial found NaN from gelu_backward(approximate="tanh") at z = -2e13 (float32)
+    and -1e104 (float64): 0 * inf where z s(-2u) u' overflowed. The far tails give 0 and 1, as
+    PyTorch's; NaN stays NaN."""
+    M = F if impl == "kernel" else R
+    big = np.finfo(dtype).max
+    z = np.array([-big, -1e19, -2e13, -1e5, -1e4, 1e4, 1e5, 1e19, big, np.nan], dtype)
+    d = M.gelu_backward(z, np.ones_like(z), approximate="tanh")
+    np.testing.assert_array_equal(d[:9], [0, 0, 0, 0, 0, 1, 1, 1, 1])
+    assert np.isnan(d[9])
+    if dtype == np.float64:
+        far = np.array([-1e300, -1e150, -1e104, 1e104, 1e300])
+        np.testing.assert_array_equal(M.gelu_backward(far, np.ones(5), approximate="tanh"), [0, 0, 0, 1, 1])
+
+
 def test_gelu_tanh_issue_examples():
     got32 = F.gelu(np.array([-5.0, -6.0], np.float32), approximate="tanh")
     np.testing.assert_allclose(got32, [-2.29e-7, -8.44e-11], rtol=2e-3)

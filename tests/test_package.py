@@ -165,24 +165,13 @@ def test_vectorizable_exp_matches_numpy(dtype):
     assert exp_array(np.array([dtype(1.0)]), np.empty(1, dtype)) is None  # writes in place
 
 
-def _cpu_has_fma():
-    """Whether this CPU has fused multiply-add instructions (x86's ``fma`` flag; every aarch64 has them)."""
-    import platform
-    if platform.machine().lower() in ("aarch64", "arm64"):
-        return True
-    try:
-        with open("/proc/cpuinfo") as handle:
-            return any(line.startswith("flags") and " fma" in line for line in handle)
-    except OSError:
-        return False
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_muladd_rounds_once_where_the_cpu_fuses(dtype):
-    """_jit.muladd (the mathfns polynomials' and the optimizers' a * b + c): on a CPU with FMA, the
-    exact a * b + c rounded once (Fractions), in a vectorized loop too; elsewhere the twin's
-    two roundings. (1 + 2^-m)^2 - (1 + 2^(1-m)) = 2^-2m is lost entirely by the unfused form."""
+    """_jit.muladd (the mathfns polynomials' and the optimizers' a * b + c): when Numba compiles for
+    a CPU with FMA, the exact a * b + c rounded once (Fractions), in a vectorized loop too;
+    otherwise (no FMA, or NUMBA_CPU_NAME=generic) the twin's two roundings. (1 + 2^-m)^2 - (1 + 2^(1-m)) = 2^-2m is lost entirely by the unfused form."""
     from fractions import Fraction
+    from fastgrad import _jit
     from fastgrad.kernels.mathfns import muladd_array
     from fastgrad.reference.mathfns import muladd_array as twin
     rng = np.random.default_rng(0)
@@ -195,7 +184,7 @@ def test_muladd_rounds_once_where_the_cpu_fuses(dtype):
     muladd_array(a, b, c, got)
     twin(a, b, c, unfused)
     assert unfused[0] == 0
-    if _cpu_has_fma():
+    if _jit.target_has_fma():
         exact = np.array([float(Fraction(float(x)) * Fraction(float(y)) + Fraction(float(z))) for x, y, z in zip(a, b, c)])
         want = exact.astype(dtype)  # float64 -> float32 may round twice; compare with an ulp of slack there
         assert got[0] == dtype(2.0 ** (-2 * m))

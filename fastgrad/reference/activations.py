@@ -68,6 +68,8 @@ def gelu(z, approximate="none"):
 def gelu_backward(z, grad_a, approximate="none"):
     x = z.astype(np.float64)
     if approximate == "tanh":
+        # finite |x| beyond 1e4 at the bound (the derivative is 0 or 1 there; x**3 would overflow)
+        x = np.where(np.isfinite(x), np.clip(x, -1e4, 1e4), x)
         u2 = 2 * _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
         du2 = 2 * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x**2)
         d = _sigmoid(u2) * (1 + x * _sigmoid(-u2) * du2)
