@@ -150,8 +150,8 @@ def _log1p_unit64(e):
 
 
 # expm1: Cephes's rational approximation near 0 (Moshier, public domain; the one scipy.special
-# compiles), branch-free so that loops calling it vectorize. float32 arguments are evaluated
-# in float64 and rounded once (correctly rounded nearly always).
+# compiles), branch-free so that loops calling it vectorize. float32 has its own form, all in
+# float32 (twice the lanes of float64 and no float64 division): see _expm1_32.
 _EXPM1_P = (1.2617719307481059087798e-4, 3.0299440770744196129956e-2, 9.9999999999999999991025e-1)
 _EXPM1_Q = (3.0019850513866445504159e-6, 2.5244834034968410419224e-3, 2.2726554820815502876593e-1,
             2.0000000000000000000897e0)
@@ -173,9 +173,24 @@ def _expm1_64(x):
     return near + near if abs(x) <= 0.5 else far
 
 
+_exp32_spliced = spliced(_exp32.py_func)   # as _exp64_spliced
+
+
 @spliced
 def _expm1_32(x):
-    return np.float32(_expm1_64(np.float64(x)))
+    """exp(x) - 1 in float32: for |x| <= 1/2 the Taylor series x + x (x q), q = 1/2 + x/6 + ... +
+    x^7/9! in Horner form (truncation below 5.4e-10 relative; the rounding of the small x q
+    term is all that reaches the result, so no cancellation near 0; -0 stays -0);
+    outside, exp(x) - 1, whose result is at least 0.39 in magnitude. Against mpmath: at most
+    0.71 ulp for |x| <= 1/2 and 1.32 ulp beyond (exp's error), measured on [-40, 88]; the test
+    bound is 3 ulp (tests/test_package.py). NaN stays NaN; -inf gives -1."""
+    q = np.float32(1.0 / 362880.0)
+    for k in (40320.0, 5040.0, 720.0, 120.0, 24.0, 6.0, 2.0):
+        q = muladd(q, x, np.float32(1.0 / k))
+    near = muladd(x, x * q, x)   # x + (+0) at x = -0: the select below keeps the sign
+    far = _exp32_spliced(x) - np.float32(1.0)
+    y = near if np.abs(x) <= np.float32(0.5) else far
+    return x if x == 0 else y
 
 
 # exp(x) - 1 in x's float type, vectorizable.
