@@ -20,7 +20,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -30,13 +29,9 @@ REPEATS = 200
 
 
 def best_us(func, repeats=REPEATS):
-    func()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        best = min(best, time.perf_counter() - start)
-    return round(best * 1e6, 1)
+    """Best of ``repeats`` calls after one warm-up, in microseconds (step_versions' timing loop)."""
+    from step_versions import best_seconds   # bench/ is this script's directory: sys.path[0]
+    return round(best_seconds(func, repeats) * 1e6, 1)
 
 
 def measure():

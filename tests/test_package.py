@@ -169,7 +169,8 @@ def test_vectorizable_exp_matches_numpy(dtype):
 def test_muladd_rounds_once_where_the_cpu_fuses(dtype):
     """_jit.muladd (the mathfns polynomials' and the optimizers' a * b + c): when Numba compiles for
     a CPU with FMA, the exact a * b + c rounded once (Fractions), in a vectorized loop too;
-    otherwise (no FMA, or NUMBA_CPU_NAME=generic) the twin's two roundings. (1 + 2^-m)^2 - (1 + 2^(1-m)) = 2^-2m is lost entirely by the unfused form."""
+    otherwise (no FMA, or NUMBA_CPU_NAME=generic) the twin's two roundings.
+    (1 + 2^-m)^2 - (1 + 2^(1-m)) = 2^-2m is lost entirely by the unfused form."""
     from fractions import Fraction
     from fastgrad import _jit
     from fastgrad.kernels.mathfns import muladd_array
@@ -178,14 +179,15 @@ def test_muladd_rounds_once_where_the_cpu_fuses(dtype):
     m = 12 if dtype == np.float32 else 27
     a = np.concatenate([[1 + 2.0 ** -m], rng.standard_normal(999)]).astype(dtype)
     b = np.concatenate([[1 + 2.0 ** -m], rng.standard_normal(999)]).astype(dtype)
-    c = np.concatenate([[-(1 + 2.0 ** (1 - m))], -(a[1:] * b[1:]) + rng.standard_normal(999).astype(dtype) * dtype(1e-3)])
-    c = c.astype(dtype)
+    near_cancel = -(a[1:] * b[1:]) + rng.standard_normal(999).astype(dtype) * dtype(1e-3)
+    c = np.concatenate([[-(1 + 2.0 ** (1 - m))], near_cancel]).astype(dtype)
     got, unfused = np.empty_like(a), np.empty_like(a)
     muladd_array(a, b, c, got)
     twin(a, b, c, unfused)
     assert unfused[0] == 0
     if _jit.target_has_fma():
-        exact = np.array([float(Fraction(float(x)) * Fraction(float(y)) + Fraction(float(z))) for x, y, z in zip(a, b, c)])
+        exact = np.array([float(Fraction(float(x)) * Fraction(float(y)) + Fraction(float(z)))
+                          for x, y, z in zip(a, b, c)])
         want = exact.astype(dtype)  # float64 -> float32 may round twice; compare with an ulp of slack there
         assert got[0] == dtype(2.0 ** (-2 * m))
         np.testing.assert_allclose(got, want, rtol=np.finfo(dtype).eps if dtype == np.float32 else 0, atol=0)

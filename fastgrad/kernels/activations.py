@@ -111,7 +111,8 @@ def gelu_tanh_grad(z):
     NaN and +-inf give NaN, as in PyTorch."""
     u2 = _gelu_tanh_u2(z)
     s = sigmoid(u2)
-    du2 = like(z, 2.0 * _SQRT_2_OVER_PI) * muladd(like(z, 3.0 * _GELU_C), min(z * z, like(z, 1e8)), like(z, 1.0))
+    z2 = min(z * z, like(z, 1e8))
+    du2 = like(z, 2.0 * _SQRT_2_OVER_PI) * muladd(like(z, 3.0 * _GELU_C), z2, like(z, 1.0))
     return muladd(s * z * sigmoid(-u2), du2, s)
 
 

@@ -2,7 +2,7 @@
 
 Their polynomials are evaluated with explicit fused multiply-adds (``fastgrad._jit.muladd``):
 the kernels compile without the ``contract`` fast-math flag, and without it each ``p * r + c``
-would be a multiply and an add (1.2-1.5x slower activations, issue 9).
+would be a multiply and an add (the cost: see ``muladd``).
 
 Numba's ``np.exp`` is a call into libm that LLVM cannot vectorize (no vector math
 library is linked), so every exp costs ~3 ns; NumPy's own is SIMD. ``exp`` here is the
