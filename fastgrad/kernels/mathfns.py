@@ -62,7 +62,7 @@ def _exp32(x):
 
 
 @spliced
-def _exp32_sum(a, b):
+def exp32_sum(a, b):
     """exp(a + b) for an exact a and a small b (|b| < 1), without rounding a + b first:
     r = (a - k ln2_hi) + b - k ln2_lo, where a - k ln2_hi is exact. Used for exp(-x**2)."""
     x = a + b
@@ -117,7 +117,7 @@ def _exp64(x):
 
 @spliced
 def _exp64_sum(a, b):
-    """exp(a + b) for an exact a and a small b (see _exp32_sum)."""
+    """exp(a + b) for an exact a and a small b (see exp32_sum)."""
     x = a + b
     xc = min(max(x, _EXP64_LO), _EXP64_HI)
     k = np.floor(muladd(xc, _LOG2E, 0.5))
@@ -232,7 +232,7 @@ def _erfc32(x):
     c = xa * np.float32(4097.0)  # Veltkamp: xh keeps the top 12 bits of xa
     xh = c - (c - xa)
     xl = xa - xh
-    y = t * _exp32_sum(-(xh * xh), muladd(-xl, xa + xh, g))
+    y = t * exp32_sum(-(xh * xh), muladd(-xl, xa + xh, g))
     if np.abs(x) > np.float32(_ERFC32_XMAX):
         y = np.float32(0.0)
     if x < 0:
