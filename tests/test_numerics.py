@@ -55,6 +55,41 @@ def test_log_softmax_and_softmax_at_large_logits(dtype, impl):
         _close(M.log_softmax(row[None, :].T, axis=0)[:, 0], want, dtype, f"log_softmax axis 0 ({row})")
 
 
+@pytest.mark.parametrize("k", [1, 2, 9, 10, 15, 16, 17, 31, 32, 33, 100])
+def test_softmax_rows_of_every_lane_shape(dtype, k):
+    """Rows are reduced 16 lanes at a time with a masked last chunk (_jit's lane intrinsics), and
+    their exponentials taken over the whole block: rows shorter than, equal to and just past a
+    multiple of 16, with NaN, +inf, -inf, ties at the max and a dominant max placed in the full
+    chunks and in the partial one, against the float64 twin (forward, backward, cross-entropy)."""
+    rng = np.random.default_rng(k)
+    rows = []
+    for at in sorted({0, k // 2, k - 1}):
+        for special in (np.nan, np.inf, -np.inf, "tie", "dominant"):
+            row = rng.standard_normal(k) * 3
+            if special == "tie":
+                row[at] = row[0] = row.max() + 1.0
+            elif special == "dominant":
+                row[at] = row.max() + 40.0
+            else:
+                row[at] = special
+            rows.append(row)
+    z = np.array(rows).astype(dtype)
+    g = rng.standard_normal(z.shape).astype(dtype)
+    labels = rng.integers(0, k, len(z))
+    rtol = RTOL[np.dtype(dtype)] * 10
+    pairs = [(F.softmax(z), R.softmax(z)), (F.log_softmax(z), R.log_softmax(z)),
+             (F.softmax_backward(z, g), R.softmax_backward(z, g)),
+             (F.log_softmax_backward(z, g), R.log_softmax_backward(z, g))]
+    for got, want in pairs:
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * 1e-3)
+    finite = np.isfinite(z).all(axis=1)
+    got = F.softmax_cross_entropy(z[finite], labels[finite], reduction="none")
+    want = R.softmax_cross_entropy(z[finite], labels[finite], reduction="none")
+    for a, b in zip(got, want):  # the losses and their gradient
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * 1e-3)
+
+
 def test_issue_example_log_softmax_1e8_float32():
     z = np.array([[1e8, 1e8]], np.float32)
     assert F.log_softmax(z).tolist() == [[np.float32(-0.6931472)] * 2]

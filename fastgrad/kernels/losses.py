@@ -18,7 +18,7 @@ from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, ordered,
 from fastgrad.kernels.activations import sigmoid
 from fastgrad.kernels.mathfns import exp, log1p_unit
 from fastgrad.kernels.reduce import sum_in_order
-from fastgrad.kernels.softmax import log_softmax_value, softmax_row
+from fastgrad.kernels.softmax import log_softmax_value, row_stats, softmax_rows
 from fastgrad.kernels.util import row_blocks
 
 MSE, MAE, HUBER, BCE, BCE_LOGITS = range(5)
@@ -179,8 +179,10 @@ def ce_rows(z, labels, probs, use_labels, grad, scale, smoothing, lo, hi):
     true gradient for probability rows that do not sum to 1 (as PyTorch's)."""
     k = z.shape[1]
     acc = 0.0
+    stats = row_stats(z, lo, hi)
+    softmax_rows(z, grad, lo, hi, stats, True)
     for r in range(lo, hi):
-        m, log_s = softmax_row(z, grad, r)
+        m, log_s = stats[0, r - lo], stats[1, r - lo]
         q_sum = like(scale, 1.0)
         if not use_labels:
             total = 0.0
@@ -213,13 +215,15 @@ def ce_rows_weighted(z, labels, probs, use_labels, weight, ignore_index, grad, l
     k = z.shape[1]
     zero = like(scale, 0.0)
     acc = 0.0
+    stats = row_stats(z, lo, hi)
+    softmax_rows(z, grad, lo, hi, stats, True)
     for r in range(lo, hi):
         row = 0.0
         if use_labels and labels[r] == ignore_index:
             for j in range(k):
                 grad[r, j] = zero
         else:
-            m, log_s = softmax_row(z, grad, r)
+            m, log_s = stats[0, r - lo], stats[1, r - lo]
             c_sum = 0.0
             for j in range(k):
                 c = _class_coef(labels, probs, use_labels, weight, r, j, k, smoothing)

@@ -1,130 +1,150 @@
 """Row-wise softmax and log-softmax, forward and backward, on 2-D C-contiguous arrays.
 
-``softmax_row`` is the single place where a row's max-shifted exponentials are
+``softmax_rows`` is the single place where rows' max-shifted exponentials are
 computed; the functional kernels and the fused cross-entropy both call it, and
-``log_softmax_value`` is the single place where ``(z - max) - log(sum)`` is formed.
+``_shifted_minus_log`` is the single place where ``(z - max) - log(sum)`` is formed.
 
 The subtraction order is what makes the formula stable: ``z - max`` is exact for the
 largest entries, and the small ``log(sum)`` is subtracted from it afterwards. Regrouped
 as ``z - (max + log(sum))`` it loses ``log(sum)`` whenever it is below half an ulp of
 ``max`` (``log_softmax([1e8, 1e8])`` would give 0 instead of -ln 2). Kernels are compiled
 without ``reassoc`` (see fastgrad._jit), so the order written here is the order run.
-``log(sum)`` is ``log1p`` of the sum without the max's own term, 1, so small log-probabilities keep their relative accuracy.
+``log(sum)`` is ``log1p`` of the sum without the max's own term, 1, so small log-probabilities
+keep their relative accuracy.
+
+Speed without ``reassoc`` (issue 9): the row max and sums are LLVM vectors of 16 lanes in an
+order fixed by the code (``_jit.lane_max``, ``lane_sum_ones_apart``, ``lane_dot``), the
+exponentials one loop over a whole block of rows, the row logs one loop over the rows.
 
 NaN anywhere in a row makes the whole row NaN (as NumPy and PyTorch).
 """
 import numpy as np
 
-from fastgrad._jit import inline, kernel, like, ordered, prange, spliced
-from fastgrad.kernels.mathfns import exp
-from fastgrad.kernels.reduce import dot_lanes, sum_lanes
+from fastgrad._jit import inline, kernel, lane_max, lane_sum_ones_apart, like, ordered, prange, spliced
+from fastgrad.kernels.mathfns import exp, log1p_nonneg
+from fastgrad.kernels.reduce import dot_row, sum_row
 from fastgrad.kernels.util import row_blocks
 
-
-@spliced
-def row_max(zr):
-    """(max, index of the first max) of a 1-D row; a NaN row entry is found by the sum."""
-    m = zr[0]
-    at = 0
-    for j in range(1, zr.size):
-        if zr[j] > m:
-            m = zr[j]
-            at = j
-    return m, at
+# Rows are addressed as z[r, j] and by their flat offset r * k (the lane intrinsics of _jit),
+# never as views z[r] (a view per row takes and drops a reference count).
 
 
 @spliced
-def exp_shifted(zr, outr, m, at):
-    """outr[j] = exp(zr[j] - m); returns the sum of the terms other than the one at the
-    max (which is exactly 1): log(1 + rest) is then taken with log1p, keeping the full
-    relative accuracy of small log-probabilities (a float32 sum 1 + 3.4e-4 would lose
-    the last 4 digits of log(sum)). The exponentials are one vectorizable loop, the sum
-    a four-lane one."""
-    for j in range(zr.size):
-        outr[j] = exp(zr[j] - m)
-    e_at = outr[at]  # 1, or NaN for a NaN row
-    outr[at] = like(m, 0.0)
-    rest = like(m, sum_lanes(outr))
-    outr[at] = e_at
-    return rest
+def row_max(z, r):
+    """The max of row r of the 2-D z (k >= 1), over vector lanes (``_jit.lane_max``; a running
+    max was a scalar loop). NaN entries are passed over (the max of the others, -inf if none):
+    the sum finds them."""
+    return lane_max(z, r * z.shape[1], z.shape[1])
+
+
+@spliced
+def _shift_row(z, out, r, m):
+    """out[r] = z[r] - m; for a row whose max is +inf, the logs of its limit's masses: 0 at the
+    +inf entries, -inf at the others, NaN kept (equal mass on the +inf entries)."""
+    if m == np.inf:
+        zero = like(m, 0.0)
+        for j in range(z.shape[1]):
+            v = z[r, j]
+            out[r, j] = zero if v == np.inf else (-m if v == v else v)
+    else:
+        for j in range(z.shape[1]):
+            out[r, j] = z[r, j] - m
+
+
+@spliced
+def _rest(e, r):
+    """The sum of row r of e = exp(z - max) besides one term at the max, in float64: the max's own
+    term is exactly 1, so the terms equal to 1 are counted apart from the others
+    (``_jit.lane_sum_ones_apart``) and rest = (sum of the others) + (count - 1). log(1 + rest)
+    is then log1p(rest), keeping the full relative accuracy of small log-probabilities (a
+    float32 sum 1 + 3.4e-4 would lose the last 4 digits of log(sum))."""
+    others, ones = lane_sum_ones_apart(e, r * e.shape[1], e.shape[1])
+    return others + (ones - 1.0)
+
+
+@spliced
+def softmax_rows(z, out, lo, hi, stats, want_log):
+    """out[r] = softmax(z[r]) for the rows lo .. hi - 1 of the 2-D C-contiguous z; writes each
+    row's max into ``stats[0, r - lo]`` and, when ``want_log``, log(sum exp(z - max)) into
+    ``stats[1, r - lo]`` (else the sum besides the max's term). Three passes: the shifted rows,
+    one exp over the whole block (a single vector loop: per row, a row of 10 left its 10 exps to
+    the scalar remainder of the loop), then each row's sum and scale; the logs last, one
+    vector loop over the rows (mathfns.log1p_nonneg; libm's log1p was a call per row)."""
+    k = z.shape[1]
+    for r in range(lo, hi):
+        m = row_max(z, r)
+        stats[0, r - lo] = m
+        _shift_row(z, out, r, m)
+    block = out.reshape(-1)[lo * k:hi * k]   # indices from 0: Numba adds no negative-index fix-up
+    for i in range(block.size):             # (which kept a loop from lo * k scalar)
+        block[i] = exp(block[i])
+    one = like(stats[0, 0], 1.0)
+    for r in range(lo, hi):
+        rest = like(one, _rest(out, r))
+        stats[1, r - lo] = rest
+        inv = one / (one + rest)
+        for j in range(k):
+            out[r, j] *= inv
+    if want_log:
+        logs = stats[1]
+        for i in range(hi - lo):
+            logs[i] = log1p_nonneg(logs[i])
 
 
 @inline
-def _inf_row(zr, outr):
-    """The limit for a row whose max is +inf: equal mass on its +inf entries (NaN stays NaN).
-    Writes the unnormalized masses and returns their sum."""
-    one = like(zr[0], 1.0)
-    zero = like(zr[0], 0.0)
-    s = zero
-    for j in range(zr.size):
-        v = one if zr[j] == np.inf else (zero if zr[j] == zr[j] else zr[j])
-        outr[j] = v
-        s += v
-    return s
-
-
-@spliced
-def softmax_row(z, out, r):
-    """out[r] = softmax(z[r]); returns (max, log of the sum of exp(z - max)) of the row."""
-    zr = z[r]
-    outr = out[r]
-    m, at = row_max(zr)
-    if m == np.inf:
-        s = _inf_row(zr, outr)
-        log_s = np.log(s)
-    else:
-        rest = exp_shifted(zr, outr, m, at)
-        s = like(m, 1.0) + rest
-        log_s = np.log1p(rest)
-    inv = like(m, 1.0) / s
-    for j in range(zr.size):
-        outr[j] *= inv
-    return m, log_s
+def row_stats(z, lo, hi):
+    """The ``stats`` array of :func:`softmax_rows` for rows lo .. hi - 1: (2, rows) of z's dtype."""
+    return np.empty((2, max(hi - lo, 1)), z.dtype)
 
 
 @ordered
-def log_softmax_value(zj, m, log_s):
-    """log softmax at one entry: ``(zj - m) - log_s`` in that order, given the row's max
-    ``m`` and ``log_s = log(sum exp(z - m))``; for a row whose max is +inf, the limit."""
-    if m == np.inf:
-        if log_s != log_s or zj != zj:  # a NaN in the row
-            return log_s + zj
-        return -log_s if zj == np.inf else -np.inf
+def _shifted_minus_log(zj, m, log_s):
+    """``(zj - m) - log_s`` in that order: the one place the stable log-softmax is formed."""
     return (zj - m) - log_s
 
 
 @ordered
-def _log_softmax_fill(zr, outr, m, log_s):
-    for j in range(zr.size):
-        outr[j] = log_softmax_value(zr[j], m, log_s)
+def log_softmax_value(zj, m, log_s):
+    """log softmax at one entry, given the row's max ``m`` and ``log_s = log(sum exp(z - m))``;
+    for a row whose max is +inf, the limit."""
+    if m == np.inf:
+        if log_s != log_s or zj != zj:  # a NaN in the row
+            return log_s + zj
+        return -log_s if zj == np.inf else -np.inf
+    return _shifted_minus_log(zj, m, log_s)
+
+
+@ordered
+def _log_softmax_fill(z, out, r, m, log_s):
+    """out[r] = log_softmax(z[r]); the test of m outside the loop, so that the loop vectorizes."""
+    if m == np.inf:
+        for j in range(z.shape[1]):
+            out[r, j] = log_softmax_value(z[r, j], m, log_s)
+    else:
+        for j in range(z.shape[1]):
+            out[r, j] = _shifted_minus_log(z[r, j], m, log_s)
 
 
 @inline
 def _forward_rows(z, out, log, lo, hi):
-    for r in range(lo, hi):
-        if log:
-            zr = z[r]
-            m, at = row_max(zr)
-            if m == np.inf:
-                log_s = np.log(_inf_row(zr, out[r]))
-            else:
-                log_s = np.log1p(exp_shifted(zr, out[r], m, at))  # out[r] as scratch
-            _log_softmax_fill(zr, out[r], m, log_s)
-        else:
-            softmax_row(z, out, r)
+    stats = row_stats(z, lo, hi)
+    softmax_rows(z, out, lo, hi, stats, log)
+    if log:
+        for r in range(lo, hi):
+            _log_softmax_fill(z, out, r, stats[0, r - lo], stats[1, r - lo])
 
 
 @inline
 def _backward_rows(z, grad_a, grad_z, log, lo, hi):
     k = z.shape[1]
+    softmax_rows(z, grad_z, lo, hi, row_stats(z, lo, hi), False)
     for r in range(lo, hi):
-        softmax_row(z, grad_z, r)
         if log:
-            acc = like(z[r, 0], sum_lanes(grad_a[r]))
+            acc = like(z[r, 0], sum_row(grad_a, r))
             for j in range(k):
                 grad_z[r, j] = grad_a[r, j] - grad_z[r, j] * acc
         else:
-            acc = like(z[r, 0], dot_lanes(grad_a[r], grad_z[r]))
+            acc = like(z[r, 0], dot_row(grad_a, grad_z, r))
             for j in range(k):
                 grad_z[r, j] = grad_z[r, j] * (grad_a[r, j] - acc)
 

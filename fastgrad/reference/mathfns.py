@@ -22,6 +22,11 @@ def log1p_unit_array(e, out):
     np.log1p(e, out=out)
 
 
+def log1p_nonneg_array(x, out):
+    """out = log(1 + x) elementwise (NumPy's log1p; the kernel is for x >= 0)."""
+    np.log1p(x, out=out)
+
+
 def erfc_array(x, out):
     """out = erfc(x) elementwise (SciPy's, Cephes)."""
     from scipy.special import erfc

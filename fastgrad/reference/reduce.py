@@ -34,19 +34,24 @@ def wide_lane_terms(terms):
     return fold_lanes(acc)
 
 
-def _lanes(terms):
-    """Four lanes (element i to lane i mod 4, the tail to lane 0), added as (a0 + a1) + (a2 + a3)."""
-    n4 = terms.size - terms.size % 4
-    lanes = [sum_in_order(terms[k:n4:4]) for k in range(4)]
-    lanes[0] = sum_in_order(np.concatenate([[lanes[0]], terms[n4:]]))
-    return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
+ROW_LANES = 16
 
 
-def sum_lanes(x):
-    """sum of the 1-D array x in float64 over four lanes."""
-    return _lanes(np.asarray(x).astype(np.float64))
+def _row_lanes(terms):
+    """``ROW_LANES`` lanes over the float64 terms (term i to lane i mod ROW_LANES, the last chunk
+    padded with zeros), folded pairwise."""
+    padded = np.concatenate([terms, np.zeros(-terms.size % ROW_LANES)])
+    acc = np.zeros(ROW_LANES)
+    for row in padded.reshape(-1, ROW_LANES):
+        acc += row
+    return fold_lanes(acc)
 
 
-def dot_lanes(x, y):
-    """sum_i x[i] y[i] in float64 over four lanes (products in x's dtype)."""
-    return _lanes((np.asarray(x) * np.asarray(y)).astype(np.float64))
+def sum_row(x, r):
+    """sum of row r of the 2-D x in float64, in the kernel's lane order."""
+    return _row_lanes(np.asarray(x)[r].astype(np.float64))
+
+
+def dot_row(x, y, r):
+    """sum_j x[r, j] y[r, j] in float64, in the kernel's lane order (products in x's dtype)."""
+    return _row_lanes((np.asarray(x)[r] * np.asarray(y)[r]).astype(np.float64))
