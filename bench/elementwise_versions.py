@@ -26,23 +26,15 @@ REPEATS = 200
 
 def measure():
     """{case: microseconds} for the fastgrad on sys.path."""
-    import time
-
     import numpy as np
 
     import fastgrad
     import fastgrad.functional as F
+    from step_versions import best_seconds   # bench/ is this script's directory: sys.path[0]
     fastgrad.set_num_threads(1)
 
     def best(func):
-        func()
-        func()
-        top = float("inf")
-        for _ in range(REPEATS):
-            t = time.perf_counter()
-            func()
-            top = min(top, time.perf_counter() - t)
-        return round(top * 1e6, 1)
+        return round(best_seconds(func, REPEATS) * 1e6, 1)
 
     rng = np.random.default_rng(0)
     times = {}
