@@ -304,6 +304,11 @@ def target_has_fma() -> bool:
 ROW_LANES = 16  # the lanes of lane_sum, lane_dot, lane_max and lane_sum_ones_apart: a power of two
 
 
+def _llvm_major():
+    from llvmlite import binding
+    return binding.llvm_version_info[0]
+
+
 def _lane_loop(context, builder, arrays, array_types, start, n, combine, inits, fill):
     """IR of ``accs = combine(accs, loads)`` over the ``n`` elements of each array from flat index
     ``start``, ``ROW_LANES`` at a time: ``loads`` are ``<ROW_LANES x dtype>`` vectors, element i
@@ -326,18 +331,23 @@ def _lane_loop(context, builder, arrays, array_types, start, n, combine, inits, 
 
     with cgutils.for_range(builder, full) as loop:
         step(builder.add(start, builder.mul(loop.index, width)),
-             lambda p: builder.load(builder.bitcast(p, vec.as_pointer()), align=align, typ=vec))
+             lambda p: builder.load(builder.bitcast(p, vec.as_pointer()), align=align))
     left = builder.sub(n, builder.mul(full, width))
     with builder.if_then(builder.icmp_signed(">", left, ir.Constant(n.type, 0))):
         lanes = ir.Constant(ir.VectorType(n.type, ROW_LANES), list(range(ROW_LANES)))
         bound = builder.insert_element(ir.Constant(lanes.type, ir.Undefined), left, ir.Constant(ir.IntType(32), 0))
         bound = builder.shuffle_vector(bound, bound, ir.Constant(ir.VectorType(ir.IntType(32), ROW_LANES), [0] * ROW_LANES))
         mask = builder.icmp_signed("<", lanes, bound)
-        name = "llvm.masked.load.v%df%d.p0" % (ROW_LANES, array_types[0].dtype.bitwidth)
+        # the intrinsic's name carries its pointer type: "p0" where LLVM's pointers are opaque
+        # (LLVM 17 on: llvmlite 0.45 on), "p0v16f32" for a typed pointer to the vector before
+        vec_name = "v%df%d" % (ROW_LANES, array_types[0].dtype.bitwidth)
+        opaque = _llvm_major() >= 17
         masked_load = cgutils.get_or_insert_function(builder.module, ir.FunctionType(
-            vec, [datas[0].type, ir.IntType(32), mask.type, vec]), name)
+            vec, [vec.as_pointer(), ir.IntType(32), mask.type, vec]),
+            "llvm.masked.load.%s.p0%s" % (vec_name, "" if opaque else vec_name))
         step(builder.add(start, builder.mul(full, width)),
-             lambda p: builder.call(masked_load, [p, ir.Constant(ir.IntType(32), align), mask, ir.Constant(vec, [fill] * ROW_LANES)]))
+             lambda p: builder.call(masked_load, [builder.bitcast(p, vec.as_pointer()), ir.Constant(ir.IntType(32), align),
+                                                  mask, ir.Constant(vec, [fill] * ROW_LANES)]))
     return [builder.load(a) for a in accs]
 
 
