@@ -27,6 +27,8 @@ _SQRT_HALF = 0.7071067811865476      # 1 / sqrt(2)
 _INV_SQRT_2PI = 0.3989422804014327   # 1 / sqrt(2 pi)
 _SQRT_2_OVER_PI = 0.7978845608028654
 _GELU_C = 0.044715
+_U2_A = 2.0 * _SQRT_2_OVER_PI * _GELU_C   # GELU-tanh's 2u = z (A z^2 + B)
+_U2_B = 2.0 * _SQRT_2_OVER_PI
 
 
 @spliced
@@ -92,7 +94,7 @@ def gelu_grad(z):
 @spliced
 def _gelu_tanh_u2(z):
     """2u = 2 sqrt(2/pi) (z + 0.044715 z^3), as z (a + b z^2): three roundings."""
-    return z * muladd(like(z, 2.0 * _SQRT_2_OVER_PI * _GELU_C), z * z, like(z, 2.0 * _SQRT_2_OVER_PI))
+    return z * muladd(like(z, _U2_A), z * z, like(z, _U2_B))
 
 
 @spliced
@@ -109,8 +111,6 @@ def _gelu_tanh_sigmoids64(z):
     return _sigmoid_pair(exp(-np.abs(u2)), u2 >= 0)
 
 
-_U2_A = 2.0 * _SQRT_2_OVER_PI * _GELU_C   # 2u = z (A z^2 + B)
-_U2_B = 2.0 * _SQRT_2_OVER_PI
 _U2_A32 = np.float32(_U2_A), np.float32(_U2_A - float(np.float32(_U2_A)))   # float32 head and tail
 _U2_B32 = np.float32(_U2_B), np.float32(_U2_B - float(np.float32(_U2_B)))
 
@@ -156,7 +156,7 @@ def gelu_tanh_grad(z):
     s, sm = _gelu_tanh_sigmoids(z)
     z2 = z * z
     z2 = z2 if z2 < like(z, 1e8) else like(z, 1e8)
-    du2 = like(z, 2.0 * _SQRT_2_OVER_PI) * muladd(like(z, 3.0 * _GELU_C), z2, like(z, 1.0))
+    du2 = like(z, _U2_B) * muladd(like(z, 3.0 * _GELU_C), z2, like(z, 1.0))
     return muladd(s * z * sm, du2, s)
 
 
