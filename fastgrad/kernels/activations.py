@@ -59,7 +59,8 @@ def tanh(z):
         poly = muladd(poly, z2, like(z, -17.0 / 315.0))
         poly = muladd(poly, z2, like(z, 2.0 / 15.0))
         poly = muladd(poly, z2, like(z, -1.0 / 3.0))
-        return muladd(z * z2, poly, z)
+        # the sign of z: the sum is +0 at z = -0 (IEEE: -0 + +0 = +0); tanh(-0) = -0 (C99, NumPy)
+        return np.copysign(muladd(z * z2, poly, z), z)
     e = exp(like(z, -2.0) * az)
     t = (like(z, 1.0) - e) / (like(z, 1.0) + e)
     return t if z >= 0 else -t
@@ -216,7 +217,7 @@ def forward_range(code, z, a, p1, p2):
             a[i] = z[i]
     elif code == RELU:
         for i in range(lo, hi):
-            a[i] = zero if z[i] <= zero else z[i]  # NaN stays NaN
+            a[i] = zero if z[i] < zero else z[i]  # NaN stays NaN, -0.0 stays -0.0 (as NumPy, PyTorch)
     elif code == LEAKY_RELU:
         for i in range(lo, hi):
             a[i] = z[i] if z[i] > zero else p1 * z[i]

@@ -28,7 +28,7 @@ def _nan_or(z, value):
 
 
 def relu(z):
-    return np.where(z <= 0, 0, z).astype(z.dtype)
+    return np.where(z < 0, 0, z).astype(z.dtype)
 
 
 def relu_backward(z, grad_a):
@@ -44,7 +44,8 @@ def leaky_relu_backward(z, grad_a, alpha=0.01):
 
 
 def elu(z, alpha=1.0):
-    return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0))).astype(z.dtype)
+    # np.where, not np.minimum(z, 0): that gives +0.0 for -0.0, and elu(-0.0) is -0.0
+    return np.where(z > 0, z, alpha * np.expm1(np.where(z > 0, 0, z))).astype(z.dtype)
 
 
 def elu_backward(z, grad_a, alpha=1.0):
