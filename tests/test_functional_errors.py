@@ -26,6 +26,13 @@ def test_softmax_rank_and_axis():
         F.softmax(np.ones((2, 2, 2)))
     with pytest.raises(ValueError, match="axis"):
         F.log_softmax(np.ones((2, 2)), axis=2)
+    for fn in (F.softmax, F.log_softmax):
+        for axis in (True, np.bool_(False), 1.0, "1", None):
+            with pytest.raises(TypeError, match="axis must be an integer"):
+                fn(np.ones((2, 2)), axis=axis)
+    for fn in (F.softmax_backward, F.log_softmax_backward):
+        with pytest.raises(TypeError, match="axis must be an integer"):
+            fn(np.ones((2, 2)), np.ones((2, 2)), axis=True)
 
 
 @pytest.mark.parametrize("fn,kwargs,match", [

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastgrad._checks import as_scalar, check_choice, check_same_shape
+from fastgrad._checks import as_int, as_scalar, check_choice, check_same_shape
 from fastgrad.functional._inputs import float_input, restore
 from fastgrad.kernels import activations as K
 from fastgrad.kernels import softmax as KS
@@ -142,7 +142,8 @@ def silu_backward(z, grad_a):
 def _rows(z, axis, name="z"):
     """z (a checked 1-D or 2-D float array) as a C-contiguous 2-D array whose rows run
     along ``axis``, and how to undo that."""
-    if not isinstance(axis, (int, np.integer)) or not -z.ndim <= axis < z.ndim:
+    axis = as_int(axis, "axis")   # TypeError for a bool, a float or a string: axis=True is not 1
+    if not -z.ndim <= axis < z.ndim:
         raise ValueError(f"axis must be an integer in [{-z.ndim}, {z.ndim}) for a {z.ndim}-D z, got {axis!r}")
     if z.ndim == 1:
         return z.reshape(1, -1), lambda out: out.reshape(-1)
