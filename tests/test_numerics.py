@@ -208,6 +208,44 @@ def test_softmax_cross_entropy_nan_row(dtype, impl):
     assert np.isnan(grad[:2]).all() and np.isfinite(grad[2]).all()
 
 
+@pytest.mark.parametrize("impl", ["kernel", "reference"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_softmax_cross_entropy_nan_row_with_zero_weight(dtype, impl, reduction):
+    """A row whose log-softmax is NaN (a NaN logit, or every logit -inf) has a NaN loss even when
+    its target's class weight is 0 or its target probabilities are all 0, as in PyTorch (0 * NaN):
+    the NaN was in the gradient but not in the loss. Ignored rows stay 0, as in PyTorch."""
+    M = F if impl == "kernel" else R
+    z = np.array([[-np.inf, -np.inf, -np.inf], [np.nan, 0.0, 0.0], [1.0, 2.0, 3.0], [np.nan, 1.0, 1.0]], dtype)
+    labels = np.array([0, 0, 2, -100])
+    weight = np.array([0.0, 1.0, 1.0], dtype)
+    loss, grad = M.softmax_cross_entropy(z, labels, weight=weight, reduction=reduction)
+    loss = np.atleast_1d(loss)
+    if reduction == "none":
+        assert np.isnan(loss[:2]).all() and np.isfinite(loss[2]) and loss[3] == 0, loss
+    else:
+        assert np.isnan(loss).all(), loss
+    assert np.isnan(grad[:2]).all() and np.isfinite(grad[2:]).all(), grad
+    probs = np.zeros((2, 3), dtype)   # probability targets that are all 0
+    loss, _ = M.softmax_cross_entropy(z[:2], probs)
+    assert math.isnan(loss)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_softmax_cross_entropy_nan_row_with_zero_weight_as_torch(dtype, reduction):
+    torch = pytest.importorskip("torch")
+    z = np.array([[-np.inf, -np.inf, -np.inf], [np.nan, 0.0, 0.0], [1.0, 2.0, 3.0], [np.nan, 1.0, 1.0]], dtype)
+    labels = np.array([0, 0, 2, -100])
+    weight = np.array([0.0, 1.0, 1.0], dtype)
+    loss, grad = F.softmax_cross_entropy(z, labels, weight=weight, reduction=reduction)
+    t = torch.tensor(z, requires_grad=True)
+    want = torch.nn.functional.cross_entropy(t, torch.tensor(labels), weight=torch.tensor(weight), reduction=reduction)
+    want.sum().backward()
+    np.testing.assert_allclose(loss, want.detach().numpy(), rtol=1e-6, equal_nan=True)
+    # the ignored row (docs/losses.md): 0 here, NaN in torch (its log-softmax backward reads the row)
+    np.testing.assert_array_equal(grad[3], 0)
+    np.testing.assert_allclose(grad[:3], t.grad.numpy()[:3], rtol=1e-6, atol=1e-7, equal_nan=True)
+
+
 def test_clip_grad_value_keeps_nan(dtype):
     from fastgrad.optim.grad_utils import clip_grad_value
     from fastgrad.reference import grad_utils as RG

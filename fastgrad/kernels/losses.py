@@ -194,7 +194,16 @@ def ce_rows(z, labels, probs, use_labels, grad, scale, smoothing, lo, hi):
             if q != 0:
                 acc -= q * log_softmax_value(z[r, j], m, log_s)
             grad[r, j] = scale * (q_sum * grad[r, j] - q)
+        acc += _nan_row(log_s)
     return acc
+
+
+@inline
+def _nan_row(log_s):
+    """NaN when a row's log-sum-exp is NaN (a NaN logit, or every logit -inf), else 0: its loss
+    is then NaN even where every target weight is 0 and no term is added (PyTorch's 0 * NaN),
+    so that a NaN is never hidden in the loss while it is in the gradient."""
+    return log_s if log_s != log_s else 0.0
 
 
 @inline
@@ -230,6 +239,7 @@ def ce_rows_weighted(z, labels, probs, use_labels, weight, ignore_index, grad, l
                 if c != 0:
                     row -= c * log_softmax_value(z[r, j], m, log_s)
                 c_sum += c
+            row += _nan_row(log_s)
             total = like(scale, c_sum)
             for j in range(k):
                 c = _class_coef(labels, probs, use_labels, weight, r, j, k, smoothing)

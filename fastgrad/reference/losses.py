@@ -109,6 +109,7 @@ def softmax_cross_entropy(logits, target, label_smoothing=0.0, reduction="mean",
     log_p = shifted - log_s
     with np.errstate(invalid="ignore"):
         losses = np.sum(np.where(c != 0, -c * log_p, 0.0), axis=1)
+        losses[kept & np.isnan(log_s).reshape(-1)] = np.nan   # a NaN row's loss is NaN, whatever c
         grad = np.where(kept[:, None], c.sum(axis=1, keepdims=True) * p - c, 0.0)
     if reduction == "none":
         return losses.astype(logits.dtype), grad.astype(logits.dtype)
