@@ -274,6 +274,36 @@ def test_unit_weights_are_bit_identical_with_labels(dtype):
     np.testing.assert_array_equal(plain[1], weighted[1])
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_a_rows_bits_do_not_depend_on_the_path_its_block_takes(dtype, smoothing):
+    """Labels without class weights: a block holding an ignored row, or asked for reduction="none",
+    takes the options path; each kept row's loss and gradient there are the plain path's bits
+    (the options path summed the smoothed q of a row instead of taking 1, and the loss's terms in
+    another order: float64 gradients moved by 1e-16, and an ignored row changed other rows)."""
+    logits, labels = _ce_inputs(np.random.default_rng(14), 40, 7, dtype, False)
+    plain_loss, plain = F.softmax_cross_entropy(logits, labels, label_smoothing=smoothing, reduction="sum")
+    row_losses, none = F.softmax_cross_entropy(logits, labels, label_smoothing=smoothing, reduction="none")
+    np.testing.assert_array_equal(none, plain)
+    for r in (0, 17, 39):
+        one, _ = F.softmax_cross_entropy(logits[r:r + 1], labels[r:r + 1], label_smoothing=smoothing, reduction="sum")
+        assert row_losses[r] == np.asarray(one, dtype)
+    with_ignored = np.insert(labels, [3, 20], -100)
+    loss, grad = F.softmax_cross_entropy(np.insert(logits, [3, 20], 5.0, axis=0), with_ignored,
+                                         label_smoothing=smoothing, reduction="sum")
+    assert loss == plain_loss
+    np.testing.assert_array_equal(grad[with_ignored != -100], plain)
+
+
+def test_one_class_with_label_smoothing_has_zero_gradient(dtype):
+    """One class: q = (1 - ls) + ls / 1 = 1 and softmax = 1, so the gradient is exactly 0 (float32
+    gave 2.2e-8: ls / k was float64 against a float32 1 - ls)."""
+    z = np.array([[0.0], [3.0], [-2.0]], dtype)
+    for reduction in ("mean", "sum", "none"):
+        loss, grad = F.softmax_cross_entropy(z, np.zeros(3, np.int64), label_smoothing=0.1, reduction=reduction)
+        np.testing.assert_array_equal(grad, 0)
+        np.testing.assert_array_equal(loss, 0)
+
+
 def test_all_rows_ignored_give_nan_mean_and_zero_gradient(dtype):
     logits, labels = np.ones((3, 4), dtype), np.full(3, -100)
     for options in ({}, {"weight": np.ones(4)}, {"label_smoothing": 0.2}):

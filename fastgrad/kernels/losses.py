@@ -164,12 +164,14 @@ def elementwise_loss(code, pred, target, weight, pos_weight, grad, losses, scale
 
 @inline
 def target_prob(labels, probs, use_labels, r, j, k, smoothing):
-    """q[r, j]: the (label-smoothed) target distribution, from labels or from probabilities."""
+    """q[r, j]: the (label-smoothed) target distribution, from labels or from probabilities, in
+    smoothing's dtype (an int64 k would promote smoothing / k to float64: one class in float32
+    then had q = 0.9f + 0.1 != 1 and a gradient of 2e-8 where it is 0)."""
     one = like(smoothing, 1.0)
     if use_labels:
         hit = one if labels[r] == j else like(smoothing, 0.0)
-        return (one - smoothing) * hit + smoothing / k
-    return (one - smoothing) * probs[r, j] + smoothing / k
+        return (one - smoothing) * hit + smoothing / like(smoothing, k)
+    return (one - smoothing) * probs[r, j] + smoothing / like(smoothing, k)
 
 
 @inline
@@ -189,12 +191,13 @@ def ce_rows(z, labels, probs, use_labels, grad, scale, smoothing, lo, hi):
             for j in range(k):
                 total += target_prob(labels, probs, use_labels, r, j, k, smoothing)
             q_sum = like(scale, total)
+        row = 0.0   # summed per row, then added: the order of ce_rows_weighted, so the same bits
         for j in range(k):
             q = target_prob(labels, probs, use_labels, r, j, k, smoothing)
             if q != 0:
-                acc -= q * log_softmax_value(z[r, j], m, log_s)
+                row -= q * log_softmax_value(z[r, j], m, log_s)
             grad[r, j] = scale * (q_sum * grad[r, j] - q)
-        acc += _nan_row(log_s)
+        acc += row + _nan_row(log_s)
     return acc
 
 
@@ -240,7 +243,9 @@ def ce_rows_weighted(z, labels, probs, use_labels, weight, ignore_index, grad, l
                     row -= c * log_softmax_value(z[r, j], m, log_s)
                 c_sum += c
             row += _nan_row(log_s)
-            total = like(scale, c_sum)
+            # labels without class weights: their q sum to 1, taken as 1 as in ce_rows, so a row's
+            # bits do not depend on which path its block took (an ignored row, reduction="none")
+            total = like(scale, 1.0) if use_labels and weight.size == 0 else like(scale, c_sum)
             for j in range(k):
                 c = _class_coef(labels, probs, use_labels, weight, r, j, k, smoothing)
                 grad[r, j] = scale * (total * grad[r, j] - c)
