@@ -166,6 +166,25 @@ def test_vectorizable_exp_matches_numpy(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exp_of_nonpositive_arguments_is_exp_bit_for_bit(dtype):
+    """kernels.mathfns.exp_nonpos (softmax's exp(z - max)) leaves out exp's upper limit: on every
+    argument <= 0, -inf and NaN it gives exp's bits, down to and past the underflow bound; its
+    NumPy twin is np.exp."""
+    from fastgrad.kernels.mathfns import exp_array, exp_nonpos_array
+    from fastgrad.reference.mathfns import exp_nonpos_array as twin
+    lo = -90.0 if dtype == np.float32 else -710.0
+    x = np.concatenate([np.linspace(lo, 0, 200_001), -np.geomspace(1e-30, 1, 1001), [-0.0, 0.0, -np.inf, np.nan],
+                        -np.abs(np.random.default_rng(0).standard_normal(999) * 30)]).astype(dtype)
+    got, want, numpy = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+    exp_nonpos_array(x, got)
+    exp_array(x, want)
+    np.testing.assert_array_equal(got, want)
+    twin(x, numpy)
+    normal = numpy >= np.finfo(dtype).tiny
+    assert np.max(np.abs(got[normal] - numpy[normal]) / numpy[normal]) < 3 * np.finfo(dtype).eps
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_muladd_rounds_once_where_the_cpu_fuses(dtype):
     """_jit.muladd (the mathfns polynomials' and the optimizers' a * b + c): when Numba compiles for
     a CPU with FMA, the exact a * b + c rounded once (Fractions), in a vectorized loop too;

@@ -14,7 +14,7 @@ block's labels for ``ignore_index``).
 """
 import numpy as np
 
-from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, ordered, prange
+from fastgrad._jit import block_bounds, inline, kernel, like, n_blocks, ordered, prange, spliced
 from fastgrad.kernels.activations import sigmoid
 from fastgrad.kernels.mathfns import exp, log1p_unit
 from fastgrad.kernels.reduce import sum_in_order
@@ -182,7 +182,7 @@ def ce_rows(z, labels, probs, use_labels, grad, scale, smoothing, lo, hi):
     k = z.shape[1]
     acc = 0.0
     stats = row_stats(z, lo, hi)
-    softmax_rows(z, grad, lo, hi, stats, True)
+    softmax_rows(z, grad, lo, hi, stats, True, True)
     for r in range(lo, hi):
         m, log_s = stats[0, r - lo], stats[1, r - lo]
         q_sum = like(scale, 1.0)
@@ -191,6 +191,9 @@ def ce_rows(z, labels, probs, use_labels, grad, scale, smoothing, lo, hi):
             for j in range(k):
                 total += target_prob(labels, probs, use_labels, r, j, k, smoothing)
             q_sum = like(scale, total)
+        if use_labels and smoothing == 0:
+            acc += _one_hot_row(z, labels, grad, scale, r, m, log_s) + _nan_row(log_s)
+            continue
         row = 0.0   # summed per row, then added: the order of ce_rows_weighted, so the same bits
         for j in range(k):
             q = target_prob(labels, probs, use_labels, r, j, k, smoothing)
@@ -199,6 +202,20 @@ def ce_rows(z, labels, probs, use_labels, grad, scale, smoothing, lo, hi):
             grad[r, j] = scale * (q_sum * grad[r, j] - q)
         acc += row + _nan_row(log_s)
     return acc
+
+
+@spliced
+def _one_hot_row(z, labels, grad, scale, r, m, log_s):
+    """ce_rows' row r for a label without smoothing (q one-hot): grad[r] = scale * p, and
+    scale * (p - 1) at the label, as one scaling loop and one entry; returns the row's loss.
+    The general loop's bits (q_sum * p - 0 is p), without its k calls of target_prob."""
+    k = z.shape[1]
+    y = labels[r]
+    p_y = grad[r, y]
+    for j in range(k):
+        grad[r, j] *= scale
+    grad[r, y] = scale * (p_y - like(scale, 1.0))
+    return 0.0 - log_softmax_value(z[r, y], m, log_s)
 
 
 @inline
@@ -228,7 +245,7 @@ def ce_rows_weighted(z, labels, probs, use_labels, weight, ignore_index, grad, l
     zero = like(scale, 0.0)
     acc = 0.0
     stats = row_stats(z, lo, hi)
-    softmax_rows(z, grad, lo, hi, stats, True)
+    softmax_rows(z, grad, lo, hi, stats, True, True)
     for r in range(lo, hi):
         row = 0.0
         if use_labels and labels[r] == ignore_index:

@@ -53,12 +53,28 @@ def _exp32_limits(x, y):
     return y
 
 
-@ordered
-def _exp32(x):
-    xc = min(max(x, _EXP32_LO), _EXP32_HI)
+@spliced
+def _exp32_in_range(xc):
+    """e**xc for xc in [_EXP32_LO, _EXP32_HI]: Cody-Waite reduction, then the polynomial."""
     k = np.floor(muladd(xc, np.float32(_LOG2E), np.float32(0.5)))
     r = muladd(-k, np.float32(_LN2_LO32), muladd(-k, np.float32(_LN2_HI32), xc))
-    return _exp32_limits(x, _exp32_kr(k, r))
+    return _exp32_kr(k, r)
+
+
+@ordered
+def _exp32(x):
+    return _exp32_limits(x, _exp32_in_range(min(max(x, _EXP32_LO), _EXP32_HI)))
+
+
+@ordered
+def _exp32_nonpos(x):
+    """exp(x) for x <= 0, -inf or NaN: exp's value without its upper limit's test and clamp."""
+    y = _exp32_in_range(max(x, _EXP32_LO))
+    if x < _EXP32_LO:
+        y = np.float32(0.0)
+    if x != x:
+        y = x
+    return y
 
 
 @spliced
@@ -107,12 +123,28 @@ def _exp64_limits(x, y):
     return y
 
 
-@ordered
-def _exp64(x):
-    xc = min(max(x, _EXP64_LO), _EXP64_HI)
+@spliced
+def _exp64_in_range(xc):
+    """e**xc for xc in [_EXP64_LO, _EXP64_HI] (see _exp32_in_range)."""
     k = np.floor(muladd(xc, _LOG2E, 0.5))
     r = muladd(-k, _LN2_LO64, muladd(-k, _LN2_HI64, xc))
-    return _exp64_limits(x, _exp64_kr(k, r))
+    return _exp64_kr(k, r)
+
+
+@ordered
+def _exp64(x):
+    return _exp64_limits(x, _exp64_in_range(min(max(x, _EXP64_LO), _EXP64_HI)))
+
+
+@ordered
+def _exp64_nonpos(x):
+    """exp(x) for x <= 0, -inf or NaN (see _exp32_nonpos)."""
+    y = _exp64_in_range(max(x, _EXP64_LO))
+    if x < _EXP64_LO:
+        y = 0.0
+    if x != x:
+        y = x
+    return y
 
 
 @spliced
@@ -127,6 +159,8 @@ def _exp64_sum(a, b):
 
 # e**x in x's float type, vectorizable (see the module docstring for accuracy).
 exp = by_float_type(_exp32, _exp64)
+# exp's values for arguments <= 0 (softmax's z - max), with fewer operations.
+exp_nonpos = by_float_type(_exp32_nonpos, _exp64_nonpos)
 
 
 @ordered
@@ -324,6 +358,13 @@ def exp_array(x, out):
     """out = exp(x) elementwise over flat arrays (the scalar exp above, applied in a loop)."""
     for i in range(x.size):
         out[i] = exp(x[i])
+
+
+@kernel
+def exp_nonpos_array(x, out):
+    """out = exp(x) elementwise for x <= 0, -inf or NaN (exp_nonpos: exp's bits there)."""
+    for i in range(x.size):
+        out[i] = exp_nonpos(x[i])
 
 
 @kernel

@@ -13,15 +13,16 @@ without ``reassoc`` (see fastgrad._jit), so the order written here is the order 
 keep their relative accuracy.
 
 Speed without ``reassoc`` (issue 9): the row max and sums are LLVM vectors of 16 lanes in an
-order fixed by the code (``_jit.lane_max``, ``lane_sum_ones_apart``, ``lane_dot``), the
-exponentials one loop over a whole block of rows, the row logs one loop over the rows.
+order fixed by the code (``_jit.lane_max``, ``lane_sum``, ``lane_sum_ones_apart``, ``lane_dot``),
+the exponentials one loop over a whole block of rows (``exp_nonpos``: the arguments are <= 0),
+the row logs one loop over the rows.
 
 NaN anywhere in a row makes the whole row NaN (as NumPy and PyTorch).
 """
 import numpy as np
 
-from fastgrad._jit import inline, kernel, lane_max, lane_sum_ones_apart, like, ordered, prange, spliced
-from fastgrad.kernels.mathfns import exp, log1p_nonneg
+from fastgrad._jit import inline, kernel, lane_max, lane_sum, lane_sum_ones_apart, like, ordered, prange, spliced
+from fastgrad.kernels.mathfns import exp_nonpos, log1p_nonneg
 from fastgrad.kernels.reduce import dot_row, sum_row
 from fastgrad.kernels.util import row_blocks
 
@@ -63,13 +64,15 @@ def _rest(e, r):
 
 
 @spliced
-def softmax_rows(z, out, lo, hi, stats, want_log):
+def softmax_rows(z, out, lo, hi, stats, want_log, want_probs):
     """out[r] = softmax(z[r]) for the rows lo .. hi - 1 of the 2-D C-contiguous z; writes each
     row's max into ``stats[0, r - lo]`` and, when ``want_log``, log(sum exp(z - max)) into
-    ``stats[1, r - lo]`` (else the sum besides the max's term). Three passes: the shifted rows,
+    ``stats[1, r - lo]`` (else the sum itself). ``want_probs`` False (log_softmax's forward, which
+    needs only the logs) leaves exp(z - max) in out, unscaled. Passes: each row's max and shift,
     one exp over the whole block (a single vector loop: per row, a row of 10 left its 10 exps to
-    the scalar remainder of the loop), then each row's sum and scale; the logs last, one
-    vector loop over the rows (mathfns.log1p_nonneg; libm's log1p was a call per row)."""
+    the scalar remainder of the loop), each row's sum (besides the max's term when the log is
+    wanted, see :func:`_rest`; otherwise the whole sum, ``lane_sum``) and scale; the logs last,
+    one vector loop over the rows (mathfns.log1p_nonneg; libm's log1p was a call per row)."""
     k = z.shape[1]
     for r in range(lo, hi):
         m = row_max(z, r)
@@ -77,14 +80,20 @@ def softmax_rows(z, out, lo, hi, stats, want_log):
         _shift_row(z, out, r, m)
     block = out.reshape(-1)[lo * k:hi * k]   # indices from 0: Numba adds no negative-index fix-up
     for i in range(block.size):             # (which kept a loop from lo * k scalar)
-        block[i] = exp(block[i])
+        block[i] = exp_nonpos(block[i])     # z - max <= 0, or -inf, or NaN
     one = like(stats[0, 0], 1.0)
     for r in range(lo, hi):
-        rest = like(one, _rest(out, r))
-        stats[1, r - lo] = rest
-        inv = one / (one + rest)
-        for j in range(k):
-            out[r, j] *= inv
+        if want_log:
+            rest = like(one, _rest(out, r))
+            stats[1, r - lo] = rest
+            total = one + rest
+        else:
+            total = like(one, lane_sum(out, r * k, k))
+            stats[1, r - lo] = total
+        if want_probs:
+            inv = one / total
+            for j in range(k):
+                out[r, j] *= inv
     if want_log:
         logs = stats[1]
         for i in range(hi - lo):
@@ -128,7 +137,7 @@ def _log_softmax_fill(z, out, r, m, log_s):
 @inline
 def _forward_rows(z, out, log, lo, hi):
     stats = row_stats(z, lo, hi)
-    softmax_rows(z, out, lo, hi, stats, log)
+    softmax_rows(z, out, lo, hi, stats, log, not log)
     if log:
         for r in range(lo, hi):
             _log_softmax_fill(z, out, r, stats[0, r - lo], stats[1, r - lo])
@@ -137,7 +146,7 @@ def _forward_rows(z, out, log, lo, hi):
 @inline
 def _backward_rows(z, grad_a, grad_z, log, lo, hi):
     k = z.shape[1]
-    softmax_rows(z, grad_z, lo, hi, row_stats(z, lo, hi), False)
+    softmax_rows(z, grad_z, lo, hi, row_stats(z, lo, hi), False, True)
     for r in range(lo, hi):
         if log:
             acc = like(z[r, 0], sum_row(grad_a, r))

@@ -7,6 +7,11 @@ def exp_array(x, out):
     np.exp(x, out=out)
 
 
+def exp_nonpos_array(x, out):
+    """out = exp(x) elementwise, for x <= 0, -inf or NaN."""
+    np.exp(x, out=out)
+
+
 def exp32_sum(a, b):
     """exp(a + b) in float32, for a float32 pair a + b carried without rounding (the sum taken in float64)."""
     return np.float32(np.exp(np.float64(a) + np.float64(b)))
