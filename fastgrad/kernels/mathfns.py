@@ -17,7 +17,7 @@ subnormals). fastgrad only calls it with x <= 0 (exp(-|z|), exp(z - max), ...).
 """
 import numpy as np
 
-from fastgrad._jit import bits_from_float, by_float_type, float_from_bits, kernel, muladd, ordered, spliced
+from fastgrad._jit import bits_from_float, by_float_type, float_from_bits, kernel, like, muladd, ordered, spliced
 
 _LOG2E = 1.4426950408889634
 _LN2_HI64, _LN2_LO64 = 6.93147180369123816490e-01, 1.90821492927058770002e-10
@@ -42,15 +42,21 @@ _EXP32_LO = np.float32(-87.33654)
 
 
 @spliced
+def _low_limit(x, y, lo):
+    """y, or 0 where x < lo (exp leaves the normal range below), or x where x is NaN."""
+    if x < lo:
+        y = like(y, 0.0)
+    if x != x:
+        y = x
+    return y
+
+
+@spliced
 def _exp32_limits(x, y):
     """y, or the limit where exp(x) leaves the normal range (inf above, 0 below); NaN stays NaN."""
     if x > _EXP32_HI:
         y = np.float32(np.inf)
-    if x < _EXP32_LO:
-        y = np.float32(0.0)
-    if x != x:
-        y = x
-    return y
+    return _low_limit(x, y, _EXP32_LO)
 
 
 @spliced
@@ -69,12 +75,7 @@ def _exp32(x):
 @ordered
 def _exp32_nonpos(x):
     """exp(x) for x <= 0, -inf or NaN: exp's value without its upper limit's test and clamp."""
-    y = _exp32_in_range(max(x, _EXP32_LO))
-    if x < _EXP32_LO:
-        y = np.float32(0.0)
-    if x != x:
-        y = x
-    return y
+    return _low_limit(x, _exp32_in_range(max(x, _EXP32_LO)), _EXP32_LO)
 
 
 @spliced
@@ -116,11 +117,7 @@ _EXP64_LO = -708.3964185322641
 def _exp64_limits(x, y):
     if x > _EXP64_HI:
         y = np.inf
-    if x < _EXP64_LO:
-        y = 0.0
-    if x != x:
-        y = x
-    return y
+    return _low_limit(x, y, _EXP64_LO)
 
 
 @spliced
@@ -139,12 +136,7 @@ def _exp64(x):
 @ordered
 def _exp64_nonpos(x):
     """exp(x) for x <= 0, -inf or NaN (see _exp32_nonpos)."""
-    y = _exp64_in_range(max(x, _EXP64_LO))
-    if x < _EXP64_LO:
-        y = 0.0
-    if x != x:
-        y = x
-    return y
+    return _low_limit(x, _exp64_in_range(max(x, _EXP64_LO)), _EXP64_LO)
 
 
 @spliced
