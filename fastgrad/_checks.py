@@ -87,6 +87,35 @@ def as_scalar(value, name: str, *, low=None, high=None, low_open=False, high_ope
     return v
 
 
+def check_in_dtype(quantities, dtype, where="the parameters' dtype") -> None:
+    """``ValueError`` if a quantity that a kernel rounds to ``dtype`` changes its meaning there:
+    ``quantities`` holds ``(label, value, keep_nonzero)``; the value must be finite there (no
+    overflow), and with ``keep_nonzero`` a nonzero one must not round to 0. ``where`` names the
+    dtype's owner in the message ("the parameters' dtype", "z's dtype").
+
+    The kernels compute in the arrays' dtype: ``Adam(lr=1e39)`` or ``softplus(beta=1e300)`` is a
+    finite float64 but inf in float32, and gives NaN (PyTorch raises on that overflow too);
+    ``eps=1e-46`` is 0 in float32, where a division by it is a division by 0.
+    """
+    info = np.finfo(dtype)
+    for label, value, keep_nonzero in quantities:
+        with np.errstate(over="ignore", under="ignore"):
+            rounded = np.dtype(dtype).type(value)
+        if not np.isfinite(rounded):
+            raise ValueError(f"{label} must be finite in {where} {np.dtype(dtype)} "
+                             f"(at most {float(info.max):.4g}), got {value:.6g}")
+        if keep_nonzero and value != 0 and rounded == 0:
+            raise ValueError(f"{label} must be {'> 0' if value > 0 else '< 0'} in {where} {np.dtype(dtype)} "
+                             f"(it rounds to 0 there), got {value:.6g}")
+
+
+def in_dtype(value, name: str, dtype, where: str):
+    """``value`` (a float that passed :func:`as_scalar`) as a scalar of ``dtype``, after
+    :func:`check_in_dtype` (finite stays finite, nonzero stays nonzero)."""
+    check_in_dtype([(name, value, True)], dtype, where)
+    return np.dtype(dtype).type(value)
+
+
 def as_int(value, name: str, *, low=None) -> int:
     """``value`` as a Python int >= ``low``, else ``TypeError``/``ValueError``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastgrad.kernels.program import N_COLS, REF
+from fastgrad._checks import check_in_dtype
+from fastgrad.kernels.program import ACT, ACTIVATION, BATCH_NORM, DENSE, DROPOUT, LAYER_NORM, N_COLS, OP, REF
 
 
 class ProgramBuilder:
@@ -11,7 +12,7 @@ class ProgramBuilder:
     and remembers the initial values the layers ask for (norm weights start at 1)."""
 
     def __init__(self):
-        self.rows, self.scalars, self.owners = [], [], []
+        self.rows, self.scalars, self.owners, self.wheres = [], [], [], []
         self.n_params = 0
         self.n_state = 0
         self.param_fills, self.state_fills = [], []
@@ -40,6 +41,7 @@ class ProgramBuilder:
                         self.n_params), np.int64)
         self.rows.append(row)
         self.scalars.append(scalars)
+        self.wheres.append(self.where)
         self.owners.append(owner)
         if owner is not None and owner._op is None:
             owner._op = len(self.rows) - 1
@@ -51,8 +53,20 @@ class ProgramBuilder:
 
     def build(self, dtype):
         program = np.array(self.rows, np.int64).reshape(-1, N_COLS)
+        check_in_dtype([(f"{name} of {where}", float(value), True)
+                        for row, scalars, where in zip(self.rows, self.scalars, self.wheres)
+                        for name, value in zip(_scalar_names(row), scalars)], dtype, "the model's dtype")
         op_params = np.array(self.scalars, dtype).reshape(-1, 2)
         return program, op_params
+
+
+def _scalar_names(row):
+    """The names of an op's scalars (the layers' options), for messages."""
+    from fastgrad.functional.activations import OPTION_NAMES
+    op = int(row[OP])
+    if op in (DENSE, ACTIVATION):
+        return OPTION_NAMES.get(int(row[ACT]), ())
+    return {DROPOUT: ("p",), LAYER_NORM: ("eps",), BATCH_NORM: ("eps", "momentum")}.get(op, ())
 
 
 def build_program(layers, n_in, dtype):

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import fastgrad.functional as F
+from fastgrad import Activation, BatchNorm1d, Dense, LayerNorm, Sequential
 import fastgrad.reference as R
 
 
@@ -183,3 +184,48 @@ def test_pandas_nullable_columns_are_converted():
     np.testing.assert_array_equal(F.relu(obj), [0.0, np.nan, 2.0])
     df = pd.DataFrame({"a": pd.array([1.0, None], dtype="Float64"), "b": [2.0, 3.0]})
     np.testing.assert_array_equal(F.relu(df), [[1.0, 2.0], [np.nan, 3.0]])
+
+
+# Options valid as float64 but not in the inputs' float32 (issue 10's kind: a value checked in float64
+# and used after rounding): inf or 0 there gave NaN for finite input, with NumPy's cast warning only.
+Z32 = np.array([-1.0, -0.0, 0.0, 2.0], np.float32)
+OPTION_CASES = [
+    (lambda: F.softplus(Z32, beta=1e300), "^beta must be finite in z's dtype float32"),
+    (lambda: F.softplus_backward(Z32, Z32, beta=1e300), "^beta must be finite in z's dtype float32"),
+    (lambda: F.softplus(Z32, beta=1e-46), "^beta must be > 0 in z's dtype float32"),
+    (lambda: F.softplus(Z32, threshold=1e39), "^threshold must be finite in z's dtype float32"),
+    (lambda: F.leaky_relu(Z32, alpha=1e300), "^alpha must be finite in z's dtype float32"),
+    (lambda: F.leaky_relu_backward(Z32, Z32, alpha=-1e300), "^alpha must be finite in z's dtype float32"),
+    (lambda: F.elu(Z32, alpha=1e300), "^alpha must be finite in z's dtype float32"),
+    (lambda: F.elu_backward(Z32, Z32, alpha=1e-50), "^alpha must be > 0 in z's dtype float32"),
+    (lambda: F.huber(Z32, Z32, delta=1e39), "^delta must be finite in pred's dtype float32"),
+    (lambda: F.binary_cross_entropy(np.float32([.5, 1, 0]), np.float32([0, 1, 1]), eps=1e-46),
+     "^eps must be > 0 in pred's dtype float32"),
+    (lambda: F.layer_norm(np.ones((2, 3), np.float32), eps=1e39), "^eps must be finite in x's dtype float32"),
+    (lambda: F.batch_norm(np.ones((2, 3), np.float32), training=True, eps=1e-50), "^eps must be > 0 in x's dtype float32"),
+]
+
+
+@pytest.mark.parametrize("call,match", OPTION_CASES)
+def test_options_must_keep_their_value_in_the_inputs_dtype(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_the_same_options_are_fine_in_float64():
+    z = Z32.astype(np.float64)
+    np.testing.assert_allclose(F.softplus(z, beta=1e300), [0.0, np.log(2) / 1e300, np.log(2) / 1e300, 2.0], rtol=1e-15)
+    assert np.isfinite(F.leaky_relu(z, alpha=1e300)).all() and np.isfinite(F.elu_backward(z, z, alpha=1e-50)).all()
+    assert np.isfinite(F.binary_cross_entropy(np.array([.5, 1, 0]), np.array([0.0, 1, 1]), eps=1e-46)[0])
+
+
+@pytest.mark.parametrize("layers,match", [
+    (lambda: [Dense(3, 4), Activation("softplus", beta=1e300), Dense(4, 1)], "^beta of layer 1 must be finite"),
+    (lambda: [Dense(3, 4, activation="leaky_relu", alpha=1e300), Dense(4, 1)], "^alpha of layer 0 must be finite"),
+    (lambda: [Dense(3, 4), BatchNorm1d(4, eps=1e-50), Dense(4, 1)], "^eps of layer 1 must be > 0"),
+    (lambda: [Dense(3, 4), LayerNorm(4, eps=1e39), Dense(4, 1)], "^eps of layer 1 must be finite"),
+])
+def test_a_float32_model_refuses_options_that_float32_cannot_hold(layers, match):
+    with pytest.raises(ValueError, match=match + " in the model's dtype float32"):
+        Sequential(layers(), loss="mse", dtype="float32")
+    Sequential(layers(), loss="mse", dtype="float64")   # representable there

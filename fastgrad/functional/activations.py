@@ -15,17 +15,30 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastgrad._checks import as_int, as_scalar, check_choice, check_same_shape
+from fastgrad._checks import as_int, as_scalar, check_choice, check_in_dtype, check_same_shape
 from fastgrad.functional._inputs import float_input, restore
 from fastgrad.kernels import activations as K
 from fastgrad.kernels import softmax as KS
 
 
+# The names of the kernels' scalar options p1, p2 per activation code (for messages).
+OPTION_NAMES = {K.LEAKY_RELU: ("alpha",), K.ELU: ("alpha",), K.SOFTPLUS: ("beta", "threshold")}
+
+
+def options_in_dtype(code, p1, p2, dtype, where):
+    """(p1, p2) of activation ``code`` as scalars of ``dtype``, or ``ValueError`` naming the option
+    when rounding changes it (``_checks.check_in_dtype``: ``softplus(beta=1e300)`` is inf in
+    float32, and its output NaN)."""
+    names = OPTION_NAMES.get(code, ())
+    check_in_dtype([(name, value, True) for name, value in zip(names, (p1, p2))], dtype, where)
+    t = np.dtype(dtype).type
+    return t(p1), t(p2)
+
+
 def _forward(code, z, p1=0.0, p2=0.0):
     z, out_dtype = float_input(z, "z")
     a = np.empty_like(z)
-    t = z.dtype.type
-    K.activation_forward(code, z.reshape(-1), a.reshape(-1), t(p1), t(p2))
+    K.activation_forward(code, z.reshape(-1), a.reshape(-1), *options_in_dtype(code, p1, p2, z.dtype, "z's dtype"))
     return restore(a, out_dtype)
 
 
@@ -34,8 +47,8 @@ def _backward(code, z, grad_a, p1=0.0, p2=0.0):
     grad_a, _ = float_input(grad_a, "grad_a", dtype=z.dtype)
     check_same_shape(z, grad_a, "z", "grad_a")
     grad_z = np.empty_like(z)
-    t = z.dtype.type
-    K.activation_backward(code, z.reshape(-1), grad_a.reshape(-1), grad_z.reshape(-1), t(p1), t(p2))
+    K.activation_backward(code, z.reshape(-1), grad_a.reshape(-1), grad_z.reshape(-1),
+                          *options_in_dtype(code, p1, p2, z.dtype, "z's dtype"))
     return restore(grad_z, out_dtype)
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastgrad._checks import as_int, as_scalar, check_choice, check_same_shape
+from fastgrad._checks import as_int, as_scalar, check_choice, check_same_shape, in_dtype
 from fastgrad.functional._inputs import float_input, restore
 from fastgrad.kernels import losses as K
 
@@ -42,23 +42,25 @@ def _pair(pred, target, pred_name):
     return pred, target, out_dtype
 
 
-def _elementwise(code, pred, target, reduction, p1=0.0):
+def _elementwise(code, pred, target, reduction, p1=0.0, p1_name=None):
     check_choice(reduction, "reduction", _REDUCTIONS)
-    return _elementwise_checked(code, *_pair(pred, target, "pred"), reduction, p1)
+    return _elementwise_checked(code, *_pair(pred, target, "pred"), reduction, p1, p1_name=p1_name)
 
 
-def _elementwise_checked(code, pred, target, out_dtype, reduction, p1, weight=None, pos_weight=None):
+def _elementwise_checked(code, pred, target, out_dtype, reduction, p1, weight=None, pos_weight=None, p1_name=None):
     """The kernel call on arrays that passed :func:`_pair` (``weight``/``pos_weight``: flat
-    arrays from :func:`_broadcast_weight`, or None)."""
+    arrays from :func:`_broadcast_weight`, or None); ``p1_name`` names the loss's option
+    ``p1`` (huber's delta, BCE's eps), checked in pred's dtype (``_checks.check_in_dtype``)."""
     check_choice(reduction, "reduction", _REDUCTIONS)
     absent = _ABSENT[pred.dtype]
     grad = np.empty_like(pred)
     losses = np.empty_like(pred) if reduction == "none" else absent
     t = pred.dtype.type
     scale = t(1.0 / pred.size) if reduction == "mean" else t(1.0)
+    p1 = in_dtype(p1, p1_name, pred.dtype, "pred's dtype") if p1_name else t(p1)
     loss = K.elementwise_loss(code, pred.reshape(-1), target.reshape(-1),
                               absent if weight is None else weight, absent if pos_weight is None else pos_weight,
-                              grad.reshape(-1), losses.reshape(-1), scale, t(p1))
+                              grad.reshape(-1), losses.reshape(-1), scale, p1)
     if reduction == "none":
         return restore(losses, out_dtype), restore(grad, out_dtype)
     return float(loss), restore(grad, out_dtype)
@@ -110,7 +112,7 @@ def huber(pred, target, delta=1.0, reduction="mean"):
     d = pred - target; grad = d, or delta sign(d), over N. ``delta`` > 0 (``ValueError``).
     Inputs, returns and errors as :func:`mse`."""
     delta = as_scalar(delta, "delta", low=0.0, low_open=True)
-    return _elementwise(K.HUBER, pred, target, reduction, delta)
+    return _elementwise(K.HUBER, pred, target, reduction, delta, "delta")
 
 
 def _check_unit_interval(x, name):
@@ -138,7 +140,7 @@ def binary_cross_entropy(prob, target, eps=1e-12, reduction="mean", *, weight=No
     _check_unit_interval(prob_arr, "prob")
     _check_unit_interval(target_arr, "target")
     weight = _broadcast_weight(weight, "weight", prob_arr, "prob")
-    return _elementwise_checked(K.BCE, prob_arr, target_arr, out_dtype, reduction, eps, weight)
+    return _elementwise_checked(K.BCE, prob_arr, target_arr, out_dtype, reduction, eps, weight, p1_name="eps")
 
 
 def binary_cross_entropy_with_logits(logits, target, reduction="mean", *, weight=None, pos_weight=None):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastgrad._checks import as_int, as_scalar, check_same_shape
+from fastgrad._checks import as_int, as_scalar, check_same_shape, in_dtype
 from fastgrad.functional._inputs import float_input, restore
 from fastgrad.kernels import batchnorm as KB
 from fastgrad.kernels import dropout as KD
@@ -58,7 +58,7 @@ def _affine(x, weight, bias):
 
 
 def _eps(eps, x):
-    return x.dtype.type(as_scalar(eps, "eps", low=0.0))
+    return in_dtype(as_scalar(eps, "eps", low=0.0), "eps", x.dtype, "x's dtype")
 
 
 def layer_norm(x, weight=None, bias=None, eps=1e-5):

@@ -81,25 +81,6 @@ class Hyperparameter:
         obj.__dict__["_hp_version"] = obj.__dict__.get("_hp_version", 0) + 1
 
 
-# -- values in the parameters' dtype ----------------------------------------------------------
-
-def check_in_dtype(quantities, dtype) -> None:
-    """``ValueError`` if a quantity the kernel rounds to ``dtype`` overflows it, or a positive
-    one (``must_be_positive``) rounds to 0: ``quantities`` holds ``(label, value, must_be_positive)``.
-
-    The kernel computes in the parameters' dtype: ``Adam(lr=1e39)`` is a finite float64 but
-    inf in float32, and would turn every float32 parameter into NaN.
-    """
-    info = np.finfo(dtype)
-    for label, value, must_be_positive in quantities:
-        if not abs(value) <= float(info.max):
-            raise ValueError(f"{label} must be finite in the parameters' dtype {np.dtype(dtype)} "
-                             f"(at most {float(info.max):.4g}), got {value:.6g}")
-        if must_be_positive and value > 0 and abs(value) < float(info.smallest_subnormal) / 2:
-            raise ValueError(f"{label} must be > 0 in the parameters' dtype {np.dtype(dtype)} "
-                             f"(it rounds to 0 there), got {value:.6g}")
-
-
 # -- the arrays of one step -------------------------------------------------------------------
 
 def _span(a: np.ndarray):

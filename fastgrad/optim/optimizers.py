@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastgrad._checks import _describe, as_float_array, check_same_shape
+from fastgrad._checks import _describe, as_float_array, check_in_dtype, check_same_shape
 from fastgrad.kernels import optim as K
 from fastgrad.kernels.grad_utils import count_nonfinite
-from fastgrad.optim._validate import (Hyperparameter, beta_pair, check_in_dtype, check_no_aliasing,
+from fastgrad.optim._validate import (Hyperparameter, beta_pair, check_no_aliasing,
                                       check_state_dict, count, flag, nonnegative, positive, unit_interval)
 
 
