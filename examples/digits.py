@@ -1,10 +1,8 @@
 """Handwritten digits with a small MLP, and what fastgrad's compiled training loop costs per epoch.
 
 A 64-128-64-10 ReLU network (softmax cross-entropy, Adam lr 1e-3, batches of 32, float32,
-seed 0) learns scikit-learn's bundled 8x8 digits (1797 images, 80/20 split) to about 98%
-test accuracy in 40 epochs. Without scikit-learn (an optional extra: ``pip install
-"fastgrad[examples]"``) a synthetic 10-class set of the same shape is used instead, and
-the script says so.
+seed 0) learns the UCI 8x8 digits shipped with fastgrad (1797 images, 80/20 split) to about
+98% test accuracy in 40 epochs.
 
 It then prints the time per epoch of the same training:
 
@@ -13,10 +11,13 @@ It then prints the time per epoch of the same training:
   trained for a couple of epochs only, to time it),
 * scikit-learn's ``MLPClassifier`` (same layers, solver adam, no L2), from ``fit``'s time
   divided by ``n_iter_``,
-* PyTorch (the same net with ``torch.optim.Adam``, a plain loop over shuffled batches),
+* PyTorch (the same net with ``torch.optim.Adam``, a plain loop over shuffled batches), with
+  its default thread count and with one thread,
 
-the last two when they are installed ("not installed" otherwise). Timings are wall-clock
-on this machine and vary with its load; the first epoch of each is left out.
+the last two when they are installed ("not installed" otherwise), each in a fresh Python
+process of its own: two libraries' thread pools in one process slow each other down (by
+10-50x on 2 cores, DESIGN.md). Timings are wall-clock on this machine and vary with its load;
+the first epoch of each is left out.
 
 Run: ``python examples/digits.py [--epochs N] [--seed S] [--quick]``
 """
@@ -24,7 +25,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 import warnings
 
@@ -119,21 +124,43 @@ def _train_torch(torch, data, epochs, seed):
     return per_epoch(seconds), float(accuracy)
 
 
+def time_peer(peer, epochs, seed, threads=None):
+    """(seconds per epoch, test accuracy, threads used) of ``peer`` ("sklearn" or "torch"), timed
+    by this script run with ``--peer`` in a fresh Python process."""
+    command = [sys.executable, os.path.abspath(__file__), "--peer", peer, "--epochs", str(epochs),
+               "--seed", str(seed), "--threads", str(threads or 0)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return tuple(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _peer_main(args):
+    """The ``--peer`` mode: one peer's timing on the same split, printed as a JSON list."""
+    X, y, _ = load_digits_or_synthetic(seed=0, dtype=np.float32)
+    data = train_test_split(X, y, test_fraction=0.2, seed=0)
+    if args.peer == "sklearn":
+        result = time_sklearn(data, args.epochs, args.seed) + (1,)
+    else:
+        result = time_torch(data, args.epochs, args.threads or None, args.seed)
+    print(json.dumps([float(v) for v in result]))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=40, help="training epochs (default 40)")
     parser.add_argument("--seed", type=int, default=SEED, help="seed of the weights and the batch order "
                         "(the train/test split always uses seed 0)")
     parser.add_argument("--quick", action="store_true", help="3 epochs, and 1-2 for the comparisons (for tests)")
+    parser.add_argument("--peer", choices=("sklearn", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.peer:
+        return _peer_main(args)
     epochs = min(args.epochs, 3) if args.quick else args.epochs
     compare_epochs = 2 if args.quick else min(epochs, 10)
 
     X, y, source = load_digits_or_synthetic(seed=0, dtype=np.float32)
     data = train_test_split(X, y, test_fraction=0.2, seed=0)
     print(f"data: {source}, {len(data[0])} training and {len(data[1])} test images of {X.shape[1]} pixels")
-    if source.startswith("synthetic"):
-        print("      (install scikit-learn for the real digits: pip install scikit-learn)")
     print(f"model: {X.shape[1]}-{HIDDEN[0]}-{HIDDEN[1]}-10 relu, Adam lr {LR:g}, batch {BATCH}, float32, "
           f"seed {args.seed}")
 
@@ -147,15 +174,16 @@ def main(argv=None):
     ref_s, _ = time_fastgrad(data, ref_epochs, args.seed, backend="reference")
     rows.append(("fastgrad (reference NumPy)", ref_s, f"timed over {ref_epochs} epoch(s)"))
     if importlib.util.find_spec("sklearn") is not None:
-        sk_s, sk_acc = time_sklearn(data, compare_epochs, args.seed)
+        sk_s, sk_acc, _ = time_peer("sklearn", compare_epochs, args.seed)
         rows.append(("scikit-learn MLPClassifier", sk_s, f"accuracy {sk_acc:.4f} after {compare_epochs} epochs"))
     else:
         rows.append(("scikit-learn MLPClassifier", None, "not installed"))
     if importlib.util.find_spec("torch") is not None:
-        # Its default thread count, then one thread: on small layers and a busy machine the threads'
-        # synchronisation can cost more than they save.
+        # Its default thread count, then one thread (each in a fresh process): on small layers and
+        # a busy machine the threads' synchronisation can cost more than they save.
         for threads in (None, 1):
-            torch_s, torch_acc, used = time_torch(data, compare_epochs, threads, args.seed)
+            torch_s, torch_acc, used = time_peer("torch", compare_epochs, args.seed, threads)
+            used = int(used)
             rows.append((f"PyTorch ({used} thread{'s' if used > 1 else ''})", torch_s,
                          f"accuracy {torch_acc:.4f} after {compare_epochs} epochs"))
     else:
