@@ -165,13 +165,14 @@ def elementwise_loss(code, pred, target, weight, pos_weight, grad, losses, scale
 @inline
 def target_prob(labels, probs, use_labels, r, j, k, smoothing):
     """q[r, j]: the (label-smoothed) target distribution, from labels or from probabilities, in
-    smoothing's dtype (an int64 k would promote smoothing / k to float64: one class in float32
-    then had q = 0.9f + 0.1 != 1 and a gradient of 2e-8 where it is 0)."""
-    one = like(smoothing, 1.0)
+    float64: the gradient ``scale * (q_sum p - q)`` is then rounded once, into the logits' dtype
+    (p - 1 at a label is exact there, where float32 arithmetic would round it first), and one
+    class with smoothing has q = (1 - ls) + ls = 1 exactly (gradient 0)."""
+    s = np.float64(smoothing)
     if use_labels:
-        hit = one if labels[r] == j else like(smoothing, 0.0)
-        return (one - smoothing) * hit + smoothing / like(smoothing, k)
-    return (one - smoothing) * probs[r, j] + smoothing / like(smoothing, k)
+        hit = 1.0 if labels[r] == j else 0.0
+        return (1.0 - s) * hit + s / k
+    return (1.0 - s) * np.float64(probs[r, j]) + s / k
 
 
 @inline
@@ -214,7 +215,7 @@ def _one_hot_row(z, labels, grad, scale, r, m, log_s):
     p_y = grad[r, y]
     for j in range(k):
         grad[r, j] *= scale
-    grad[r, y] = scale * (p_y - like(scale, 1.0))
+    grad[r, y] = scale * (p_y - 1.0)   # in float64, rounded once (as the general loop's q)
     return 0.0 - log_softmax_value(z[r, y], m, log_s)
 
 
