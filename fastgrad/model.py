@@ -304,7 +304,7 @@ class Sequential(ModelOptions, ModelData):
     def _check_batch_stats(self, sizes, where):
         """``ValueError`` when a batch of one row meets a BatchNorm1d using batch statistics
         (no variance)."""
-        if np.any(self.program[:, OP] == BATCH_NORM) and 1 in sizes:
+        if 1 in sizes and np.any(self.program[:, OP] == BATCH_NORM):
             raise ValueError(f"{where} would normalize a batch of 1 row with BatchNorm1d, which has no batch "
                              "variance (PyTorch raises too); choose a batch_size that leaves no batch of 1 row")
 

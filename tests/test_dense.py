@@ -48,6 +48,33 @@ def test_large_layers_parallel_path(n, n_in, n_out, activation, dtype):
         assert_close(got, want, dtype, rtol=1e-4 if dtype == np.float32 else None)
 
 
+@pytest.mark.parametrize("n,n_out", [(1000, 10), (97, 64), (5, 4096), (3, 1)], ids=str)
+@pytest.mark.parametrize("activation", ["relu", "tanh", "log_softmax"])
+def test_op_kernels_match_their_twins_over_row_chunks(n, n_out, activation, dtype):
+    """The Dense op of the training loop (kernels.dense.dense_layer_forward/backward) against its
+    twin: the forward takes rows in chunks of 4096 // n_out (views made by ``_jit.matrix_view`` at
+    each chunk's offset), the products take flat views (``_jit.flat_view``); with and without bias."""
+    from fastgrad.kernels import activations as KA, dense as KD
+    from fastgrad.reference import dense as RD
+    rng = np.random.default_rng(n * n_out)
+    x, W, b = _layer(rng, n, 7, n_out, dtype)
+    code = {"relu": KA.RELU, "tanh": KA.TANH, "log_softmax": KA.LOG_SOFTMAX}[activation]
+    g = rng.standard_normal((n, n_out)).astype(dtype)
+    zero = np.dtype(dtype).type(0)
+    for bias in (b, b[:0]):
+        out = {}
+        for name, mod in (("kernel", KD), ("twin", RD)):
+            z, a = np.full((n, n_out), np.nan, dtype), np.full((n, n_out), np.nan, dtype)
+            mod.dense_layer_forward(x, W, bias, z, a, code, zero, zero, 2)
+            delta, grad_x = np.empty_like(z), np.full_like(x, np.nan)
+            grad_W, grad_b = np.full_like(W, np.nan), np.full_like(bias, np.nan)
+            mod.dense_layer_backward(x, W, z, g, code, zero, zero, delta, grad_x, grad_W, grad_b, True, 2)
+            out[name] = (z, a, grad_x, grad_W, grad_b)
+        for got, want in zip(out["kernel"], out["twin"]):
+            assert np.isfinite(got).all()
+            assert_close(got, want, dtype, rtol=1e-4 if dtype == np.float32 else None)
+
+
 @CASES
 @pytest.mark.parametrize("module", [F, R], ids=["kernel", "reference"])
 def test_backward_matches_finite_differences(case, module):

@@ -10,7 +10,7 @@ calls on one thread each, cut into pieces fixed by the sizes and ``most`` (the m
 cores) and spread over Numba's threads, so that results do not depend on the thread count.
 """
 
-from fastgrad._jit import inline, kernel, prange
+from fastgrad._jit import flat_view, inline, kernel, matrix_view, prange
 from fastgrad.kernels.activations import IDENTITY, LOG_SOFTMAX, SOFTMAX, backward_range, forward_range
 from fastgrad.kernels.gemm import matmul_into
 from fastgrad.kernels.activation_layer import activation_layer_backward, activation_layer_forward
@@ -62,7 +62,7 @@ def activation_delta(z, grad_a, delta, code, p1, p2):
 @inline
 def product(x, W, z, most):
     """z (m, n) = x (m, k) @ W (k, n)."""
-    matmul_into(x.reshape(-1), False, W.reshape(-1), False, z.reshape(-1), z.shape[0], z.shape[1], x.shape[1], most)
+    matmul_into(flat_view(x), False, flat_view(W), False, flat_view(z), z.shape[0], z.shape[1], x.shape[1], most)
 
 
 @inline
@@ -70,9 +70,9 @@ def weight_products(x, W, delta, grad_x, grad_W, need_grad_x, most):
     """grad_W = x^T delta; grad_x = delta W^T when ``need_grad_x``."""
     m, k = x.shape
     n = delta.shape[1]
-    matmul_into(x.reshape(-1), True, delta.reshape(-1), False, grad_W.reshape(-1), k, n, m, most)
+    matmul_into(flat_view(x), True, flat_view(delta), False, flat_view(grad_W), k, n, m, most)
     if need_grad_x:
-        matmul_into(delta.reshape(-1), False, W.reshape(-1), True, grad_x.reshape(-1), m, k, n, most)
+        matmul_into(flat_view(delta), False, flat_view(W), True, flat_view(grad_x), m, k, n, most)
 
 
 @inline
@@ -144,8 +144,7 @@ def dense_layer_forward(x, W, b, z, a, code, p1, p2, most):
                 for j in range(n):
                     z[r, j] += b[j]
         rows = hi - lo
-        activation_layer_forward(z.reshape(-1)[lo * n:hi * n].reshape((rows, n)),
-                                 a.reshape(-1)[lo * n:hi * n].reshape((rows, n)), code, p1, p2)
+        activation_layer_forward(matrix_view(z, lo * n, rows, n), matrix_view(a, lo * n, rows, n), code, p1, p2)
 
 
 @kernel

@@ -36,7 +36,7 @@ Numba's parallel lowering of those kernels was most of the cold-cache time of a 
 """
 import numpy as np
 
-from fastgrad._jit import inline, kernel, like, spliced
+from fastgrad._jit import inline, kernel, like, matrix_view, spliced
 from fastgrad.kernels.activation_layer import activation_layer_backward, activation_layer_forward
 from fastgrad.kernels.activations import RELU, SIGMOID, SOFTMAX, forward_range
 from fastgrad.kernels.batchnorm import batch_norm_backward, batch_norm_forward
@@ -61,7 +61,7 @@ OK, FAIL_LOSS, FAIL_UPDATE, FAIL_PARAMS = 0, 1, 2, 3
 @inline
 def _block(buf, buf_off, i, m, n):
     """Op i's (m, n) block of a work buffer (abuf, zbuf, gbuf)."""
-    return buf[buf_off[i, 0]:buf_off[i, 0] + m * n].reshape((m, n))
+    return matrix_view(buf, buf_off[i, 0], m, n)
 
 
 @inline
@@ -76,12 +76,12 @@ def _vec(buf, off, n):
 def _weights(buf, program, i):
     """Dense op i's W (n_in, n_out)."""
     n_in, n_out = program[i, N_IN], program[i, N_OUT]
-    return buf[program[i, W_OFF]:program[i, W_OFF] + n_in * n_out].reshape((n_in, n_out))
+    return matrix_view(buf, program[i, W_OFF], n_in, n_out)
 
 
 @inline
 def _scratch(buf, m, n):
-    return buf[:m * n].reshape((m, n))
+    return matrix_view(buf, 0, m, n)
 
 
 @spliced
@@ -350,29 +350,32 @@ def dead_fraction(z):
 @inline
 def _all_finite(x):
     """True when every entry of x is finite: x - x is 0 for finite x and NaN for inf and NaN
-    (no fast-math flag here lets LLVM fold it), and the count of NaNs is an integer
-    reduction, which vectorizes without reassociating float sums."""
-    bad = 0
+    (no fast-math flag here lets LLVM fold it). The flags are or-ed into a bool, an any-of
+    reduction that vectorizes in x's own lane width (a count in int64 lanes took twice the
+    time: 40 against 21 us on 235,146 float32 parameters)."""
+    bad = False
     for i in range(x.size):
         d = x[i] - x[i]
-        bad += d != d
-    return bad == 0
+        bad |= d != d
+    return not bad
 
 
 @inline
 def _gather(X, yf, yl, use_labels, sw, perm, lo, m, xbuf, yfbuf, ylbuf, wbuf):
     n_in = X.shape[1]
     k = yf.shape[1]
-    xb = xbuf[:m * n_in].reshape((m, n_in))
-    yfb = yfbuf[:m * k].reshape((m, k))
+    xb = matrix_view(xbuf, 0, m, n_in)
+    yfb = matrix_view(yfbuf, 0, m, k)
     ylb = ylbuf[:m]
-    for r in range(m):
+    for r in range(m):  # rows by index, not as views X[src] (each took and dropped a reference count)
         src = perm[lo + r]
-        copy_1d(X[src], xb[r])
+        for j in range(n_in):
+            xb[r, j] = X[src, j]
         if use_labels:
             ylb[r] = yl[src]
         else:
-            copy_1d(yf[src], yfb[r])
+            for j in range(k):
+                yfb[r, j] = yf[src, j]
     if sw.size == 0:
         return xb, yfb, ylb, wbuf[:0]
     wb = wbuf[:m]
