@@ -78,7 +78,7 @@ def fit_demo(epochs):
     model = Sequential([Dense(3, 8, "tanh"), Dense(8, 1)], loss="mse", optimizer=optimizer, seed=0)
     history = model.fit(x, y, epochs=epochs, batch_size=32, verbose=0,
                         callbacks=[StepLR(optimizer, step_size=2, gamma=0.5)])
-    print(f"\nmodel.fit(..., callbacks=[StepLR(optimizer, step_size=2, gamma=0.5)]) on a small regression:")
+    print("\nmodel.fit(..., callbacks=[StepLR(optimizer, step_size=2, gamma=0.5)]) on a small regression:")
     print(f"{'epoch':>5}{'lr':>10}{'loss':>12}")
     for epoch, (lr, loss) in enumerate(zip(history.history["lr"], history.history["loss"])):
         print(f"{epoch:>5}{lr:>10.4f}{loss:>12.5f}")
