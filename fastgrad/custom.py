@@ -9,6 +9,11 @@ first ``fit`` with a cold cache; it is not cached on disk, because Numba cannot 
 that calls a function created at run time again in a new process). See
 :mod:`fastgrad.kernels.custom`.
 
+The arrays a user's function receives are views into the model's work buffers (inside the
+compiled loop they carry no reference count: ``_jit.matrix_view``), valid only during the call:
+read and write them there, but do not keep them (in a global, or from an ``objmode`` block);
+copy what must outlive the call.
+
 Both pairs are checked at the model's construction: on a random float64 batch, the
 gradient against finite differences of the value (:func:`fastgrad.diff.check_grad`); a
 mismatch raises ``ValueError`` naming the worst entry.
