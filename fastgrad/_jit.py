@@ -364,11 +364,15 @@ def _fold_lanes_ir(builder, acc, combine):
     return builder.extract_element(acc, ir.Constant(i32, 0))
 
 
+def _c_float_array(x):
+    """A C-contiguous float array type (what the lane and view intrinsics take)."""
+    return isinstance(x, types.Array) and x.layout == "C" and isinstance(x.dtype, types.Float)
+
+
 def _lane_args(x, start, n):
     """The arguments of a lane intrinsic: a C-contiguous float array (any rank, addressed flat)
     and two integers of one type (the first element's flat index and the count)."""
-    return (isinstance(x, types.Array) and x.layout == "C" and isinstance(x.dtype, types.Float)
-            and isinstance(start, types.Integer) and start == n)
+    return _c_float_array(x) and isinstance(start, types.Integer) and start == n
 
 
 def _doubles(value=0.0):
@@ -534,10 +538,6 @@ def _borrowed_view(context, builder, src_type, src, offset, shape, out_type):
     populate_array(view, data=data, shape=cgutils.pack_array(builder, shape),
                    strides=cgutils.pack_array(builder, strides), itemsize=itemsize, meminfo=None)
     return view._getvalue()
-
-
-def _c_float_array(x):
-    return isinstance(x, types.Array) and x.layout == "C" and isinstance(x.dtype, types.Float)
 
 
 @intrinsic
