@@ -7,7 +7,7 @@ Numba's machine code is JIT-linked, so ``perf`` shows it as bare addresses. This
 float32 Adam MLP once (layer widths as in ``784-256-128-10``; softmax cross-entropy, or MSE for one
 output), writes ``/tmp/perf-<pid>.map`` with the address of every function of every compiled
 library (a function's extent taken up to the next address), prints "mapped" on stderr, then fits
-for ``--seconds`` more, one 64-batch epoch at a time. Run it with an empty ``NUMBA_CACHE_DIR``:
+for ``--seconds`` more, one epoch of 2048 rows at a time (``--batch`` rows per batch, 32 by default). Run it with an empty ``NUMBA_CACHE_DIR``:
 functions loaded from the disk cache have no LLVM module to list. ``perf report --sort sym`` then
 names them.
 """
@@ -58,6 +58,7 @@ def main():
     parser.add_argument("layers", nargs="?", default="32-64-64-1")
     parser.add_argument("--seconds", type=float, default=25.0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=32, help="rows per batch (2048 rows in all)")
     args = parser.parse_args()
     fastgrad.set_num_threads(args.threads)
     widths = [int(w) for w in args.layers.split("-")]
@@ -68,13 +69,13 @@ def main():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((2048, widths[0])).astype(np.float32)
     y = rng.standard_normal((2048, 1)).astype(np.float32) if loss == "mse" else rng.integers(0, widths[-1], 2048)
-    model.fit(X, y, epochs=1, batch_size=32, verbose=0, shuffle=False)
+    model.fit(X, y, epochs=1, batch_size=args.batch, verbose=0, shuffle=False)
     mapped = write_perf_map(f"/tmp/perf-{os.getpid()}.map")
     print("mapped", mapped, "functions" if mapped else "functions: every kernel came from the disk cache; "
           "run with an empty NUMBA_CACHE_DIR", file=sys.stderr, flush=True)
     start = time.perf_counter()
     while time.perf_counter() - start < args.seconds:
-        model.fit(X, y, epochs=1, batch_size=32, verbose=0, shuffle=False)
+        model.fit(X, y, epochs=1, batch_size=args.batch, verbose=0, shuffle=False)
 
 
 if __name__ == "__main__":

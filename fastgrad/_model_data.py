@@ -18,7 +18,7 @@ class ModelData:
         X = as_float_array(X, name, ndim=2, dtype=self.dtype)
         if X.shape[1] != self.n_in:
             raise ValueError(f"{name} must have {self.n_in} columns (the first layer's n_in), got shape {X.shape}")
-        if not np.all(np.isfinite(X)):
+        if not np.isfinite(X).all():
             raise ValueError(f"{name} must be finite, found NaN or inf")
         return X
 

@@ -21,6 +21,8 @@ from fastgrad._model_options import CHECKED_ATTRIBUTES, ModelOptions
 
 __all__ = ("Sequential", "LOSSES", "LOSS_ALIASES", "CLASSIFICATION", "HESSIAN_MAX_PARAMS")
 HESSIAN_MAX_PARAMS = 2000
+# what predict applies to the logits, by loss (Keras's probabilities)
+_PREDICT_POST = {"softmax_cross_entropy": SOFTMAX, "binary_cross_entropy": SIGMOID}
 
 
 # Which model each optimizer object belongs to (weakly: neither is kept alive by this table).
@@ -173,11 +175,15 @@ class Sequential(ModelOptions, ModelData):
         if loss_fn is not None or act_fn is not None:
             self._train = training_functions(self.backend, loss_fn, act_fn)
         self._local = threading.local()
+        # fixed by the program: whether a BatchNorm1d normalizes with its input's statistics in
+        # evaluation (no running statistics), read by every evaluation pass
+        norms = self.program[self.program[:, OP] == BATCH_NORM]
+        self._input_stats_norm = bool(np.any(norms[:, S_OFF] < 0))
         self._training = threading.Lock()
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for key in ("_train", "_local", "_training"):
+        for key in ("_train", "_local", "_training", "_input_stats_norm"):
             state.pop(key, None)
         return state
 
@@ -336,8 +342,7 @@ class Sequential(ModelOptions, ModelData):
         """Outputs for X (n, n_in), in evaluation mode: class probabilities for softmax_cross_entropy
         (softmax of the logits), probabilities for binary_cross_entropy (sigmoid), raw outputs
         otherwise."""
-        post = {"softmax_cross_entropy": SOFTMAX, "binary_cross_entropy": SIGMOID}.get(self.loss, IDENTITY)
-        return self._predict(X, batch_size, post, EVAL)
+        return self._predict(X, batch_size, _PREDICT_POST.get(self.loss, IDENTITY), EVAL)
 
     def __call__(self, X):
         """``model(X)``: the same as :meth:`predict` (Keras's call on data)."""
@@ -348,8 +353,7 @@ class Sequential(ModelOptions, ModelData):
         at once when a BatchNorm1d without running statistics normalizes with the statistics of
         its input (as ``module(X)`` in PyTorch: chunks would each get their own)."""
         batch = min(as_int(batch_size, "batch_size", low=1), n)
-        rows = self.program[self.program[:, OP] == BATCH_NORM]
-        if np.any(rows[:, S_OFF] < 0):
+        if self._input_stats_norm:
             if n == 1:
                 raise ValueError(f"{where} got X of 1 row: a BatchNorm1d without running statistics normalizes "
                                  "with the statistics of its input, which one row does not have (no variance, as "
