@@ -115,6 +115,40 @@ def test_cubic_interpolate_finds_the_minimum_of_a_cubic():
     assert cubic_interpolate(0.0, 0.0, 3.0, 1.0, 2.0, 3.0, bounds=(0.0, 4.0)) == 2.0  # d1^2 < g1 g2
 
 
+@pytest.mark.filterwarnings("error")
+def test_cubic_interpolate_of_a_line_or_a_constant_warns_of_nothing():
+    # a line (equal slopes): the minimiser is at infinity, clipped to the bound it points to
+    # (PyTorch's inf); a constant: 0 / 0, no minimiser, the midpoint (PyTorch's NaN)
+    assert cubic_interpolate(0.0, 0.0, -1.0, 1.0, -1.0, -1.0, bounds=(1.01, 10.0)) == 10.0
+    assert cubic_interpolate(1.0, -1.0, -1.0, 0.0, 0.0, -1.0, bounds=(1.01, 10.0)) == 10.0
+    assert cubic_interpolate(0.0, 0.0, 0.0, 1.0, 0.0, 0.0, bounds=(1.0, 3.0)) == 2.0
+    # a bracket shrunk to a point (met near convergence): 0 / 0 in the secant slope before
+    assert cubic_interpolate(np.float64(0.5), np.float64(1.0), -1.0, np.float64(0.5), np.float64(1.0), -1.0) == 0.5
+
+
+@pytest.mark.filterwarnings("error")
+def test_strong_wolfe_on_a_linear_function_takes_pytorchs_iterates_without_warnings():
+    # equal slopes everywhere: the cubic of the bracketing phase is a line (divided by 0 before)
+    slope = np.array([1.0, -2.0, 0.5])
+    x, g = np.array([1.0, 2.0, 3.0]), np.zeros(3)
+
+    def closure():
+        g[:] = slope
+        return float(slope @ x)
+    LBFGS(line_search_fn="strong_wolfe", max_iter=5).step(closure, x, g)
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([tx], line_search_fn="strong_wolfe", max_iter=5)
+
+    def torch_closure():
+        opt.zero_grad()
+        loss = torch.tensor(slope) @ tx
+        loss.backward()
+        return loss
+    opt.step(torch_closure)
+    np.testing.assert_allclose(x, tx.detach().numpy(), rtol=1e-12)
+
+
 @pytest.mark.parametrize("t0", [1e-3, 1.0, 50.0])
 def test_strong_wolfe_step_meets_both_conditions(t0):
     # phi(t) = f(x + t d) for f = (x - 3)^4 + x^2 at x = 0, d = 1

@@ -14,7 +14,7 @@ import numpy as np
 def cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
     """Minimiser of the cubic through ``(x1, f1)``, ``(x2, f2)`` with slopes ``g1``, ``g2``,
     clipped to ``bounds`` (default: the interval spanned by ``x1``, ``x2``); the midpoint of the
-    bounds when the cubic has no minimiser. (Nocedal & Wright eq. 3.59.)
+    bounds when the cubic has no minimiser or ``x1 == x2``. (Nocedal & Wright eq. 3.59.)
 
     ``d1 = g1 + g2 - 3 (f1 - f2) / (x1 - x2)``, ``d2 = sqrt(d1^2 - g1 g2)``,
     ``x = x2 - (x2 - x1) (g2 + d2 - d1) / (g2 - g1 + 2 d2)`` (for ``x1 <= x2``).
@@ -23,15 +23,22 @@ def cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
         xmin_bound, xmax_bound = bounds
     else:
         xmin_bound, xmax_bound = (x1, x2) if x1 <= x2 else (x2, x1)
+    if x1 == x2:  # a bracket shrunk to a point (it happens near convergence): no cubic through it
+        return (xmin_bound + xmax_bound) / 2.0
     d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
     d2_square = d1 ** 2 - g1 * g2
     if d2_square >= 0:
         d2 = np.sqrt(d2_square)
-        if x1 <= x2:
-            min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
-        else:
-            min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
-        return min(max(min_pos, xmin_bound), xmax_bound)
+        # A cubic that is a straight line (equal slopes g1 = g2 on a linear f) divides by 0: the
+        # minimiser is at infinity and clips to a bound, as PyTorch's tensor arithmetic gives;
+        # 0 / 0 (a constant: no minimiser) takes the midpoint below, where PyTorch's step is NaN.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if x1 <= x2:
+                min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+            else:
+                min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+        if min_pos == min_pos:
+            return min(max(min_pos, xmin_bound), xmax_bound)
     return (xmin_bound + xmax_bound) / 2.0
 
 
