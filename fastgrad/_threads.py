@@ -140,9 +140,14 @@ def _blas_libraries():
 
 
 def _count_reader(lib):
+    # threadpoolctl's own lookup of the symbol, which knows the builds' prefixes and suffixes
+    # (scipy's and numpy's wheels export scipy_openblas_get_num_threads64_)
     if getattr(lib, "internal_api", None) == "openblas" and getattr(lib, "threading_layer", None) != "openmp":
-        reader = getattr(getattr(lib, "dynlib", None), "openblas_get_num_threads", None)
-        if reader is not None:
+        try:
+            reader = lib._get_symbol("openblas_get_num_threads")
+        except Exception:  # a threadpoolctl without the helper
+            reader = None
+        if reader is not None and reader() == lib.num_threads:
             return reader
     return lambda: lib.num_threads
 

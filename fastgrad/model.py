@@ -179,11 +179,12 @@ class Sequential(ModelOptions, ModelData):
         # evaluation (no running statistics), read by every evaluation pass
         norms = self.program[self.program[:, OP] == BATCH_NORM]
         self._input_stats_norm = bool(np.any(norms[:, S_OFF] < 0))
+        self._param_ops = np.flatnonzero(self.program[:, P_HI] > self.program[:, P_LO])
         self._training = threading.Lock()
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for key in ("_train", "_local", "_training", "_input_stats_norm"):
+        for key in ("_train", "_local", "_training", "_input_stats_norm", "_param_ops"):
             state.pop(key, None)
         return state
 
@@ -289,7 +290,7 @@ class Sequential(ModelOptions, ModelData):
 
     def _diag_ops(self):
         """Indices of the ops with parameters: the rows of ``history.diagnostics``."""
-        return np.flatnonzero(self.program[:, P_HI] > self.program[:, P_LO])
+        return self._param_ops
 
     def train(self, mode=True):
         """Training mode for :meth:`forward` and :meth:`loss_and_grad` (Dropout active,

@@ -241,7 +241,7 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
                 model.stop_training = True
                 break
             raise FloatingPointError(message)
-        logs = {"loss": float(np.sum(run.losses * run.weights) / np.sum(run.weights))}
+        logs = {"loss": float(np.add.reduce(run.losses * run.weights) / np.add.reduce(run.weights))}  # np.sum's sums
         accuracy = model._accuracy(int(run.correct.sum()), n)
         if accuracy is not None:
             logs["accuracy"] = accuracy

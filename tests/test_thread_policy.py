@@ -126,6 +126,27 @@ def test_a_limit_entered_before_scipys_blas_loaded_holds_for_compiled_products()
     assert got["inside"] == [1] * got["libraries"] and got["libraries"] >= 1 and got["threads"] == 1
 
 
+def test_the_holds_direct_count_readers_agree_with_threadpoolctl():
+    """The hold reads each BLAS's thread count through the C function threadpoolctl finds
+    (cheaper than its property); both must give the same count, at every setting."""
+    code = textwrap.dedent("""
+        import json
+        import fastgrad
+        from fastgrad import _threads
+        from threadpoolctl import threadpool_limits
+        libs = _threads._blas_libraries()
+        seen = []
+        for n in (1, 2, 1):
+            with threadpool_limits(n, user_api="blas"):
+                seen.append([[read(), lib.num_threads] for lib, read in libs])
+        print(json.dumps({"libraries": len(libs), "seen": seen}))
+    """)
+    got = run(code)
+    assert got["libraries"] >= 1
+    assert all(direct == public for counts in got["seen"] for direct, public in counts)
+    assert [counts[0][1] for counts in got["seen"]] == [1, min(2, os.cpu_count() or 1), 1]
+
+
 def test_the_environment_switch_turns_following_off():
     code = "import fastgrad; from fastgrad import _threads; print('[%s]' % str(_threads._LOAD.enabled).lower())"
     assert run(code, FASTGRAD_FOLLOW_LOAD="0") == [False]
