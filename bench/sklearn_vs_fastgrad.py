@@ -10,6 +10,10 @@ Workloads (issue 14):
   whose centres overlap, ``class_sep=0.3``; 90/10 split: ``fastgrad.benchmarks.
   sklearn_workloads.synthetic_split``), the same estimator with ``max_iter=10``.
 
+A third fresh process times the GEMM floor: the fit's matrix products alone (forward and
+backward, every batch of every epoch) on NumPy's BLAS with preallocated outputs. No fit can be
+faster than it; ``scikit-learn's fit / floor`` bounds the speed-up any implementation can reach.
+
 Per library and workload a fresh Python process measures: the first fit on a small slice
 (fastgrad: loading or compiling its kernels; scikit-learn: imports and warm-up), then
 ``repeats`` full fits (median seconds), the predict time on the test set (median of 5)
@@ -30,9 +34,48 @@ WORKLOADS = {"digits": dict(max_iter=50), "synthetic 100000x50": dict(max_iter=1
 CHILD = r"""
 import json, sys, time, warnings
 import numpy as np
+
+
+def gemm_floor(n, widths, epochs, repeats):
+    # the fit's matrix products alone, on NumPy's BLAS with its own threads, preallocated outputs:
+    # per batch (min(200, n) rows, the last what is left) a W forward, a^T delta and delta W^T
+    # backward (no delta W^T for the first layer); the least seconds of max(repeats, 3) fits
+    rng = np.random.default_rng(0)
+    batch = min(200, n)
+    sizes = [batch] * (n // batch) + ([n % batch] if n % batch else [])
+
+    def products(b):
+        acts = [rng.standard_normal((b, w)).astype(np.float32) for w in widths]
+        Ws = [rng.standard_normal((a, c)).astype(np.float32) for a, c in zip(widths[:-1], widths[1:])]
+        specs = []
+        for i, W in enumerate(Ws):
+            specs.append((acts[i], W, np.empty((b, W.shape[1]), np.float32)))
+            specs.append((acts[i].T, acts[i + 1], np.empty(W.shape, np.float32)))
+            if i:
+                specs.append((acts[i + 1], W.T, np.empty((b, W.shape[0]), np.float32)))
+        return specs
+    by_size = {b: products(b) for b in set(sizes)}
+    best = float("inf")
+    for _ in range(max(repeats, 3)):
+        start = time.perf_counter()
+        for _ in range(epochs):
+            for b in sizes:
+                for A, B, C in by_size[b]:
+                    np.dot(A, B, C)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 lib, workload = sys.argv[1], sys.argv[2]
 max_iter, repeats, quick = int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
 start = time.perf_counter()
+if lib == "floor":
+    from fastgrad.benchmarks.sklearn_workloads import digits_split, synthetic_split
+    Xtr, _, ytr, _ = (digits_split(np.float32) if workload == "digits"
+                      else synthetic_split(np.float32, 5000 if quick else 100_000))
+    print(json.dumps({"floor_s": gemm_floor(Xtr.shape[0], (Xtr.shape[1], 128, 64, len(np.unique(ytr))),
+                                            max_iter, repeats)}))
+    sys.exit(0)
 if lib == "fastgrad":
     from fastgrad.sklearn import MLPClassifier
 else:
@@ -88,9 +131,13 @@ def main(argv=None):
                   f"fit {statistics.median(r['fit_s']):8.3f} s (median of {repeats}, {r['n_iter']} epochs), "
                   f"predict {1e3 * statistics.median(r['predict_s']):8.2f} ms, test accuracy {r['accuracy']:.4f}")
         fg, sk = results[f"{workload} | fastgrad"], results[f"{workload} | scikit-learn"]
-        print(f"{workload:>20}: fit {statistics.median(sk['fit_s']) / statistics.median(fg['fit_s']):.1f}x, "
+        floor = results[f"{workload} | GEMM floor"] = run("floor", workload, max_iter, repeats, args.quick)
+        fit_fg, fit_sk = statistics.median(fg['fit_s']), statistics.median(sk['fit_s'])
+        print(f"{workload:>20}: fit {fit_sk / fit_fg:.1f}x, "
               f"predict {statistics.median(sk['predict_s']) / statistics.median(fg['predict_s']):.1f}x faster; "
-              f"accuracy {100 * (fg['accuracy'] - sk['accuracy']):+.2f} points")
+              f"accuracy {100 * (fg['accuracy'] - sk['accuracy']):+.2f} points; the fit's matrix products alone "
+              f"(NumPy's BLAS) {floor['floor_s']:.3f} s: fastgrad's fit is {fit_fg / floor['floor_s']:.1f}x them, "
+              f"and scikit-learn's {fit_sk / floor['floor_s']:.1f}x")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=1)

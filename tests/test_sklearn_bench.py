@@ -73,3 +73,38 @@ def test_fit_callables_train_the_two_libraries_alike(index):
     assert ours.n_iter_ == theirs.n_iter_ == 2
     assert ours.get_params()["hidden_layer_sizes"] == theirs.get_params()["hidden_layer_sizes"] == (8,)
     assert ours.model_.dtype == np.float32
+
+
+def test_the_comparison_scripts_gemm_floor_times_every_batchs_products():
+    """bench/sklearn_vs_fastgrad.py's third process: the fit's matrix products alone. Its child
+    code runs here with a counting np.dot: 2 epochs of the digits' 1347 rows at batch 200 are
+    14 batches of 8 products (3 forward, 3 a^T delta, 2 delta W^T), each timed max(1, 3) times."""
+    import importlib.util
+    import os
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench", "sklearn_vs_fastgrad.py")
+    spec = importlib.util.spec_from_file_location("sklearn_vs_fastgrad", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    source = script.CHILD.split("\nlib, workload = ")[0]
+    shapes = []
+
+    class CountingNumpy:
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        @staticmethod
+        def dot(a, b, out):
+            assert out.shape == (a.shape[0], b.shape[1]) and a.shape[1] == b.shape[0]
+            shapes.append((a.shape, b.shape))
+            return np.dot(a, b, out)
+    scope = {}
+    exec(source, scope)
+    scope["np"] = CountingNumpy()
+    seconds = scope["gemm_floor"](1347, (64, 128, 64, 10), 2, 1)
+    assert np.isfinite(seconds) and seconds > 0
+    assert len(shapes) == 3 * 2 * 7 * 8
+    assert shapes[:8] == [((200, 64), (64, 128)), ((64, 200), (200, 128)), ((200, 128), (128, 64)),
+                          ((128, 200), (200, 64)), ((200, 64), (64, 128)), ((200, 64), (64, 10)),
+                          ((64, 200), (200, 10)), ((200, 10), (10, 64))]
+    last = [pair for pair in shapes if 147 in pair[0] + pair[1]]  # the last batch: 1347 - 6 * 200 rows
+    assert len(last) == 3 * 2 * 8 and all(200 in a + b for a, b in shapes if (a, b) not in last)
