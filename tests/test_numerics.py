@@ -90,6 +90,25 @@ def test_softmax_rows_of_every_lane_shape(dtype, k):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * 1e-3)
 
 
+@pytest.mark.parametrize("k", [2, 10, 100])
+def test_log_softmax_keeps_small_log_probabilities_on_both_sides_of_the_plain_sum(dtype, k):
+    """float32 rows take log(sum) from a plain float64 sum when the terms besides the max's own
+    add up to more than k 2**-26, else from the sum with the ones apart (kernels/softmax._rest):
+    gaps from 5 to 40 put that rest on both sides, and the max's log-probability (about -rest)
+    keeps float32's relative accuracy on each, as do the others, against mpmath."""
+    for gap in (5.0, 12.0, 15.0, 16.5, 17.0, 17.5, 18.0, 20.0, 25.0, 40.0):
+        for ties in (1, 2):
+            row = np.full(k, -gap)
+            row[:ties] = 0.0
+            if ties == 2 and k == 2:
+                row[1] = -gap / 2
+            row = row.astype(dtype)
+            want = _mp_log_softmax(row)
+            _close(F.log_softmax(row[None, :])[0], want, dtype, f"log_softmax of {ties} x 0 and -{gap}, k={k}")
+            loss, _ = F.softmax_cross_entropy(row[None, :], np.array([0]))
+            _close([loss], [-want[0]], dtype, f"cross-entropy of {ties} x 0 and -{gap}, k={k}")
+
+
 def test_issue_example_log_softmax_1e8_float32():
     z = np.array([[1e8, 1e8]], np.float32)
     assert F.log_softmax(z).tolist() == [[np.float32(-0.6931472)] * 2]
