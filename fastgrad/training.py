@@ -34,7 +34,7 @@ class BatchRun:
             return (f"the optimizer update at {where} made a parameter NaN or inf (loss before it "
                     f"{self.losses[self.failed]}); the parameters before that update were restored "
                     "(try a smaller learning rate or clip_norm)")
-        return (f"non-finite loss or gradient at {where} (loss={self.losses[self.failed]}); "
+        return (f"non-finite loss, gradient or running statistics at {where} (loss={self.losses[self.failed]}); "
                 "the model keeps the parameters of the last finite update")
 
 
@@ -94,12 +94,25 @@ def train_range(model, data, perm, batch_size, first, last, record, lrs, clip, o
     opt = model.optimizer
     code, hyper, _ = opt.kernel_spec()
     state = opt._ensure_state([model.params], hyper)[0]
-    update = Update(code, state, hyper, lrs, float(clip), opt.step_count)
+    objective = model._objective() if objective is None else objective
+    # BatchNorm1d's running statistics change in each batch's forward, before its loss is known
+    # finite: to give them back as they were after the last good batch, keep where the call began
+    start = (model.params.copy(), state.copy(), model.state.copy(), opt.step_count) if model.state.size else None
+    stop = _train_batches(model, data, objective, Update(code, state, hyper, lrs, float(clip), opt.step_count),
+                          record, perm, batch_size, first, last)
+    if start is not None and stop < last:
+        _running_statistics_before(model, data, objective, code, state, hyper, lrs, clip, record, perm, batch_size,
+                                   first, stop, start)
+    return stop
+
+
+def _train_batches(model, data, objective, update, record, perm, batch_size, first, last):
+    """One compiled ``train_epoch`` call; advances the optimizer's step count by the updates applied."""
+    opt = model.optimizer
     work, _ = model._work(batch_size)
     try:
         with blas_phase():
-            stop = model._train.train_epoch(model.params, model.grads, model._net(), data,
-                                            model._objective() if objective is None else objective, update, work,
+            stop = model._train.train_epoch(model.params, model.grads, model._net(), data, objective, update, work,
                                             record, perm, batch_size, int(first), int(last))
     except BaseException:  # a user's loss or activation raised: keep the updates made before, as PyTorch does
         status = record.status
@@ -109,6 +122,24 @@ def train_range(model, data, perm, batch_size, first, last, record, lrs, clip, o
         raise
     opt.step_count += int(stop - first)
     return int(stop)
+
+
+def _running_statistics_before(model, data, objective, code, state, hyper, lrs, clip, record, perm, batch_size,
+                               first, stop, start):
+    """After batch ``stop`` failed: the model's running statistics as they were after batch
+    ``stop - 1``, by replaying batches ``first .. stop - 1`` from ``start`` (params, optimizer
+    state, running statistics and step count when the call began; the same keys and data, so
+    the same bits). Everything else stays as the failure left it (parameters of the last good
+    update, the optimizer state of the last update tried, the record of the failure)."""
+    opt = model.optimizer
+    after = (model.params.copy(), state.copy(), opt.step_count, record.diag.copy(), record.status.copy(),
+             record.loss.copy(), record.correct.copy())
+    model.params[...], state[...], model.state[...], opt.step_count = start
+    if stop > first:
+        _train_batches(model, data, objective, Update(code, state, hyper, lrs, float(clip), opt.step_count),
+                       record, perm, batch_size, first, stop)
+    model.params[...], state[...], opt.step_count = after[:3]
+    record.diag[...], record.status[...], record.loss[...], record.correct[...] = after[3:]
 
 
 def _split(model, X, y, validation_data, validation_split, sample_weight=None, class_weight=None):
@@ -173,7 +204,8 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
     weights take the unweighted path: the same trajectory and logs, bit for bit; integer
     weights equal duplicated rows in a full-batch step (to round-off).
 
-    A non-finite loss or gradient, an update that makes a parameter NaN or inf (it is
+    A non-finite loss, gradient or BatchNorm1d running statistic (they are given back as after
+    the last good batch), an update that makes a parameter NaN or inf (it is
     undone: the parameters before it are restored), or non-finite parameters before
     training stop it with ``FloatingPointError`` naming the epoch and batch; the model
     keeps its last finite parameters (with a :class:`~fastgrad.callbacks.TerminateOnNaN`

@@ -92,6 +92,54 @@ def test_issue_example_keeps_every_parameter_finite(optimizer, backend):
     assert np.all(np.isfinite(model.params))
 
 
+def _batch_norm_model(backend, lr, dtype="float32"):
+    from fastgrad import BatchNorm1d
+    return Sequential([Dense(12, 16, activation="relu"), BatchNorm1d(16), Dense(16, 4)], loss="softmax_cross_entropy",
+                      optimizer=SGD(lr=lr), dtype=dtype, seed=0, backend=backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("lr, first_failure", [(1e38, 2), (1e5, 3)])
+def test_failed_batch_gives_back_the_running_statistics_of_the_last_good_batch(backend, lr, first_failure):
+    """A batch whose loss is NaN had already moved BatchNorm1d's running statistics in its forward
+    (to NaN: predict then returned NaN for every row after the FloatingPointError, found by a
+    new-user trial); a batch with a finite loss could leave a running variance at inf (lr=1e5).
+    Either stops training, and afterwards params, running statistics (finite) and step count
+    equal those of the same model trained on the batches before the failure alone (replayed
+    from the call's start: lr=1e5 fails after several good batches)."""
+    import re
+    X, y = make_classification(500, 12, 4, seed=2)
+    X = X * 100
+    model = _batch_norm_model(backend, lr)
+    with pytest.raises(FloatingPointError, match="non-finite loss, gradient or running statistics") as failure:
+        model.fit(X, y, epochs=1, batch_size=16, verbose=0, shuffle=False)
+    failing_batch = int(re.search(r"batch (\d+) of 32", str(failure.value)).group(1))
+    assert failing_batch >= first_failure
+    good = _batch_norm_model(backend, lr)
+    rows = 16 * (failing_batch - 1)
+    good.fit(X[:rows], y[:rows], epochs=1, batch_size=16, verbose=0, shuffle=False)
+    assert np.all(np.isfinite(model.state)) and np.all(np.isfinite(model.params))
+    np.testing.assert_array_equal(model.state, good.state)
+    np.testing.assert_array_equal(model.params, good.params)
+    assert model.optimizer.step_count == good.optimizer.step_count == failing_batch - 1
+    if lr < 1e30:  # (after one step of 1e38 the parameters are near float32's largest: outputs overflow)
+        assert np.all(np.isfinite(model.predict(X[:4])))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_failed_first_batch_and_train_step_leave_the_running_statistics_untouched(backend):
+    X, y = make_classification(64, 12, 4, seed=2)
+    model = _batch_norm_model(backend, 1e38)
+    model.fit(X[:16], y[:16], epochs=1, batch_size=16, verbose=0)  # one good step: lr * gradient finite
+    state = model.state.copy()
+    with pytest.raises(FloatingPointError):
+        model.train_step(X[16:32] * 100, y[16:32])
+    np.testing.assert_array_equal(model.state, state)
+    with pytest.raises(FloatingPointError, match="batch 1 of"):
+        model.fit(X[16:] * 100, y[16:], epochs=1, batch_size=16, verbose=0)
+    np.testing.assert_array_equal(model.state, state)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_nan_weight_behind_relu_stops_training(backend):
     X, y = make_classification(40, 4, 2, seed=0)

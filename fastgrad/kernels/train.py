@@ -427,11 +427,12 @@ def train_epoch(params, grads, net, data, objective, update, work, record, perm,
     they are finite; the call ends with the current parameters in ``params``. So the
     parameters before an update are never overwritten by it, and no per-step snapshot
     copy is made. Returns the index of the first batch that failed, or ``last_batch``
-    when all went through; ``record.status[0]`` says why: ``FAIL_LOSS`` (the loss or
-    gradient was not finite: no update), ``FAIL_UPDATE`` (the update made a parameter
+    when all went through; ``record.status[0]`` says why: ``FAIL_LOSS`` (the loss,
+    gradient or running statistics were not finite: no update), ``FAIL_UPDATE`` (the update made a parameter
     non-finite: the parameters before it are kept), ``FAIL_PARAMS`` (the parameters were
     not finite before the batch). The optimizer's state and BatchNorm1d's running
-    statistics are not restored. ``record.status[1:3]`` follow each update (see
+    statistics are not restored here (fastgrad.training.train_range replays the batches
+    before the failure to give the running statistics back). ``record.status[1:3]`` follow each update (see
     :class:`~fastgrad.kernels.program.Record`).
     """
     X = data.X
@@ -458,8 +459,8 @@ def train_epoch(params, grads, net, data, objective, update, work, record, perm,
                                    TRAIN_UPDATE, step)
         record.loss[i] = loss
         norm = grad_norm(grads, 2.0)
-        if not (np.isfinite(loss) and np.isfinite(norm)):
-            status[0] = FAIL_LOSS
+        if not (np.isfinite(loss) and np.isfinite(norm) and _all_finite(net.state)):
+            status[0] = FAIL_LOSS  # (a running statistic that overflowed counts: predict would use it)
             stop = i
             break
         if update.clip_norm > 0 and norm > update.clip_norm:

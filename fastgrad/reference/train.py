@@ -230,7 +230,7 @@ def train_epoch(params, grads, net, data, objective, update, work, record, perm,
                                    TRAIN_UPDATE, step)
         record.loss[i] = loss
         norm = float(np.sqrt(np.sum(grads.astype(np.float64) ** 2)))
-        if not (np.isfinite(loss) and np.isfinite(norm)):
+        if not (np.isfinite(loss) and np.isfinite(norm) and np.all(np.isfinite(net.state))):
             status[0] = FAIL_LOSS
             return i
         if update.clip_norm > 0 and norm > update.clip_norm:
