@@ -26,7 +26,9 @@ def as_float_array(x, name: str, ndim=None, dtype=None, min_size: int = 1) -> np
     float32 and float64 keep their dtype; bool and integer input becomes float64
     (or ``dtype`` when given); complex, object and string input raise ``TypeError``.
     ``ndim`` (an int or a tuple of ints) checks the rank; ``min_size`` rejects empty
-    arrays. Non-contiguous input is copied.
+    arrays. Non-contiguous input is copied. Finite values that a conversion to a narrower
+    ``dtype`` (float64 to float32) would turn into inf raise ``ValueError`` naming ``name``
+    (instead of NumPy's overflow warning and an inf the caller would blame on the data).
     """
     if isinstance(x, (str, bytes)) or x is None:
         raise TypeError(f"{name} must be a float array, got {_describe(x)}")
@@ -48,6 +50,13 @@ def as_float_array(x, name: str, ndim=None, dtype=None, min_size: int = 1) -> np
             raise ValueError(f"{name} must be {want}, got an array of shape {arr.shape}")
     if arr.size < min_size:
         raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+    if kind == "f" and arr.dtype.itemsize > target.itemsize:  # float64 into float32: finite values may overflow
+        with np.errstate(over="ignore"):
+            out = np.ascontiguousarray(arr, dtype=target)
+        if np.isinf(out).any() and np.isfinite(arr[np.isinf(out)]).any():
+            raise ValueError(f"{name} holds finite values beyond {target}'s range (|x| > "
+                             f"{float(np.finfo(target).max):.4g}), which would become inf; scale the data or use float64")
+        return out
     return np.ascontiguousarray(arr, dtype=target)
 
 

@@ -292,7 +292,8 @@ class TrainingLock:
 
     def __enter__(self):
         if not self._lock.acquire(blocking=False):
-            raise RuntimeError("this model is already training in another thread; train a copy "
+            raise RuntimeError("this model is already training (in another thread, or this thread's fit or "
+                               "train_step is running, e.g. a callback called fit); train a copy "
                                "(copy.deepcopy(model)) to train in parallel")
         return self
 

@@ -23,7 +23,8 @@ def check_sample_weight(sample_weight, n, dtype, name="sample_weight"):
         raise TypeError(f"{name} must hold real numbers (float or int), got {_describe(sample_weight)}")
     if arr.shape != (n,):
         raise ValueError(f"{name} must be 1-D with one weight per row ({n},), got shape {arr.shape}")
-    w = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):  # a finite weight beyond float32's range: the message below, no warning
+        w = np.ascontiguousarray(arr, dtype=dtype)
     if not np.all(np.isfinite(w)):
         raise ValueError(f"{name} must be finite, found NaN or inf (after conversion to {np.dtype(dtype).name})")
     if np.any(w < 0):

@@ -234,6 +234,11 @@ class CallbackList:
     def __init__(self, callbacks, model, history):
         from fastgrad.schedules import ReduceLROnPlateau, _Schedule
         self.callbacks = []
+        if isinstance(callbacks, (Callback, _Schedule, ReduceLROnPlateau)):  # one alone, as Keras takes it
+            callbacks = [callbacks]
+        elif callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            raise TypeError(f"callbacks must be a list of fastgrad.callbacks.Callback objects or schedules, got "
+                            f"{type(callbacks).__name__}")
         for cb in callbacks or []:
             if isinstance(cb, (_Schedule, ReduceLROnPlateau)):
                 if cb.optimizer is not model.optimizer:

@@ -311,14 +311,17 @@ def load_model(path, backend="compiled"):
 
     Never unpickles, and allocates at most a small multiple of the file's size before
     rejecting it. Raises ``ValueError`` (``"<path> is not a valid fastgrad model file:
-    <reason>"``) for a foreign, truncated, forged or inconsistent file, and
-    ``ValueError`` ``"no model file at <path>"`` when nothing is there.
+    <reason>"``) for a foreign, truncated, forged or inconsistent file,
+    ``FileNotFoundError`` ``"no model file at <path>"`` when nothing is there (as ``open``), and
+    ``ValueError`` with that message for a path that is not a regular file (a folder, a FIFO).
     """
     from fastgrad.model import _backend
     _backend(backend)
     path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no model file at {path!s}")
     if not os.path.isfile(path):
-        raise ValueError(f"no model file at {path!s}")
+        raise ValueError(f"no model file at {path!s} (not a regular file)")
     every_member = {name: kind for kinds, _ in MEMBERS.values() for name, kind in kinds.items()}
     try:
         with NpzMembers(path, every_member, required=("format",)) as files:

@@ -308,12 +308,12 @@ class Sequential(ModelOptions, ModelData):
     def _mode(self):
         return TRAIN if self.training else EVAL
 
-    def _check_batch_stats(self, sizes, where):
+    def _check_batch_stats(self, sizes, where, remedy="choose a batch_size that leaves no batch of 1 row"):
         """``ValueError`` when a batch of one row meets a BatchNorm1d using batch statistics
         (no variance)."""
         if 1 in sizes and np.any(self.program[:, OP] == BATCH_NORM):
             raise ValueError(f"{where} would normalize a batch of 1 row with BatchNorm1d, which has no batch "
-                             "variance (PyTorch raises too); choose a batch_size that leaves no batch of 1 row")
+                             f"variance (PyTorch raises too); {remedy}")
 
     def _work(self, batch):
         """This thread's work buffers (and a parameter-sized scratch) for batches of up to ``batch``
@@ -335,15 +335,15 @@ class Sequential(ModelOptions, ModelData):
         Dropout's mask is that of the next optimizer step; running statistics are not updated)."""
         if self.training:
             X = self._inputs(X)
-            self._check_batch_stats((X.shape[0],), "forward in training mode")
+            self._check_batch_stats((X.shape[0],), "forward in training mode", "pass at least 2 rows")
             batch_size = X.shape[0]
-        return self._predict(X, batch_size, IDENTITY, self._mode)
+        return self._predict(X, batch_size, IDENTITY, self._mode, "forward")
 
     def predict(self, X, batch_size=1024):
         """Outputs for X (n, n_in), in evaluation mode: class probabilities for softmax_cross_entropy
         (softmax of the logits), probabilities for binary_cross_entropy (sigmoid), raw outputs
         otherwise."""
-        return self._predict(X, batch_size, _PREDICT_POST.get(self.loss, IDENTITY), EVAL)
+        return self._predict(X, batch_size, _PREDICT_POST.get(self.loss, IDENTITY), EVAL, "predict")
 
     def __call__(self, X):
         """``model(X)``: the same as :meth:`predict` (Keras's call on data)."""
@@ -362,9 +362,9 @@ class Sequential(ModelOptions, ModelData):
             return n
         return batch
 
-    def _predict(self, X, batch_size, post, mode):
+    def _predict(self, X, batch_size, post, mode, where):
         X = self._inputs(X)
-        batch = self._eval_batch(batch_size, X.shape[0], "predict" if mode == EVAL else "forward")
+        batch = self._eval_batch(batch_size, X.shape[0], where)
         work, _ = self._work(batch)
         out = np.empty((X.shape[0], self.n_out), self.dtype)
         with blas_phase():
@@ -442,7 +442,9 @@ class Sequential(ModelOptions, ModelData):
         buffer, which is returned with it."""
         work, grads = self._work(X.shape[0])
         if self.training:
-            self._check_batch_stats((X.shape[0],), "loss_and_grad in training mode")
+            self._check_batch_stats((X.shape[0],), "loss_and_grad in training mode", "pass at least 2 rows")
+        else:  # one batch: a BatchNorm1d without running statistics normalizes with X's own
+            self._eval_batch(X.shape[0], X.shape[0], "loss_and_grad")
         with blas_phase():
             loss = float(self._train.loss_and_grad_batch(
                 self.params if params is None else params, grads, self._net(), X, yf, yl, use_labels,

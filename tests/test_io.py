@@ -94,7 +94,7 @@ def test_forged_file_is_rejected_with_its_reason(tmp_path, name):
 
 
 def test_missing_file_and_bad_backend(tmp_path):
-    with pytest.raises(ValueError, match="no model file"):
+    with pytest.raises(FileNotFoundError, match="no model file"):  # as open(), so `except OSError` catches it
         Sequential.load(tmp_path / "missing.npz")
     small_model().save(tmp_path / "m.npz")
     with pytest.raises(ValueError, match="backend"):

@@ -168,10 +168,11 @@ def test_load_rejects_bad_files(tmp_path):
     np.savez(pickled, format=np.array("fastgrad.Sequential 1"), config=np.array([{"a": 1}], dtype=object),
              params=np.ones(3))
     for path, match in [(truncated, "not a valid fastgrad model file"), (foreign, "not a valid fastgrad model file"),
-                        (garbage, "not a valid fastgrad model file"), (pickled, "not a valid fastgrad model file"),
-                        (tmp_path / "missing.npz", "no model file")]:
+                        (garbage, "not a valid fastgrad model file"), (pickled, "not a valid fastgrad model file")]:
         with pytest.raises(ValueError, match=match):
             Sequential.load(path)
+    with pytest.raises(FileNotFoundError, match="no model file"):
+        Sequential.load(tmp_path / "missing.npz")
 
 
 def test_non_finite_loss_stops_with_last_finite_params():
@@ -332,3 +333,68 @@ def test_work_buffers_stay_bounded_over_many_input_sizes():
     for k in range(1, 61):
         model.predict(X[:k])
     assert sum(a.nbytes for a in model._local.work[1] if isinstance(a, np.ndarray)) + model._local.work[2].nbytes == held
+
+
+# ----- findings of the new-user trial of 2026-12-02: each error names the call and the remedy -----
+def _norm_without_running_statistics():
+    from fastgrad import BatchNorm1d
+    return Sequential([Dense(3, 4), BatchNorm1d(4, track_running_stats=False), Dense(4, 1)], loss="mse",
+                      dtype="float32", seed=0)
+
+
+def test_one_row_through_batch_statistics_is_refused_by_every_call_that_names_itself():
+    """loss_and_grad in evaluation mode took one row through a BatchNorm1d without running
+    statistics and returned a zero gradient for every layer before it (predict, evaluate and
+    forward refused); forward's error said "predict", training-mode forward's spoke of a batch_size."""
+    model = _norm_without_running_statistics()
+    one, y = np.ones((1, 3)), np.ones(1)
+    for call, name in [(lambda: model.forward(one), "forward got X of 1 row"),
+                       (lambda: model.predict(one), "predict got X of 1 row"),
+                       (lambda: model.evaluate(one, y), "evaluate got X of 1 row"),
+                       (lambda: model.loss_and_grad(one, y), "loss_and_grad got X of 1 row")]:
+        with pytest.raises(ValueError, match=name + ".*pass at least 2 rows"):
+            call()
+    model.train()
+    for call, name in [(lambda: model.forward(one), "forward in training mode"),
+                       (lambda: model.loss_and_grad(one, y), "loss_and_grad in training mode")]:
+        with pytest.raises(ValueError, match=name + ".*pass at least 2 rows"):
+            call()
+    assert np.all(np.isfinite(model.loss_and_grad(np.ones((2, 3)) * [[1], [2]], np.ones(2))[1]))
+
+
+def test_one_callback_alone_is_taken_and_anything_else_named():
+    X, y = np.ones((4, 3)), np.ones(4)
+    model = Sequential([Dense(3, 1)], loss="mse", seed=0)
+    assert model.fit(X, y, callbacks=TerminateOnNaN(), verbose=0).epoch == [0]  # Keras flattens one too
+    for bad in (5, "TerminateOnNaN", {"a": 1}):
+        with pytest.raises(TypeError, match="callbacks must be a list of fastgrad.callbacks.Callback"):
+            model.fit(X, y, callbacks=bad, verbose=0)
+
+
+def test_fit_from_its_own_callback_is_refused_without_blaming_another_thread():
+    from fastgrad.callbacks import Callback
+
+    class FitAgain(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.fit(np.ones((4, 3)), np.ones(4), verbose=0)
+    model = Sequential([Dense(3, 1)], loss="mse", seed=0)
+    with pytest.raises(RuntimeError, match=r"already training \(in another thread, or this thread's fit"):
+        model.fit(np.ones((4, 3)), np.ones(4), callbacks=[FitAgain()], verbose=0)
+
+
+@pytest.mark.filterwarnings("error")
+def test_finite_float64_beyond_float32_is_named_not_called_non_finite():
+    """A finite 1e300 in float64 data for a float32 model: NumPy's overflow warning, then "must be
+    finite, found NaN or inf" about data that had none. Now the input's name and the range."""
+    model = Sequential([Dense(3, 1)], loss="mse", dtype="float32", seed=0)
+    X = np.ones((4, 3))
+    X[0, 0] = 1e300
+    for call in (lambda: model.predict(X), lambda: model.fit(X, np.ones(4), verbose=0),
+                 lambda: model.evaluate(np.ones((4, 3)), X[:, 0])):
+        with pytest.raises(ValueError, match=r"(X|y) holds finite values beyond float32's range"):
+            call()
+    with pytest.raises(ValueError, match=r"sample_weight must be finite.*after conversion to float32"):
+        model.fit(np.ones((4, 3)), np.ones(4), sample_weight=np.full(4, 1e300), verbose=0)
+    X[0, 0] = np.inf  # a real inf still gets the non-finite message
+    with pytest.raises(ValueError, match="X must be finite"):
+        model.predict(X)

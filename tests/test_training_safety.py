@@ -290,7 +290,7 @@ def test_fit_while_training_in_another_thread_raises():
     worker.start()
     try:
         assert pause.started.wait(120)
-        with pytest.raises(RuntimeError, match="already training in another thread"):
+        with pytest.raises(RuntimeError, match="already training .in another thread"):
             model.fit(X, y, verbose=0)
         with pytest.raises(RuntimeError, match="already training"):
             model.train_step(X, y)
