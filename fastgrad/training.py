@@ -375,6 +375,13 @@ def _progress_bar(verbose, epoch, n_batches):
 def _announce_compile(model, verbose):
     """Say so before the first compiled fit of a process waits on Numba (seconds to a minute)."""
     from fastgrad._warmup import is_compiled
-    if verbose >= 1 and model.backend == "compiled" and not is_compiled(model.dtype):
+    from fastgrad.kernels import train
+    if verbose < 1 or model.backend != "compiled":
+        return
+    if model._train is not train:  # specialized with a user's Loss or ActivationFn (fastgrad/custom.py)
+        if not any(model.dtype.name in str(sig) for sig in model._train.train_epoch.signatures):
+            print(f"compiling fastgrad's {model.dtype.name} training loop with your loss or activation, once "
+                  "per process (tens of seconds)", file=sys.stderr, flush=True)
+    elif not is_compiled(model.dtype):
         print(f"compiling fastgrad's {model.dtype.name} training kernels, once; cached afterwards "
               "(python -m fastgrad warmup does it ahead of time)", file=sys.stderr, flush=True)

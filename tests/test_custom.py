@@ -127,6 +127,22 @@ def test_user_mse_and_tanh_follow_the_builtin_trajectory():
     np.testing.assert_allclose(user.train_step(X[:10], y[:10]), builtin.train_step(X[:10], y[:10]), rtol=1e-12)
 
 
+def test_fit_says_it_compiles_a_user_functions_loop_before_it_does(capsys):
+    """A user's loss or activation compiles a copy of the training loop in the process (tens of
+    seconds, never on disk); fit(verbose=1) said nothing, as the built-in loop it checked was
+    cached (new-user trial). Said once: not again when that dtype's copy is compiled."""
+    from fastgrad import training
+    X, y = _data()
+    user, _ = _pair(dtype="float32")
+    compiled = any("float32" in str(sig) for sig in user._train.train_epoch.signatures)
+    training._announce_compile(user, verbose=1)
+    said = "compiling fastgrad's float32 training loop with your loss or activation" in capsys.readouterr().err
+    assert said != compiled
+    user.fit(X, y, epochs=1, batch_size=16, verbose=0)
+    training._announce_compile(user, verbose=1)
+    assert capsys.readouterr().err == ""
+
+
 def test_float32_follows_the_builtin_trajectory():
     X, y = _data()
     user, builtin = _pair("float32")
