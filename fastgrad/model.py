@@ -362,7 +362,7 @@ class Sequential(ModelOptions, ModelData):
             return n
         return batch
 
-    def _predict(self, X, batch_size, post, mode, where):
+    def _predict(self, X, batch_size, post, mode, where="predict"):
         X = self._inputs(X)
         batch = self._eval_batch(batch_size, X.shape[0], where)
         work, _ = self._work(batch)
