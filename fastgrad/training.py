@@ -379,7 +379,7 @@ def _announce_compile(model, verbose):
     if verbose < 1 or model.backend != "compiled":
         return
     if model._train is not train:  # specialized with a user's Loss or ActivationFn (fastgrad/custom.py)
-        if not any(model.dtype.name in str(sig) for sig in model._train.train_epoch.signatures):
+        if not is_compiled(model.dtype, model._train):
             print(f"compiling fastgrad's {model.dtype.name} training loop with your loss or activation, once "
                   "per process (tens of seconds)", file=sys.stderr, flush=True)
     elif not is_compiled(model.dtype):

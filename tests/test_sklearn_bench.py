@@ -100,8 +100,7 @@ def test_the_comparison_scripts_gemm_floor_times_every_batchs_products():
     scope = {}
     exec(source, scope)
     scope["np"] = CountingNumpy()
-    seconds = scope["gemm_floor"](1347, (64, 128, 64, 10), 2, 1)
-    assert np.isfinite(seconds) and seconds > 0
+    scope["gemm_floor"](1347, (64, 128, 64, 10), 2, 1)
     assert len(shapes) == 3 * 2 * 7 * 8
     assert shapes[:8] == [((200, 64), (64, 128)), ((64, 200), (200, 128)), ((200, 128), (128, 64)),
                           ((128, 200), (200, 64)), ((200, 64), (64, 128)), ((200, 64), (64, 10)),
