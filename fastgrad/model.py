@@ -175,6 +175,7 @@ class Sequential(ModelOptions, ModelData):
         if loss_fn is not None or act_fn is not None:
             self._train = training_functions(self.backend, loss_fn, act_fn)
         self._local = threading.local()
+        self._addresses = None  # (program bytes, the compiled kernels' addresses): see _op_addresses
         # fixed by the program: whether a BatchNorm1d normalizes with its input's statistics in
         # evaluation (no running statistics), read by every evaluation pass
         norms = self.program[self.program[:, OP] == BATCH_NORM]
@@ -184,7 +185,7 @@ class Sequential(ModelOptions, ModelData):
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for key in ("_train", "_local", "_training", "_input_stats_norm", "_param_ops"):
+        for key in ("_train", "_local", "_training", "_input_stats_norm", "_param_ops", "_addresses"):
             state.pop(key, None)
         return state
 
@@ -283,10 +284,43 @@ class Sequential(ModelOptions, ModelData):
             view[...] = arr
 
     def _net(self) -> Net:
-        return Net(self.program, self.op_params, self._state, self.dropout_seed, MACHINE_CORES)
+        return Net(self.program, self.op_params, self._state, self.dropout_seed, MACHINE_CORES,
+                   *self._op_addresses())
+
+    def _op_addresses(self):
+        """The compiled backend's kernel addresses for the program (kernels/dispatch.py),
+        compiling what this process lacks; zeros for the NumPy twin. Kept per process and
+        program (an activation set after construction changes the program)."""
+        key = self.program.tobytes()
+        held = self._addresses
+        if held is not None and held[0] == key:
+            return held[1]
+        if self.backend == "compiled":
+            from fastgrad.kernels.dispatch import op_addresses
+            found = op_addresses(self.program, self.dtype, getattr(self._train, "custom_activation", None))
+        else:
+            found = tuple(np.zeros(self.program.shape[0], np.int64) for _ in range(4))
+        self._addresses = (key, found)
+        return found
 
     def _objective(self) -> Objective:
-        return Objective(self._loss_code, self._loss_param, self.l1, self.l2, self.l1_mode == "proximal")
+        return Objective(self._loss_code, self._loss_param, self.l1, self.l2, self.l1_mode == "proximal",
+                         self._loss_address())
+
+    def _loss_address(self) -> int:
+        """The compiled loss's address (kernels/dispatch.py; 0 for the NumPy twin)."""
+        if self.backend != "compiled":
+            return 0
+        from fastgrad.kernels.dispatch import loss_address
+        return loss_address(self.dtype, getattr(self._train, "custom_loss", None))
+
+    def _post_arg(self, post):
+        """``predict_batches``' post-processing: the activation code for the NumPy twin, its
+        compiled forward's address for the compiled backend."""
+        if self.backend != "compiled":
+            return post
+        from fastgrad.kernels.dispatch import activation_address
+        return activation_address(post, self.dtype)
 
     def _diag_ops(self):
         """Indices of the ops with parameters: the rows of ``history.diagnostics``."""
@@ -368,7 +402,7 @@ class Sequential(ModelOptions, ModelData):
         work, _ = self._work(batch)
         out = np.empty((X.shape[0], self.n_out), self.dtype)
         with blas_phase():
-            self._train.predict_batches(self.params, self._net(), X, batch, work, out, post, mode,
+            self._train.predict_batches(self.params, self._net(), X, batch, work, out, self._post_arg(post), mode,
                                         self.optimizer.step_count + 1)
         return out
 

@@ -86,6 +86,14 @@ def run_batches(model, X, yf, yl, use_labels, perm, batch_size, clip_norm, diagn
     return BatchRun(losses, correct, sizes, batch_weights, done, failed, reason if failed is not None else 0)
 
 
+def _optimizer_address(model, code) -> int:
+    """The compiled update's address (kernels/dispatch.py; 0 for the NumPy twin)."""
+    if model.backend != "compiled":
+        return 0
+    from fastgrad.kernels.dispatch import optimizer_address
+    return optimizer_address(code, model.dtype)
+
+
 def train_range(model, data, perm, batch_size, first, last, record, lrs, clip, objective=None):
     """Batches ``first .. last - 1`` of ``perm`` through the backend's ``train_epoch`` (one
     compiled call); advances the optimizer's step count by the updates applied and returns
@@ -98,8 +106,8 @@ def train_range(model, data, perm, batch_size, first, last, record, lrs, clip, o
     # BatchNorm1d's running statistics change in each batch's forward, before its loss is known
     # finite: to give them back as they were after the last good batch, keep where the call began
     start = (model.params.copy(), state.copy(), model.state.copy(), opt.step_count) if model.state.size else None
-    stop = _train_batches(model, data, objective, Update(code, state, hyper, lrs, float(clip), opt.step_count),
-                          record, perm, batch_size, first, last)
+    update = Update(code, state, hyper, lrs, float(clip), opt.step_count, _optimizer_address(model, code))
+    stop = _train_batches(model, data, objective, update, record, perm, batch_size, first, last)
     if start is not None and stop < last:
         _running_statistics_before(model, data, objective, code, state, hyper, lrs, clip, record, perm, batch_size,
                                    first, stop, start)
@@ -136,8 +144,8 @@ def _running_statistics_before(model, data, objective, code, state, hyper, lrs, 
              record.loss.copy(), record.correct.copy())
     model.params[...], state[...], model.state[...], opt.step_count = start
     if stop > first:
-        _train_batches(model, data, objective, Update(code, state, hyper, lrs, float(clip), opt.step_count),
-                       record, perm, batch_size, first, stop)
+        update = Update(code, state, hyper, lrs, float(clip), opt.step_count, _optimizer_address(model, code))
+        _train_batches(model, data, objective, update, record, perm, batch_size, first, stop)
     model.params[...], state[...], opt.step_count = after[:3]
     record.diag[...], record.status[...], record.loss[...], record.correct[...] = after[3:]
 

@@ -54,21 +54,25 @@ def test_op_kernels_match_their_twins_over_row_chunks(n, n_out, activation, dtyp
     """The Dense op of the training loop (kernels.dense.dense_layer_forward/backward) against its
     twin: the forward takes rows in chunks of 4096 // n_out (views made by ``_jit.matrix_view`` at
     each chunk's offset), the products take flat views (``_jit.flat_view``); with and without bias."""
-    from fastgrad.kernels import activations as KA, dense as KD
+    from fastgrad.kernels import activation_layer as KL, activations as KA, dense as KD
+    from fastgrad.kernels.slots import ACT_BACKWARD, ACT_FORWARD
     from fastgrad.reference import dense as RD
     rng = np.random.default_rng(n * n_out)
     x, W, b = _layer(rng, n, 7, n_out, dtype)
     code = {"relu": KA.RELU, "tanh": KA.TANH, "log_softmax": KA.LOG_SOFTMAX}[activation]
     g = rng.standard_normal((n, n_out)).astype(dtype)
     zero = np.dtype(dtype).type(0)
+    # the kernel takes the activation's compiled functions by address, the twin its code
+    acts = {"kernel": (ACT_FORWARD.address(KL.FORWARD[code], dtype), ACT_BACKWARD.address(KL.BACKWARD[code], dtype)),
+            "twin": (code, code)}
     for bias in (b, b[:0]):
         out = {}
         for name, mod in (("kernel", KD), ("twin", RD)):
             z, a = np.full((n, n_out), np.nan, dtype), np.full((n, n_out), np.nan, dtype)
-            mod.dense_layer_forward(x, W, bias, z, a, code, zero, zero, 2)
+            mod.dense_layer_forward(x, W, bias, z, a, acts[name][0], zero, zero, 2)
             delta, grad_x = np.empty_like(z), np.full_like(x, np.nan)
             grad_W, grad_b = np.full_like(W, np.nan), np.full_like(bias, np.nan)
-            mod.dense_layer_backward(x, W, z, g, code, zero, zero, delta, grad_x, grad_W, grad_b, True, 2)
+            mod.dense_layer_backward(x, W, z, g, acts[name][1], zero, zero, delta, grad_x, grad_W, grad_b, True, 2)
             out[name] = (z, a, grad_x, grad_W, grad_b)
         for got, want in zip(out["kernel"], out["twin"]):
             assert np.isfinite(got).all()

@@ -1,18 +1,16 @@
 """A user's loss and activation inside the compiled training loop (``fastgrad.Loss``,
 ``fastgrad.ActivationFn``).
 
-The interpreter of :mod:`fastgrad.kernels.train` is compiled and cached on disk with the
-built-in losses and activations only. A model with a user's function gets its own copy of
-every function whose code reaches the one replaced -- ``_output_loss`` for a loss,
-``activation_layer_forward``/``_backward`` for an activation (and through them the Dense
-op, the op dispatch, ``forward``, ``train_epoch`` ...) -- rebuilt from the same Python code
-with the replacement in its globals (:func:`specialize`). The built-in code is untouched and
-keeps its cache; the copies are compiled in the process that uses them, once per (loss,
-activation) pair and dtype, and not kept on disk: Numba cannot find a cache entry again for
-code that calls a function created at run time (it keys it on the function object).
+The compiled training loop (:mod:`fastgrad.kernels.train`) calls its loss and every
+activation by address (kernels/slots.py), so a user's function needs no copy of the loop: it
+is wrapped as a kernel of the slot's signature (:func:`loss_kernel`,
+:func:`activation_kernels`), compiled in the process that uses it, once per function and
+dtype, and not kept on disk (Numba cannot find a cache entry again for code that calls a
+function created at run time: it keys it on the function object). The cached loop and the
+built-in kernels are untouched.
 
-The same walk serves the NumPy twin (:mod:`fastgrad.reference.train`): plain Python
-functions are copied with the replacement in their globals.
+The NumPy twin (:mod:`fastgrad.reference.custom`) copies :mod:`fastgrad.reference.train`'s
+plain Python functions with the replacement in their globals (:func:`specialize`).
 
 The user's functions (``@njit``, or plain Python for the reference backend):
 
@@ -28,8 +26,7 @@ import types
 import numpy as np
 
 from fastgrad._jit import kernel, recompiled
-from fastgrad.kernels import activation_layer, train
-from fastgrad.kernels.program import CUSTOM_ACTIVATION
+from fastgrad.kernels import train
 
 
 def _code_of(obj):
@@ -81,41 +78,11 @@ def specialize(module, replacements):
     return namespace
 
 
-def loss_replacement(value, gradient):
-    """``kernels.train._output_loss`` for a user's loss (no sample weights: Python refuses them)."""
-    @kernel(cache=False)
-    def output_loss(out, yf, yl, use_labels, wb, grad_out, loss_code, loss_param):
-        gradient(out, yf, grad_out)
-        return np.float64(value(out, yf))
-    return output_loss
-
-
-def activation_replacements(forward, backward):
-    """``activation_layer_forward``/``_backward`` that run the user's functions for
-    :data:`CUSTOM_ACTIVATION` and the built-in ones for every other code."""
-    builtin_forward = activation_layer.activation_layer_forward
-    builtin_backward = activation_layer.activation_layer_backward
-
-    @kernel(cache=False)
-    def activation_forward(x, a, code, p1, p2):
-        if code == CUSTOM_ACTIVATION:
-            forward(x, a)
-        else:
-            builtin_forward(x, a, code, p1, p2)
-
-    @kernel(cache=False)
-    def activation_backward(x, grad_a, grad_x, code, p1, p2):
-        if code == CUSTOM_ACTIVATION:
-            backward(x, grad_a, grad_x)
-        else:
-            builtin_backward(x, grad_a, grad_x, code, p1, p2)
-    return {builtin_forward: activation_forward, builtin_backward: activation_backward}
-
-
 def specialized(train_module, make_loss, make_activation, loss, activation):
     """``train_module`` specialized with a user's loss ``(value, gradient)`` (replacing its
     ``_output_loss`` by ``make_loss(value, gradient)``) and/or activation ``(forward,
-    backward)`` (``make_activation(forward, backward)``); either may be None."""
+    backward)`` (``make_activation(forward, backward)``); either may be None. (The NumPy
+    twin's walk; the compiled loop takes the user's kernels by address instead.)"""
     replacements = {}
     if loss is not None:
         replacements[train_module._output_loss] = make_loss(*loss)
@@ -124,6 +91,35 @@ def specialized(train_module, make_loss, make_activation, loss, activation):
     return specialize(train_module, replacements)
 
 
+def loss_kernel(value, gradient):
+    """A user's loss as the training loop's OUTPUT_LOSS kernel (kernels/slots.py; no sample
+    weights: Python refuses them)."""
+    @kernel(cache=False)
+    def output_loss(out, yf, yl, use_labels, wb, grad_out, loss_code, loss_param):
+        gradient(out, yf, grad_out)
+        return np.float64(value(out, yf))
+    return output_loss
+
+
+def activation_kernels(forward, backward):
+    """A user's activation as the loop's ACT_FORWARD and ACT_BACKWARD kernels."""
+    @kernel(cache=False)
+    def activation_forward(x, a, p1, p2):
+        forward(x, a)
+
+    @kernel(cache=False)
+    def activation_backward(x, grad_a, grad_x, p1, p2):
+        backward(x, grad_a, grad_x)
+    return activation_forward, activation_backward
+
+
 def compiled_train(loss=None, activation=None):
-    """:mod:`kernels.train` with a user's loss and/or activation (see :func:`specialized`)."""
-    return specialized(train, loss_replacement, activation_replacements, loss, activation)
+    """:mod:`kernels.train`'s functions, with a user's loss ``(value, gradient)`` and/or
+    activation ``(forward, backward)`` as compiled kernels beside them: ``custom_loss`` (an
+    OUTPUT_LOSS kernel) and ``custom_activation`` (ACT_FORWARD, ACT_BACKWARD), whose addresses
+    :mod:`fastgrad.kernels.dispatch` puts where the program names them. The loop itself is the
+    cached one: it calls every loss and activation by address."""
+    namespace = types.SimpleNamespace(**{k: v for k, v in vars(train).items() if not k.startswith("__")})
+    namespace.custom_loss = None if loss is None else loss_kernel(*loss)
+    namespace.custom_activation = None if activation is None else activation_kernels(*activation)
+    return namespace

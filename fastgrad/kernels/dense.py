@@ -13,7 +13,7 @@ cores) and spread over Numba's threads, so that results do not depend on the thr
 from fastgrad._jit import flat_view, inline, kernel, matrix_view, prange
 from fastgrad.kernels.activations import IDENTITY, LOG_SOFTMAX, SOFTMAX, backward_range, forward_range
 from fastgrad.kernels.gemm import matmul_into
-from fastgrad.kernels.activation_layer import activation_layer_backward, activation_layer_forward
+from fastgrad.kernels.slots import call_act_backward, call_act_forward
 from fastgrad.kernels.softmax import softmax_backward, softmax_forward
 from fastgrad.kernels.util import row_blocks
 
@@ -127,11 +127,12 @@ def dense_backward(x, W, z, grad_a, code, p1, p2, delta, grad_x, grad_W, grad_b,
 
 
 @kernel
-def dense_layer_forward(x, W, b, z, a, code, p1, p2, most):
+def dense_layer_forward(x, W, b, z, a, act, p1, p2, most):
     """The Dense op of a model's program (kernels.train): z = x @ W + b, a = act(z) (row-wise
-    for softmax/log_softmax), in serial passes; ``b`` empty for a layer without bias. The
-    activation is the Activation op's compiled function (kernels/activation_layer.py), so
-    that every activation is compiled once for both ops; it runs on chunks of rows right
+    for softmax/log_softmax), in serial passes; ``b`` empty for a layer without bias. ``act``
+    is the address of the activation's compiled forward (``activation_layer.FORWARD[code]``
+    through kernels/slots.py ``ACT_FORWARD``; the NumPy twin takes the code), so that each
+    activation is compiled once, on its own, for both ops; it runs on chunks of rows right
     after their bias add, while they are in cache. The product is cut into at most ``most``
     pieces (kernels/gemm.py)."""
     product(x, W, z, most)
@@ -144,15 +145,16 @@ def dense_layer_forward(x, W, b, z, a, code, p1, p2, most):
                 for j in range(n):
                     z[r, j] += b[j]
         rows = hi - lo
-        activation_layer_forward(matrix_view(z, lo * n, rows, n), matrix_view(a, lo * n, rows, n), code, p1, p2)
+        call_act_forward(act, (matrix_view(z, lo * n, rows, n), matrix_view(a, lo * n, rows, n), p1, p2))
 
 
 @kernel
-def dense_layer_backward(x, W, z, grad_a, code, p1, p2, delta, grad_x, grad_W, grad_b, need_grad_x, most):
+def dense_layer_backward(x, W, z, grad_a, act, p1, p2, delta, grad_x, grad_W, grad_b, need_grad_x, most):
     """Backward of :func:`dense_layer_forward`: delta = grad_a * act'(z) (the row-wise Jacobian
-    product for softmax); grad_b = column sums of delta (skipped when ``grad_b`` is empty);
-    grad_W = x^T delta; grad_x = delta W^T when ``need_grad_x``."""
-    activation_layer_backward(z, grad_a, delta, code, p1, p2)
+    product for softmax; ``act`` the address of the activation's compiled backward, see
+    :func:`dense_layer_forward`); grad_b = column sums of delta (skipped when ``grad_b`` is
+    empty); grad_W = x^T delta; grad_x = delta W^T when ``need_grad_x``."""
+    call_act_backward(act, (z, grad_a, delta, p1, p2))
     if grad_b.size > 0:
         column_sums(delta, grad_b)
     weight_products(x, W, delta, grad_x, grad_W, need_grad_x, most)

@@ -37,7 +37,7 @@ import math
 
 import numpy as np
 
-from fastgrad._jit import block_bounds, inline, kernel, like, muladd, n_blocks, out_or_same, prange
+from fastgrad._jit import block_bounds, inline, kernel, like, muladd, n_blocks, out_or_same, prange, spliced
 
 SGD, RMSPROP, ADAGRAD, ADAM, ADAMW = 0, 1, 2, 3, 4
 CODES = {"sgd": SGD, "rmsprop": RMSPROP, "adagrad": ADAGRAD, "adam": ADAM, "adamw": ADAMW}
@@ -289,6 +289,10 @@ def _step_block(code, params, grads, state, hyper, step, s0, s1, lo, hi, out):
         _adam_range(params, grads, state, hyper, code == ADAMW, s0, s1, lo, hi, out)
 
 
+# pasted into optimizer_step_into, so that its per-optimizer copies (STEP_INTO) keep one branch
+_step_block_body = spliced(_step_block.py_func)
+
+
 @kernel(parallel=True)
 def optimizer_step(code, params, grads, state, hyper, step):
     """One in-place update of ``params`` and ``state`` by optimizer ``code`` (see module doc).
@@ -326,8 +330,24 @@ def optimizer_step_into(code, params, grads, state, hyper, step, out):
     n = params.size
     nb = n_blocks(n)
     if nb == 1:
-        _step_block(code, params, grads, state, hyper, step, s0, s1, 0, n, out)
+        _step_block_body(code, params, grads, state, hyper, step, s0, s1, 0, n, out)
     else:
         for b in prange(nb):
             lo, hi = block_bounds(b, nb, n)
-            _step_block(code, params, grads, state, hyper, step, s0, s1, lo, hi, out)
+            _step_block_body(code, params, grads, state, hyper, step, s0, s1, lo, hi, out)
+
+
+# One compiled update per optimizer, for the training loop's OPTIMIZER_STEP slot
+# (kernels/slots.py): optimizer_step_into's body with the code fixed, so Numba prunes the
+# other optimizers before typing them and a model compiles only its own.
+_step_into_body = spliced(optimizer_step_into.py_func)
+
+
+def _step_into_for(code):
+    def optimizer_step_into_one(params, grads, state, hyper, step, out):
+        _step_into_body(code, params, grads, state, hyper, step, out)
+    return kernel(optimizer_step_into_one, parallel=True)
+
+
+STEP_INTO = {code: _step_into_for(code) for code in (SGD, RMSPROP, ADAGRAD, ADAM, ADAMW)}
+"""Optimizer code -> its compiled :func:`optimizer_step_into` with that code fixed."""

@@ -55,12 +55,19 @@ class Net(NamedTuple):
     """The model's structure: ``program`` (n_ops, N_COLS) int64, ``op_params`` (n_ops, 2)
     and ``state`` (n_state,) in the parameters' dtype, ``seed`` (int) keying Dropout's masks,
     ``cores`` (int): the most pieces a Dense op's matrix product is cut into
-    (kernels/gemm.py; :data:`fastgrad.kernels.gemm.MACHINE_CORES`, not the thread count)."""
+    (kernels/gemm.py; :data:`fastgrad.kernels.gemm.MACHINE_CORES`, not the thread count);
+    per op (n_ops,) int64, the addresses of its compiled forward and backward (``op_fwd``,
+    ``op_bwd``) and of its activation's (``act_fwd``, ``act_bwd``; 0 for ops without one),
+    filled by :mod:`fastgrad.kernels.dispatch` (kernels/slots.py; the NumPy twin ignores them)."""
     program: np.ndarray
     op_params: np.ndarray
     state: np.ndarray
     seed: int
     cores: int
+    op_fwd: np.ndarray
+    op_bwd: np.ndarray
+    act_fwd: np.ndarray
+    act_bwd: np.ndarray
 
 
 class Work(NamedTuple):
@@ -94,24 +101,28 @@ class Data(NamedTuple):
 class Objective(NamedTuple):
     """The loss code and its parameter (Huber's delta, in the parameters' dtype), the
     l1/l2 penalties on Dense weights, and whether l1 is applied by its proximal step
-    (soft-thresholding after each update) instead of its subgradient."""
+    (soft-thresholding after each update) instead of its subgradient; ``loss_fn``: the address
+    of the loss's compiled function (kernels/slots.py ``OUTPUT_LOSS``; 0 for the NumPy twin)."""
     code: int
     param: np.floating
     l1: float
     l2: float
     l1_prox: bool = False
+    loss_fn: int = 0
 
 
 class Update(NamedTuple):
     """The optimizer (``code``, ``state`` rows, ``hyper`` float64 vector, see
     kernels.optim), per-batch learning rates ``lrs``, ``clip_norm`` (0: none), and the
-    step count before the first batch ``step0``."""
+    step count before the first batch ``step0``; ``step_fn``: the address of the optimizer's
+    compiled update (kernels/slots.py ``OPTIMIZER_STEP``; 0 for the NumPy twin)."""
     code: int
     state: np.ndarray
     hyper: np.ndarray
     lrs: np.ndarray
     clip_norm: float
     step0: int
+    step_fn: int = 0
 
 
 class Record(NamedTuple):

@@ -37,19 +37,19 @@ Numba's parallel lowering of those kernels was most of the cold-cache time of a 
 import numpy as np
 
 from fastgrad._jit import inline, kernel, like, matrix_view, spliced
-from fastgrad.kernels.activation_layer import activation_layer_backward, activation_layer_forward
-from fastgrad.kernels.activations import RELU, SIGMOID, SOFTMAX, forward_range
+from fastgrad.kernels.activations import RELU
 from fastgrad.kernels.batchnorm import batch_norm_backward, batch_norm_forward
 from fastgrad.kernels.dense import dense_layer_backward, dense_layer_forward
 from fastgrad.kernels.dropout import dropout_backward, dropout_forward
 from fastgrad.kernels.grad_utils import grad_norm, scale_inplace
 from fastgrad.kernels.layernorm import layer_norm_backward, layer_norm_forward
 from fastgrad.kernels.losses import BCE_LOGITS, ce_rows, loss_range
-from fastgrad.kernels.optim import LR, optimizer_step_into
-from fastgrad.kernels.program import (ACT, ACTIVATION, B_OFF, BATCH_NORM, DENSE, DROPOUT, EVAL, FORK,
+from fastgrad.kernels.optim import LR
+from fastgrad.kernels.program import (ACT, ACTIVATION, ADD, B_OFF, BATCH_NORM, DENSE, DROPOUT, EVAL, FORK,
                                       LAYER_NORM, N_IN, N_OUT, OP, P_HI, P_LO, REF, S_OFF, TRAIN_UPDATE, W_OFF)
 from fastgrad.kernels.residual import add_backward, add_forward, fork_backward, fork_forward
-from fastgrad.kernels.softmax import _forward_rows
+from fastgrad.kernels.slots import (call_act_backward, call_act_forward, call_op_backward, call_op_forward,
+                                    call_optimizer_step, call_output_loss)
 from fastgrad.kernels.util import copy_1d, copy_2d
 
 SOFTMAX_CE = 10  # loss code beside kernels.losses' MSE, MAE, HUBER, BCE_LOGITS
@@ -84,84 +84,166 @@ def _scratch(buf, m, n):
     return matrix_view(buf, 0, m, n)
 
 
+# Each op kind's forward and backward: compiled functions of their own, which the loop calls
+# by address (net.op_fwd / net.op_bwd, kernels/slots.py), so that a model compiles the kinds
+# it has, each once, and the loop's module does not hold them. Forward: op i on its input x
+# (m, N_IN), output into op i's abuf block. Backward: the parameters' gradient into grads,
+# d loss / d x into op i-1's gradient block (not for op 0: nothing needs d loss / d X).
+
+@inline
+def _out_blocks(work, i, m, n):
+    return _block(work.abuf, work.buf_off, i, m, n), _block(work.zbuf, work.buf_off, i, m, n)
+
+
+@inline
+def _grad_in(work, x, i, m, n_in):
+    """Op i-1's gradient block (m, n_in), or x when i is 0 (then nothing is written to it)."""
+    return _block(work.gbuf, work.buf_off, i - 1, m, n_in) if i > 0 else x
+
+
+@kernel
+def _dense_forward(params, net, x, work, i, m, mode, step):
+    prog = net.program
+    n = prog[i, N_OUT]
+    a, z = _out_blocks(work, i, m, n)
+    dense_layer_forward(x, _weights(params, prog, i), _vec(params, prog[i, B_OFF], n), z, a, net.act_fwd[i],
+                        net.op_params[i, 0], net.op_params[i, 1], net.cores)
+
+
+@kernel
+def _dense_backward(params, grads, net, x, work, i, m, mode, step):
+    prog = net.program
+    n = prog[i, N_OUT]
+    z = _block(work.zbuf, work.buf_off, i, m, n)
+    dense_layer_backward(x, _weights(params, prog, i), z, _block(work.gbuf, work.buf_off, i, m, n), net.act_bwd[i],
+                         net.op_params[i, 0], net.op_params[i, 1], _scratch(work.delta, m, n),
+                         _grad_in(work, x, i, m, prog[i, N_IN]), _weights(grads, prog, i),
+                         _vec(grads, prog[i, B_OFF], n), i > 0, net.cores)
+
+
+@kernel
+def _activation_forward(params, net, x, work, i, m, mode, step):
+    a, z = _out_blocks(work, i, m, net.program[i, N_OUT])
+    call_act_forward(net.act_fwd[i], (x, a, net.op_params[i, 0], net.op_params[i, 1]))
+
+
+@kernel
+def _activation_backward(params, grads, net, x, work, i, m, mode, step):
+    if i > 0:
+        n = net.program[i, N_OUT]
+        call_act_backward(net.act_bwd[i], (x, _block(work.gbuf, work.buf_off, i, m, n),
+                                           _grad_in(work, x, i, m, n), net.op_params[i, 0], net.op_params[i, 1]))
+
+
+@kernel
+def _dropout_forward(params, net, x, work, i, m, mode, step):
+    a, z = _out_blocks(work, i, m, net.program[i, N_OUT])
+    if mode == EVAL:
+        copy_2d(x, a)
+    else:
+        dropout_forward(x, a, np.float64(net.op_params[i, 0]), net.seed, step, i)
+
+
+@kernel
+def _dropout_backward(params, grads, net, x, work, i, m, mode, step):
+    if i > 0:
+        n = net.program[i, N_OUT]
+        g = _block(work.gbuf, work.buf_off, i, m, n)
+        g_in = _grad_in(work, x, i, m, n)
+        if mode == EVAL:
+            copy_2d(g, g_in)
+        else:
+            dropout_backward(g, g_in, np.float64(net.op_params[i, 0]), net.seed, step, i)
+
+
+@kernel
+def _layer_norm_forward(params, net, x, work, i, m, mode, step):
+    prog = net.program
+    n = prog[i, N_OUT]
+    a, z = _out_blocks(work, i, m, n)
+    rstd = work.sbuf[work.buf_off[i, 1]:work.buf_off[i, 1] + m]
+    layer_norm_forward(x, _vec(params, prog[i, W_OFF], n), _vec(params, prog[i, B_OFF], n), net.op_params[i, 0],
+                       a, z, rstd)
+
+
+@kernel
+def _layer_norm_backward(params, grads, net, x, work, i, m, mode, step):
+    prog = net.program
+    n = prog[i, N_OUT]
+    rstd = work.sbuf[work.buf_off[i, 1]:work.buf_off[i, 1] + m]
+    layer_norm_backward(_block(work.gbuf, work.buf_off, i, m, n), _block(work.zbuf, work.buf_off, i, m, n), rstd,
+                        _vec(params, prog[i, W_OFF], n), _grad_in(work, x, i, m, n), _vec(grads, prog[i, W_OFF], n),
+                        _vec(grads, prog[i, B_OFF], n), i > 0)
+
+
+@kernel
+def _batch_norm_forward(params, net, x, work, i, m, mode, step):
+    prog = net.program
+    n = prog[i, N_OUT]
+    a, z = _out_blocks(work, i, m, n)
+    rstd = work.sbuf[work.buf_off[i, 1]:work.buf_off[i, 1] + n]
+    tracked = prog[i, S_OFF] >= 0
+    use_batch = mode != EVAL or not tracked
+    batch_norm_forward(x, _vec(params, prog[i, W_OFF], n), _vec(params, prog[i, B_OFF], n), net.op_params[i, 0],
+                       net.op_params[i, 1], _vec(net.state, prog[i, S_OFF], n), _vec(net.state, prog[i, S_OFF] + n, n),
+                       use_batch, use_batch and tracked and mode == TRAIN_UPDATE, a, z, rstd)
+
+
+@kernel
+def _batch_norm_backward(params, grads, net, x, work, i, m, mode, step):
+    prog = net.program
+    n = prog[i, N_OUT]
+    rstd = work.sbuf[work.buf_off[i, 1]:work.buf_off[i, 1] + n]
+    used_batch = mode != EVAL or prog[i, S_OFF] < 0
+    batch_norm_backward(_block(work.gbuf, work.buf_off, i, m, n), _block(work.zbuf, work.buf_off, i, m, n), rstd,
+                        _vec(params, prog[i, W_OFF], n), used_batch, _grad_in(work, x, i, m, n),
+                        _vec(grads, prog[i, W_OFF], n), _vec(grads, prog[i, B_OFF], n), i > 0)
+
+
+@kernel
+def _fork_forward(params, net, x, work, i, m, mode, step):
+    a, z = _out_blocks(work, i, m, net.program[i, N_OUT])
+    fork_forward(x, a)
+
+
+@kernel
+def _fork_backward(params, grads, net, x, work, i, m, mode, step):
+    if i > 0:  # the skip path's gradient was left in the ADD's z block
+        n = net.program[i, N_OUT]
+        fork_backward(_block(work.gbuf, work.buf_off, i, m, n), _block(work.zbuf, work.buf_off, net.program[i, REF], m, n),
+                      _grad_in(work, x, i, m, n))
+
+
+@kernel
+def _add_forward(params, net, x, work, i, m, mode, step):
+    """The block's output plus the FORK's."""
+    n = net.program[i, N_OUT]
+    a, z = _out_blocks(work, i, m, n)
+    add_forward(x, _block(work.abuf, work.buf_off, net.program[i, REF], m, n), a)
+
+
+@kernel
+def _add_backward(params, grads, net, x, work, i, m, mode, step):
+    """(never op 0)"""
+    n = net.program[i, N_OUT]
+    add_backward(_block(work.gbuf, work.buf_off, i, m, n), _grad_in(work, x, i, m, net.program[i, N_IN]),
+                 _block(work.zbuf, work.buf_off, i, m, n))
+
+
+OP_FORWARD = {DENSE: _dense_forward, ACTIVATION: _activation_forward, DROPOUT: _dropout_forward,
+              LAYER_NORM: _layer_norm_forward, BATCH_NORM: _batch_norm_forward, FORK: _fork_forward, ADD: _add_forward}
+"""Op kind -> its compiled forward (the OP_FORWARD slot)."""
+OP_BACKWARD = {DENSE: _dense_backward, ACTIVATION: _activation_backward, DROPOUT: _dropout_backward,
+               LAYER_NORM: _layer_norm_backward, BATCH_NORM: _batch_norm_backward, FORK: _fork_backward,
+               ADD: _add_backward}
+"""Op kind -> its compiled backward (the OP_BACKWARD slot)."""
+
+
 @spliced
 def _op_forward(params, net, x, work, i, m, mode, step):
-    """Op i of the program on its input x (m, N_IN); writes op i's output block and returns it."""
-    prog = net.program
-    op = prog[i, OP]
-    n = prog[i, N_OUT]
-    a = _block(work.abuf, work.buf_off, i, m, n)
-    z = _block(work.zbuf, work.buf_off, i, m, n)
-    p1 = net.op_params[i, 0]
-    p2 = net.op_params[i, 1]
-    if op == DENSE:
-        dense_layer_forward(x, _weights(params, prog, i), _vec(params, prog[i, B_OFF], n), z, a,
-                            prog[i, ACT], p1, p2, net.cores)
-    elif op == ACTIVATION:
-        activation_layer_forward(x, a, prog[i, ACT], p1, p2)
-    elif op == DROPOUT:
-        if mode == EVAL:
-            copy_2d(x, a)
-        else:
-            dropout_forward(x, a, np.float64(p1), net.seed, step, i)
-    elif op == LAYER_NORM:
-        rstd = work.sbuf[work.buf_off[i, 1]:work.buf_off[i, 1] + m]
-        layer_norm_forward(x, _vec(params, prog[i, W_OFF], n), _vec(params, prog[i, B_OFF], n), p1, a, z, rstd)
-    elif op == BATCH_NORM:
-        rstd = work.sbuf[work.buf_off[i, 1]:work.buf_off[i, 1] + n]
-        tracked = prog[i, S_OFF] >= 0
-        use_batch = mode != EVAL or not tracked
-        batch_norm_forward(x, _vec(params, prog[i, W_OFF], n), _vec(params, prog[i, B_OFF], n), p1, p2,
-                           _vec(net.state, prog[i, S_OFF], n), _vec(net.state, prog[i, S_OFF] + n, n),
-                           use_batch, use_batch and tracked and mode == TRAIN_UPDATE, a, z, rstd)
-    elif op == FORK:
-        fork_forward(x, a)
-    else:  # ADD: the block's output plus the FORK's
-        add_forward(x, _block(work.abuf, work.buf_off, prog[i, REF], m, n), a)
-    return a
-
-
-@spliced
-def _op_backward(params, grads, net, x, work, i, m, mode, step):
-    """Backward of op i, whose input was x (m, N_IN): its parameters' gradient into ``grads``,
-    d loss / d x into op i-1's gradient block (not for op 0: nothing needs d loss / d X)."""
-    prog = net.program
-    op = prog[i, OP]
-    n = prog[i, N_OUT]
-    n_in = prog[i, N_IN]
-    g = _block(work.gbuf, work.buf_off, i, m, n)
-    z = _block(work.zbuf, work.buf_off, i, m, n)
-    need = i > 0
-    g_in = _block(work.gbuf, work.buf_off, i - 1, m, n_in) if need else x
-    p1 = net.op_params[i, 0]
-    p2 = net.op_params[i, 1]
-    if op == DENSE:
-        dense_layer_backward(x, _weights(params, prog, i), z, g, prog[i, ACT], p1, p2,
-                             _scratch(work.delta, m, n), g_in, _weights(grads, prog, i),
-                             _vec(grads, prog[i, B_OFF], n), need, net.cores)
-    elif op == ACTIVATION:
-        if need:
-            activation_layer_backward(x, g, g_in, prog[i, ACT], p1, p2)
-    elif op == DROPOUT:
-        if need:
-            if mode == EVAL:
-                copy_2d(g, g_in)
-            else:
-                dropout_backward(g, g_in, np.float64(p1), net.seed, step, i)
-    elif op == LAYER_NORM:
-        rstd = work.sbuf[work.buf_off[i, 1]:work.buf_off[i, 1] + m]
-        layer_norm_backward(g, z, rstd, _vec(params, prog[i, W_OFF], n), g_in, _vec(grads, prog[i, W_OFF], n),
-                            _vec(grads, prog[i, B_OFF], n), need)
-    elif op == BATCH_NORM:
-        rstd = work.sbuf[work.buf_off[i, 1]:work.buf_off[i, 1] + n]
-        used_batch = mode != EVAL or prog[i, S_OFF] < 0
-        batch_norm_backward(g, z, rstd, _vec(params, prog[i, W_OFF], n), used_batch, g_in,
-                            _vec(grads, prog[i, W_OFF], n), _vec(grads, prog[i, B_OFF], n), need)
-    elif op == FORK:
-        if need:  # the skip path's gradient was left in the ADD's z block
-            fork_backward(g, _block(work.zbuf, work.buf_off, prog[i, REF], m, n), g_in)
-    else:  # ADD (never op 0)
-        add_backward(g, g_in, z)
+    """Op i on its input x (m, N_IN); returns its output block."""
+    call_op_forward(net.op_fwd[i], (params, net, x, work, i, m, mode, step))
+    return _block(work.abuf, work.buf_off, i, m, net.program[i, N_OUT])
 
 
 @spliced
@@ -286,10 +368,11 @@ def _loss_and_grad(params, grads, net, x, yf, yl, use_labels, wb, objective, wor
     m = x.shape[0]
     n_ops = net.program.shape[0]
     out = forward(params, net, x, work, mode, step)
-    loss = _output_loss(out, yf, yl, use_labels, wb, _block(work.gbuf, work.buf_off, n_ops - 1, m, out.shape[1]),
-                        objective.code, objective.param)
+    loss = call_output_loss(objective.loss_fn, (out, yf, yl, use_labels, wb,
+                                                _block(work.gbuf, work.buf_off, n_ops - 1, m, out.shape[1]),
+                                                objective.code, objective.param))
     for i in range(n_ops - 1, -1, -1):
-        _op_backward(params, grads, net, _input_of(net, x, work, i, m), work, i, m, mode, step)
+        call_op_backward(net.op_bwd[i], (params, grads, net, _input_of(net, x, work, i, m), work, i, m, mode, step))
     if objective.l1_prox:  # l1 is in the loss but not in the gradient: its proximal step follows the update
         return (loss + penalty(params, grads, net, 0.0, objective.l2, True)
                 + penalty(params, grads, net, objective.l1, 0.0, False))
@@ -466,7 +549,7 @@ def train_epoch(params, grads, net, data, objective, update, work, record, perm,
         if update.clip_norm > 0 and norm > update.clip_norm:
             scale_inplace(grads, like(params[0], update.clip_norm / (norm + 1e-6)))
         hyper[LR] = update.lrs[i]
-        optimizer_step_into(update.code, live, grads, update.state, hyper, step, other)
+        call_optimizer_step(update.step_fn, (live, grads, update.state, hyper, step, other))
         if objective.l1_prox and objective.l1 > 0:
             proximal_l1(other, net, like(params[0], update.lrs[i] * objective.l1))
         if not _all_finite(other):
@@ -495,18 +578,20 @@ def evaluate_batches(params, net, data, objective, batch_size, work, out_sums):
     the batch's weight sum), so that out_sums[0] / sum(sw) is the weighted mean loss;
     correct counts stay unweighted."""
     X, yf, yl, sw = data.X, data.yf, data.yl, data.sw
-    n = X.shape[0]
+    n, n_in = X.shape
+    k = yf.shape[1]
     n_ops = net.program.shape[0]
     out_sums[0] = 0.0
     out_sums[1] = 0.0
     for lo in range(0, n, batch_size):
         hi = min(n, lo + batch_size)
         m = hi - lo
-        out = forward(params, net, X[lo:hi], work, EVAL, 0)
+        out = forward(params, net, matrix_view(X, lo * n_in, m, n_in), work, EVAL, 0)
+        yfb = matrix_view(yf, lo * k, m, k) if yf.shape[0] == n else yf  # (labels: yf is a dummy)
         wb = sw[lo:hi] if sw.size > 0 else sw
-        loss = _output_loss(out, yf[lo:hi], yl[lo:hi], data.use_labels, wb,
-                            _block(work.gbuf, work.buf_off, n_ops - 1, m, out.shape[1]), objective.code,
-                            objective.param)
+        loss = call_output_loss(objective.loss_fn, (out, yfb, yl[lo:hi], data.use_labels, wb,
+                                                    _block(work.gbuf, work.buf_off, n_ops - 1, m, out.shape[1]),
+                                                    objective.code, objective.param))
         if sw.size > 0:
             w_sum = 0.0
             for r in range(m):
@@ -514,22 +599,24 @@ def evaluate_batches(params, net, data, objective, batch_size, work, out_sums):
             out_sums[0] += loss * w_sum
         else:
             out_sums[0] += loss * m
-        out_sums[1] += count_correct(out, yf[lo:hi], yl[lo:hi], data.use_labels, objective.code)
+        out_sums[1] += count_correct(out, yfb, yl[lo:hi], data.use_labels, objective.code)
 
 
 @kernel
 def predict_batches(params, net, X, batch_size, work, out, post, mode, step):
     """out (n, k) = the network's last op's output for X, computed in batches in ``mode``
-    (EVAL for predict; the model's mode for forward), then passed through ``post``:
-    ``IDENTITY``, ``SOFTMAX`` (row-wise) or ``SIGMOID``."""
+    (EVAL for predict; the model's mode for forward), then passed through ``post``: the
+    address of an activation's compiled forward (softmax or sigmoid, kernels/slots.py
+    ``ACT_FORWARD``), or 0 for none (the NumPy twin takes the activation's code)."""
     n = X.shape[0]
     zero = like(out[0, 0], 0.0)
+    n_in = X.shape[1]
+    k = out.shape[1]
     for lo in range(0, n, batch_size):
         hi = min(n, lo + batch_size)
-        a = forward(params, net, X[lo:hi], work, mode, step)
-        if post == SOFTMAX:
-            _forward_rows(a, out[lo:hi], False, 0, hi - lo)
-        elif post == SIGMOID:
-            forward_range(SIGMOID, a.reshape(-1), out[lo:hi].reshape(-1), zero, zero)
+        a = forward(params, net, matrix_view(X, lo * n_in, hi - lo, n_in), work, mode, step)
+        rows = matrix_view(out, lo * k, hi - lo, k)
+        if post != 0:
+            call_act_forward(post, (a, rows, zero, zero))
         else:
-            copy_2d(a, out[lo:hi])
+            copy_2d(a, rows)

@@ -34,18 +34,20 @@ def dense_backward(x, W, z, grad_y, activation="identity", bias=True, **options)
     return delta @ W.T, x.T @ delta, (delta.sum(axis=0) if bias else None)
 
 
-def dense_layer_forward(x, W, b, z, a, code, p1, p2, most):
+def dense_layer_forward(x, W, b, z, a, act, p1, p2, most):
     """The twin of ``kernels.dense.dense_layer_forward``: z = x @ W + b, a = act(z), written
-    into z and a; ``b`` empty for a layer without bias; ``code`` a kernel activation code;
+    into z and a; ``b`` empty for a layer without bias; ``act`` the activation's code (the
+    compiled kernel takes the address of that activation's compiled forward instead);
     ``most`` only matters to the compiled kernel (how many pieces its product is cut into)."""
     z[...] = x @ W + b if b.size else x @ W
-    activation_layer_forward(z, a, code, p1, p2)
+    activation_layer_forward(z, a, act, p1, p2)
 
 
-def dense_layer_backward(x, W, z, grad_a, code, p1, p2, delta, grad_x, grad_W, grad_b, need_grad_x, most):
-    """The twin of ``kernels.dense.dense_layer_backward``: delta = grad_a * act'(z), then
-    grad_W = x^T delta, grad_b = column sums of delta, grad_x = delta W^T."""
-    activation_layer_backward(z, grad_a, delta, code, p1, p2)
+def dense_layer_backward(x, W, z, grad_a, act, p1, p2, delta, grad_x, grad_W, grad_b, need_grad_x, most):
+    """The twin of ``kernels.dense.dense_layer_backward``: delta = grad_a * act'(z) (``act`` the
+    activation's code, see :func:`dense_layer_forward`), then grad_W = x^T delta, grad_b =
+    column sums of delta, grad_x = delta W^T."""
+    activation_layer_backward(z, grad_a, delta, act, p1, p2)
     grad_W[...] = x.T @ delta
     if grad_b.size:
         grad_b[...] = delta.sum(axis=0)

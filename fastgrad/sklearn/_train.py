@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from fastgrad.kernels.program import Data, Objective, Record
+from fastgrad.kernels.program import Data, Record
 from fastgrad.layers import Activation, BatchNorm1d, Dense, Dropout
 from fastgrad.model import Sequential
 from fastgrad.optim import SGD, Adagrad, Adam, AdamW, RMSprop
@@ -198,7 +198,7 @@ def run_epoch(model, X, yf, yl, use_labels, perm, batch_size, lr, l1_rows, l2_ro
     denominators = penalty_denominators(sizes, weights, perm)
     for first, last in _runs(sizes, denominators):
         m = denominators[first]
-        objective = Objective(model._loss_code, model._loss_param, float(l1_rows / m), float(l2_rows / m))
+        objective = model._objective()._replace(l1=float(l1_rows / m), l2=float(l2_rows / m), l1_prox=False)
         # the run's batches from the start of its rows: batch i of the call is batch first + i
         record = Record(losses[first:last], correct[first:last], False, diag, status)
         stop = train_range(model, data, perm[starts[first]:], int(sizes[first]), 0, last - first, record,

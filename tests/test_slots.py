@@ -1,0 +1,83 @@
+"""Calls by address (fastgrad/_jit/native.py, kernels/slots.py): typed against the slot, and a
+model compiles only the kernels it uses."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fastgrad.kernels import activation_layer, activations, slots
+
+
+def test_a_call_with_other_types_than_the_slot_is_a_compile_error_not_a_call(dtype):
+    """The loop can only pass the argument types the kernel was compiled for: anything else
+    fails when the caller is compiled (a wrong-typed call through an address would crash)."""
+    from numba import njit
+    from numba.core.errors import TypingError
+    addr = slots.ACT_FORWARD.address(activation_layer.FORWARD[activations.RELU], dtype)
+
+    @njit
+    def wrong(addr, x, a):
+        slots.call_act_forward(addr, (x, a, 0.0, 0.0))  # float64 literals, not the dtype's scalars
+
+    x = np.zeros((2, 3), dtype)
+    if dtype == np.float64:
+        # float64 scalars are this dtype's: the call is right, so use a 1-D x instead
+        x = np.zeros(3, dtype)
+    with pytest.raises(TypingError, match="act_forward slot"):
+        wrong(addr, x, np.zeros((2, 3), dtype))
+
+
+def test_a_call_by_address_runs_the_kernel(dtype):
+    from numba import njit
+
+    @njit
+    def apply(addr, x, a, p):
+        slots.call_act_forward(addr, (x, a, p, p))
+
+    x = np.array([[-1.5, 0.0, 2.0], [np.nan, -0.0, 3.0]], dtype)
+    a = np.full_like(x, 7.0)
+    apply(slots.ACT_FORWARD.address(activation_layer.FORWARD[activations.RELU], dtype), x, a, np.dtype(dtype).type(0))
+    np.testing.assert_array_equal(a, np.maximum(x, 0))  # NaN stays NaN, as np.maximum
+    assert np.signbit(a[1, 1])  # relu(-0.0) is -0.0, as NumPy and PyTorch
+
+
+def test_returned_float_comes_back_through_the_address(dtype):
+    from fastgrad.kernels import train
+    from numba import njit
+
+    @njit
+    def loss(addr, out, yf, yl, wb, grad, p):
+        return slots.call_output_loss(addr, (out, yf, yl, False, wb, grad, 0, p))
+
+    out = np.array([[1.0, 2.0], [3.0, 5.0]], dtype)
+    yf = np.zeros_like(out)
+    grad = np.empty_like(out)
+    addr = slots.OUTPUT_LOSS.address(train._output_loss, dtype)  # every loss, chosen by code (0: MSE)
+    value = loss(addr, out, yf, np.zeros(1, np.int64), np.zeros(0, dtype), grad, np.dtype(dtype).type(0))
+    assert value == pytest.approx(np.mean(out.astype(np.float64) ** 2), rel=1e-6)
+    np.testing.assert_allclose(grad, 2 * out / out.size, rtol=1e-6)
+
+
+CHILD = r"""
+import numpy as np
+from fastgrad import Dense, Sequential
+from fastgrad.kernels import activation_layer as L, activations as A, optim as O, train as T
+from fastgrad.kernels.program import BATCH_NORM, DENSE, LAYER_NORM
+rng = np.random.default_rng(0)
+X = rng.standard_normal((40, 5)); y = rng.integers(0, 3, 40)
+model = Sequential([Dense(5, 8, "relu"), Dense(8, 3)], loss="softmax_cross_entropy", optimizer="adam", seed=0)
+model.fit(X, y, epochs=1, batch_size=16, verbose=0)
+used = lambda f: len(f.signatures) > 0
+print(used(T.OP_FORWARD[DENSE]), used(L.FORWARD[A.RELU]), used(O.STEP_INTO[O.ADAM]),
+      used(T.OP_FORWARD[LAYER_NORM]), used(T.OP_BACKWARD[BATCH_NORM]), used(L.FORWARD[A.GELU]), used(L.BACKWARD[A.TANH]),
+      used(O.STEP_INTO[O.SGD]))
+"""
+
+
+def test_a_model_compiles_or_loads_only_the_kernels_it_uses():
+    """The design behind issue 11's compile time: a fresh process fitting a ReLU MLP with Adam on
+    softmax cross-entropy holds the Dense op, ReLU and Adam, and no other op kind, activation or
+    optimizer (each is compiled, or loaded from the cache, on first use)."""
+    out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True"] * 3 + ["False"] * 5
