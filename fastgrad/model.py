@@ -175,7 +175,8 @@ class Sequential(ModelOptions, ModelData):
         if loss_fn is not None or act_fn is not None:
             self._train = training_functions(self.backend, loss_fn, act_fn)
         self._local = threading.local()
-        self._addresses = None  # (program bytes, the compiled kernels' addresses): see _op_addresses
+        self._net_held = None   # the Net with this process's kernel addresses: see _net
+        self._loss_fn = None    # (loss code, its compiled batch loss's address): see _loss_address
         # fixed by the program: whether a BatchNorm1d normalizes with its input's statistics in
         # evaluation (no running statistics), read by every evaluation pass
         norms = self.program[self.program[:, OP] == BATCH_NORM]
@@ -185,7 +186,7 @@ class Sequential(ModelOptions, ModelData):
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for key in ("_train", "_local", "_training", "_input_stats_norm", "_param_ops", "_addresses"):
+        for key in ("_train", "_local", "_training", "_input_stats_norm", "_param_ops", "_net_held", "_loss_fn"):
             state.pop(key, None)
         return state
 
@@ -284,40 +285,41 @@ class Sequential(ModelOptions, ModelData):
             view[...] = arr
 
     def _net(self) -> Net:
-        return Net(self.program, self.op_params, self._state, self.dropout_seed, MACHINE_CORES,
-                   *self._op_addresses())
-
-    def _op_addresses(self):
-        """The compiled backend's kernel addresses for the program (kernels/dispatch.py),
-        compiling what this process lacks; zeros for the NumPy twin. Kept per process and
-        program (an activation set after construction changes the program)."""
-        key = self.program.tobytes()
-        held = self._addresses
-        if held is not None and held[0] == key:
-            return held[1]
+        """The model's structure as the training functions take it, with the compiled backend's
+        kernel addresses (kernels/dispatch.py, compiling what this process lacks; zeros for
+        the NumPy twin). Kept per process: the program is fixed when the model is built, and
+        only ``dropout_seed`` may change (``load``)."""
+        held = self._net_held
+        if held is not None and held.seed == self.dropout_seed:
+            return held
         if self.backend == "compiled":
             from fastgrad.kernels.dispatch import op_addresses
-            found = op_addresses(self.program, self.dtype, getattr(self._train, "custom_activation", None))
+            kernels = op_addresses(self.program, self.dtype, getattr(self._train, "custom_activation", None))
         else:
-            found = tuple(np.zeros(self.program.shape[0], np.int64) for _ in range(4))
-        self._addresses = (key, found)
-        return found
+            kernels = np.zeros((self.program.shape[0], 4), np.int64)
+        self._net_held = Net(self.program, self.op_params, self._state, self.dropout_seed, MACHINE_CORES, kernels)
+        return self._net_held
 
     def _objective(self) -> Objective:
-        return Objective(self._loss_code, self._loss_param, self.l1, self.l2, self.l1_mode == "proximal",
-                         self._loss_address())
+        code = self._loss_code
+        return Objective(code, self._loss_param, self.l1, self.l2, self.l1_mode == "proximal", self._loss_address(code))
 
-    def _loss_address(self) -> int:
-        """The compiled loss's address (kernels/dispatch.py; 0 for the NumPy twin)."""
+    def _loss_address(self, code) -> int:
+        """The compiled batch loss's address for loss ``code`` (kernels/dispatch.py; 0 for the
+        NumPy twin), kept per process and loss."""
         if self.backend != "compiled":
             return 0
+        held = self._loss_fn
+        if held is not None and held[0] == code:
+            return held[1]
         from fastgrad.kernels.dispatch import loss_address
-        return loss_address(self.dtype, getattr(self._train, "custom_loss", None))
+        self._loss_fn = (code, loss_address(code, self.dtype, getattr(self._train, "custom_loss", None)))
+        return self._loss_fn[1]
 
     def _post_arg(self, post):
         """``predict_batches``' post-processing: the activation code for the NumPy twin, its
-        compiled forward's address for the compiled backend."""
-        if self.backend != "compiled":
+        compiled forward's address for the compiled backend (0, IDENTITY's code, for none)."""
+        if self.backend != "compiled" or post == IDENTITY:
             return post
         from fastgrad.kernels.dispatch import activation_address
         return activation_address(post, self.dtype)

@@ -65,7 +65,7 @@ def run_batches(model, X, yf, yl, use_labels, perm, batch_size, clip_norm, diagn
     failed = None
     done = 0
     data = Data(X, yf, yl, use_labels, model._kernel_weights(weights))
-    record = Record(losses, correct, bool(diagnostics), diag, status)
+    record = Record(losses, correct, bool(diagnostics), diag, status, _diagnostics_address(model, diagnostics))
     for first, last in zip(bounds[:-1], bounds[1:]):
         if before_chunk is not None:
             before_chunk(first)
@@ -86,12 +86,26 @@ def run_batches(model, X, yf, yl, use_labels, perm, batch_size, clip_norm, diagn
     return BatchRun(losses, correct, sizes, batch_weights, done, failed, reason if failed is not None else 0)
 
 
+def _diagnostics_address(model, diagnostics) -> int:
+    """The compiled diagnostics' address when asked for (kernels/dispatch.py), else 0."""
+    if not diagnostics or model.backend != "compiled":
+        return 0
+    from fastgrad.kernels.dispatch import diagnostics_address
+    return diagnostics_address(model.dtype)
+
+
 def _optimizer_address(model, code) -> int:
     """The compiled update's address (kernels/dispatch.py; 0 for the NumPy twin)."""
     if model.backend != "compiled":
         return 0
-    from fastgrad.kernels.dispatch import optimizer_address
-    return optimizer_address(code, model.dtype)
+    held = _STEP_FNS.get((code, model.dtype))
+    if held is None:
+        from fastgrad.kernels.dispatch import optimizer_address
+        held = _STEP_FNS[(code, model.dtype)] = optimizer_address(code, model.dtype)
+    return held
+
+
+_STEP_FNS = {}  # (optimizer code, dtype) -> its compiled update's address, per process
 
 
 def train_range(model, data, perm, batch_size, first, last, record, lrs, clip, objective=None):
@@ -386,10 +400,11 @@ def _announce_compile(model, verbose):
     from fastgrad.kernels import train
     if verbose < 1 or model.backend != "compiled":
         return
-    if model._train is not train:  # specialized with a user's Loss or ActivationFn (fastgrad/custom.py)
-        if not is_compiled(model.dtype, model._train):
-            print(f"compiling fastgrad's {model.dtype.name} training loop with your loss or activation, once "
-                  "per process (tens of seconds)", file=sys.stderr, flush=True)
-    elif not is_compiled(model.dtype):
+    if model._train is not train:  # with a user's Loss or ActivationFn (fastgrad/custom.py)
+        user = [model._train.custom_loss] + list(model._train.custom_activation or ())
+        if not all(any(model.dtype.name in str(sig) for sig in f.signatures) for f in user if f is not None):
+            print(f"compiling your loss or activation for fastgrad's {model.dtype.name} training loop, once "
+                  "per process (seconds)", file=sys.stderr, flush=True)
+    if not is_compiled(model.dtype):
         print(f"compiling fastgrad's {model.dtype.name} training kernels, once; cached afterwards "
               "(python -m fastgrad warmup does it ahead of time)", file=sys.stderr, flush=True)

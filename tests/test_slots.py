@@ -53,7 +53,7 @@ def test_returned_float_comes_back_through_the_address(dtype):
     out = np.array([[1.0, 2.0], [3.0, 5.0]], dtype)
     yf = np.zeros_like(out)
     grad = np.empty_like(out)
-    addr = slots.OUTPUT_LOSS.address(train._output_loss, dtype)  # every loss, chosen by code (0: MSE)
+    addr = slots.OUTPUT_LOSS.address(train.OUTPUT_LOSS[0], dtype)  # MSE
     value = loss(addr, out, yf, np.zeros(1, np.int64), np.zeros(0, dtype), grad, np.dtype(dtype).type(0))
     assert value == pytest.approx(np.mean(out.astype(np.float64) ** 2), rel=1e-6)
     np.testing.assert_allclose(grad, 2 * out / out.size, rtol=1e-6)
@@ -69,15 +69,15 @@ X = rng.standard_normal((40, 5)); y = rng.integers(0, 3, 40)
 model = Sequential([Dense(5, 8, "relu"), Dense(8, 3)], loss="softmax_cross_entropy", optimizer="adam", seed=0)
 model.fit(X, y, epochs=1, batch_size=16, verbose=0)
 used = lambda f: len(f.signatures) > 0
-print(used(T.OP_FORWARD[DENSE]), used(L.FORWARD[A.RELU]), used(O.STEP_INTO[O.ADAM]),
+print(used(T.OP_FORWARD[DENSE]), used(L.FORWARD[A.RELU]), used(O.STEP_INTO[O.ADAM]), used(T.OUTPUT_LOSS[T.SOFTMAX_CE]),
       used(T.OP_FORWARD[LAYER_NORM]), used(T.OP_BACKWARD[BATCH_NORM]), used(L.FORWARD[A.GELU]), used(L.BACKWARD[A.TANH]),
-      used(O.STEP_INTO[O.SGD]))
+      used(O.STEP_INTO[O.SGD]), used(T.OUTPUT_LOSS[0]))
 """
 
 
 def test_a_model_compiles_or_loads_only_the_kernels_it_uses():
     """The design behind issue 11's compile time: a fresh process fitting a ReLU MLP with Adam on
-    softmax cross-entropy holds the Dense op, ReLU and Adam, and no other op kind, activation or
-    optimizer (each is compiled, or loaded from the cache, on first use)."""
+    softmax cross-entropy holds the Dense op, ReLU, Adam and that loss, and no other op kind,
+    activation, optimizer or loss (each is compiled, or loaded from the cache, on first use)."""
     out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["True"] * 3 + ["False"] * 5
+    assert out == ["True"] * 4 + ["False"] * 6

@@ -53,10 +53,10 @@ class Slot:
     def address(self, dispatcher, dtype) -> int:
         """The native entry point of ``dispatcher`` compiled (or loaded from the disk cache) for
         this slot's signature in ``dtype``; memoized per process."""
-        key = (dispatcher, np.dtype(dtype).name)
-        found = self._addresses.get(key)
+        found = self._addresses.get((dispatcher, dtype))  # (per call: a dtype object as given)
         if found is not None:
             return found
+        key = (dispatcher, np.dtype(dtype))
         with self._lock:
             argtypes = self.argtypes(dtype)
             dispatcher.compile(argtypes)
@@ -67,12 +67,8 @@ class Slot:
             addr = result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
             if not addr:
                 raise RuntimeError(f"no native entry point for {dispatcher.py_func.__qualname__}")
-            self._addresses[key] = addr
+            self._addresses[key] = self._addresses[(dispatcher, dtype)] = addr
             return addr
-
-    def is_compiled(self, dispatcher, dtype) -> bool:
-        """Whether ``dispatcher`` is already compiled for this slot in this process."""
-        return (dispatcher, np.dtype(dtype).name) in self._addresses
 
 
 def _float_dtype(argtypes):

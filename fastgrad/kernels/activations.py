@@ -203,82 +203,184 @@ def nan_or(z, value):
     return z if z != z else value
 
 
+# One loop per activation and direction over flat slices (a may be z; grad_z may be grad_a),
+# each compiled on its own: forward_range/backward_range choose one by code, and a caller
+# with the code fixed (kernels/activation_layer.py's per-activation kernels) compiles only
+# the loop it calls. Callers pass slices (``z[lo:hi]``) rather than bounds: LLVM vectorizes
+# a loop over a whole slice, but not one over ``range(lo, hi)`` of the full arrays (5-20x).
+
+@inline
+def _identity_forward(z, a, p1, p2):
+    for i in range(z.size):
+        a[i] = z[i]
+
+
+@inline
+def _relu_forward(z, a, p1, p2):
+    zero = like(z, 0.0)
+    for i in range(z.size):
+        a[i] = zero if z[i] < zero else z[i]  # NaN stays NaN, -0.0 stays -0.0 (as NumPy, PyTorch)
+
+
+@inline
+def _leaky_relu_forward(z, a, p1, p2):
+    zero = like(z, 0.0)
+    for i in range(z.size):
+        a[i] = z[i] if z[i] > zero else p1 * z[i]
+
+
+@inline
+def _elu_forward(z, a, p1, p2):
+    for i in range(z.size):
+        a[i] = elu(z[i], p1)
+
+
+@inline
+def _gelu_forward(z, a, p1, p2):
+    for i in range(z.size):
+        a[i] = gelu(z[i])
+
+
+@inline
+def _gelu_tanh_forward(z, a, p1, p2):
+    for i in range(z.size):
+        a[i] = gelu_tanh(z[i])
+
+
+@inline
+def _sigmoid_forward(z, a, p1, p2):
+    for i in range(z.size):
+        a[i] = sigmoid(z[i])
+
+
+@inline
+def _tanh_forward(z, a, p1, p2):
+    for i in range(z.size):
+        a[i] = tanh(z[i])
+
+
+@inline
+def _softplus_forward(z, a, p1, p2):
+    for i in range(z.size):
+        a[i] = softplus(z[i], p1, p2)
+
+
+@inline
+def _silu_forward(z, a, p1, p2):
+    for i in range(z.size):
+        a[i] = silu(z[i])
+
+
+@inline
+def _identity_backward(z, grad_a, grad_z, p1, p2):
+    for i in range(z.size):
+        grad_z[i] = grad_a[i]
+
+
+@inline
+def _relu_backward(z, grad_a, grad_z, p1, p2):
+    zero = like(z, 0.0)
+    for i in range(z.size):
+        grad_z[i] = grad_a[i] if z[i] > zero else nan_or(z[i], zero)
+
+
+@inline
+def _leaky_relu_backward(z, grad_a, grad_z, p1, p2):
+    zero = like(z, 0.0)
+    for i in range(z.size):
+        grad_z[i] = grad_a[i] if z[i] > zero else nan_or(z[i], p1 * grad_a[i])
+
+
+@inline
+def _elu_backward(z, grad_a, grad_z, p1, p2):
+    for i in range(z.size):
+        grad_z[i] = grad_a[i] * elu_grad(z[i], p1)
+
+
+@inline
+def _gelu_backward(z, grad_a, grad_z, p1, p2):
+    for i in range(z.size):
+        grad_z[i] = grad_a[i] * gelu_grad(z[i])
+
+
+@inline
+def _gelu_tanh_backward(z, grad_a, grad_z, p1, p2):
+    for i in range(z.size):
+        grad_z[i] = grad_a[i] * gelu_tanh_grad(z[i])
+
+
+@inline
+def _sigmoid_backward(z, grad_a, grad_z, p1, p2):
+    for i in range(z.size):
+        grad_z[i] = grad_a[i] * sigmoid_grad(z[i])
+
+
+@inline
+def _tanh_backward(z, grad_a, grad_z, p1, p2):
+    for i in range(z.size):
+        grad_z[i] = grad_a[i] * tanh_grad(z[i])
+
+
+@inline
+def _softplus_backward(z, grad_a, grad_z, p1, p2):
+    for i in range(z.size):
+        grad_z[i] = grad_a[i] * softplus_grad(z[i], p1, p2)
+
+
+@inline
+def _silu_backward(z, grad_a, grad_z, p1, p2):
+    for i in range(z.size):
+        grad_z[i] = grad_a[i] * silu_grad(z[i])
+
+
 @inline
 def forward_range(code, z, a, p1, p2):
-    """a[i] = act(z[i]) over flat z and a (they may be the same array).
-
-    Callers pass slices (``z[lo:hi]``) rather than bounds: LLVM vectorizes a loop over a
-    whole slice, but not one over ``range(lo, hi)`` of the full arrays (measured 5-20x).
-    """
-    zero = like(z, 0.0)
-    lo, hi = 0, z.size
+    """a[i] = act(z[i]) over flat z and a (they may be the same array), for activation ``code``."""
     if code == IDENTITY:
-        for i in range(lo, hi):
-            a[i] = z[i]
+        _identity_forward(z, a, p1, p2)
     elif code == RELU:
-        for i in range(lo, hi):
-            a[i] = zero if z[i] < zero else z[i]  # NaN stays NaN, -0.0 stays -0.0 (as NumPy, PyTorch)
+        _relu_forward(z, a, p1, p2)
     elif code == LEAKY_RELU:
-        for i in range(lo, hi):
-            a[i] = z[i] if z[i] > zero else p1 * z[i]
+        _leaky_relu_forward(z, a, p1, p2)
     elif code == ELU:
-        for i in range(lo, hi):
-            a[i] = elu(z[i], p1)
+        _elu_forward(z, a, p1, p2)
     elif code == GELU:
-        for i in range(lo, hi):
-            a[i] = gelu(z[i])
+        _gelu_forward(z, a, p1, p2)
     elif code == GELU_TANH:
-        for i in range(lo, hi):
-            a[i] = gelu_tanh(z[i])
+        _gelu_tanh_forward(z, a, p1, p2)
     elif code == SIGMOID:
-        for i in range(lo, hi):
-            a[i] = sigmoid(z[i])
+        _sigmoid_forward(z, a, p1, p2)
     elif code == TANH:
-        for i in range(lo, hi):
-            a[i] = tanh(z[i])
+        _tanh_forward(z, a, p1, p2)
     elif code == SOFTPLUS:
-        for i in range(lo, hi):
-            a[i] = softplus(z[i], p1, p2)
+        _softplus_forward(z, a, p1, p2)
     elif code == SILU:
-        for i in range(lo, hi):
-            a[i] = silu(z[i])
+        _silu_forward(z, a, p1, p2)
 
 
 @inline
 def backward_range(code, z, grad_a, grad_z, p1, p2):
     """grad_z[i] = grad_a[i] * act'(z[i]) over flat slices (see forward_range); grad_z may alias grad_a."""
-    zero = like(z, 0.0)
-    lo, hi = 0, z.size
     if code == IDENTITY:
-        for i in range(lo, hi):
-            grad_z[i] = grad_a[i]
+        _identity_backward(z, grad_a, grad_z, p1, p2)
     elif code == RELU:
-        for i in range(lo, hi):
-            grad_z[i] = grad_a[i] if z[i] > zero else nan_or(z[i], zero)
+        _relu_backward(z, grad_a, grad_z, p1, p2)
     elif code == LEAKY_RELU:
-        for i in range(lo, hi):
-            grad_z[i] = grad_a[i] if z[i] > zero else nan_or(z[i], p1 * grad_a[i])
+        _leaky_relu_backward(z, grad_a, grad_z, p1, p2)
     elif code == ELU:
-        for i in range(lo, hi):
-            grad_z[i] = grad_a[i] * elu_grad(z[i], p1)
+        _elu_backward(z, grad_a, grad_z, p1, p2)
     elif code == GELU:
-        for i in range(lo, hi):
-            grad_z[i] = grad_a[i] * gelu_grad(z[i])
+        _gelu_backward(z, grad_a, grad_z, p1, p2)
     elif code == GELU_TANH:
-        for i in range(lo, hi):
-            grad_z[i] = grad_a[i] * gelu_tanh_grad(z[i])
+        _gelu_tanh_backward(z, grad_a, grad_z, p1, p2)
     elif code == SIGMOID:
-        for i in range(lo, hi):
-            grad_z[i] = grad_a[i] * sigmoid_grad(z[i])
+        _sigmoid_backward(z, grad_a, grad_z, p1, p2)
     elif code == TANH:
-        for i in range(lo, hi):
-            grad_z[i] = grad_a[i] * tanh_grad(z[i])
+        _tanh_backward(z, grad_a, grad_z, p1, p2)
     elif code == SOFTPLUS:
-        for i in range(lo, hi):
-            grad_z[i] = grad_a[i] * softplus_grad(z[i], p1, p2)
+        _softplus_backward(z, grad_a, grad_z, p1, p2)
     elif code == SILU:
-        for i in range(lo, hi):
-            grad_z[i] = grad_a[i] * silu_grad(z[i])
+        _silu_backward(z, grad_a, grad_z, p1, p2)
 
 
 @kernel(parallel=True)

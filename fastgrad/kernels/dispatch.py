@@ -8,37 +8,43 @@ import numpy as np
 
 from fastgrad.kernels import activation_layer, optim, slots, train
 from fastgrad.kernels.activations import IDENTITY
-from fastgrad.kernels.program import ACT, ACTIVATION, CUSTOM_ACTIVATION, DENSE, OP
+from fastgrad.kernels.program import (ACT, ACTIVATION, CUSTOM_ACTIVATION, DENSE, K_ACT_BWD, K_ACT_FWD, K_BWD, K_FWD,
+                                      OP)
 
 
 def op_addresses(program, dtype, custom_activation=None):
-    """(op_fwd, op_bwd, act_fwd, act_bwd), each (n_ops,) int64: the addresses of every op's
-    forward and backward and of its activation's (0 where an op has none).
+    """(n_ops, 4) int64: per op, the addresses of its forward and backward and of its
+    activation's (columns K_FWD, K_BWD, K_ACT_FWD, K_ACT_BWD; 0 where an op has none).
     ``custom_activation``: the (forward, backward) kernels for CUSTOM_ACTIVATION."""
     n = program.shape[0]
-    op_fwd, op_bwd, act_fwd, act_bwd = (np.zeros(n, np.int64) for _ in range(4))
+    kernels = np.zeros((n, 4), np.int64)
     for i in range(n):
         kind = int(program[i, OP])
-        op_fwd[i] = slots.OP_FORWARD.address(train.OP_FORWARD[kind], dtype)
-        op_bwd[i] = slots.OP_BACKWARD.address(train.OP_BACKWARD[kind], dtype)
+        kernels[i, K_FWD] = slots.OP_FORWARD.address(train.OP_FORWARD[kind], dtype)
+        kernels[i, K_BWD] = slots.OP_BACKWARD.address(train.OP_BACKWARD[kind], dtype)
         if kind in (DENSE, ACTIVATION):
             code = int(program[i, ACT])
             forward, backward = (custom_activation if code == CUSTOM_ACTIVATION else
                                  (activation_layer.FORWARD[code], activation_layer.BACKWARD[code]))
-            act_fwd[i] = slots.ACT_FORWARD.address(forward, dtype)
-            act_bwd[i] = slots.ACT_BACKWARD.address(backward, dtype)
-    return op_fwd, op_bwd, act_fwd, act_bwd
+            kernels[i, K_ACT_FWD] = slots.ACT_FORWARD.address(forward, dtype)
+            kernels[i, K_ACT_BWD] = slots.ACT_BACKWARD.address(backward, dtype)
+    return kernels
 
 
-def loss_address(dtype, custom_loss=None) -> int:
-    """The address of the batch loss: every built-in loss's (``train._output_loss``, chosen
-    by code inside) or a user's (``custom_loss``)."""
-    return slots.OUTPUT_LOSS.address(train._output_loss if custom_loss is None else custom_loss, dtype)
+def loss_address(code, dtype, custom_loss=None) -> int:
+    """The address of loss ``code``'s batch loss (``train.OUTPUT_LOSS``), or of a user's
+    (``custom_loss``, for CUSTOM_LOSS)."""
+    return slots.OUTPUT_LOSS.address(train.OUTPUT_LOSS[int(code)] if custom_loss is None else custom_loss, dtype)
 
 
 def optimizer_address(code, dtype) -> int:
     """The address of optimizer ``code``'s update (``optim.STEP_INTO``)."""
     return slots.OPTIMIZER_STEP.address(optim.STEP_INTO[int(code)], dtype)
+
+
+def diagnostics_address(dtype) -> int:
+    """The address of the per-batch diagnostics (``fit(diagnostics=True)``)."""
+    return slots.DIAGNOSTICS.address(train._record_diagnostics, dtype)
 
 
 def activation_address(code, dtype) -> int:
@@ -58,4 +64,6 @@ def compile_all(dtype) -> None:
         slots.ACT_BACKWARD.address(activation_layer.BACKWARD[code], dtype)
     for code in optim.STEP_INTO:
         optimizer_address(code, dtype)
-    loss_address(dtype)
+    for code in train.OUTPUT_LOSS:
+        loss_address(code, dtype)
+    diagnostics_address(dtype)

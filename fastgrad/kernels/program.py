@@ -42,6 +42,7 @@ DENSE, ACTIVATION, DROPOUT, LAYER_NORM, BATCH_NORM, FORK, ADD = range(7)
 OP_NAMES = ("Dense", "Activation", "Dropout", "LayerNorm", "BatchNorm1d", "Residual (in)", "Residual (out)")
 OP, W_OFF, B_OFF, N_IN, N_OUT, ACT, S_OFF, REF, P_LO, P_HI = range(10)
 N_COLS = 10
+K_FWD, K_BWD, K_ACT_FWD, K_ACT_BWD = range(4)  # columns of Net.kernels
 
 # Modes of a pass: evaluation; training (dropout on, batch statistics); training that also
 # updates BatchNorm1d's running statistics (fit and train_step only).
@@ -56,18 +57,16 @@ class Net(NamedTuple):
     and ``state`` (n_state,) in the parameters' dtype, ``seed`` (int) keying Dropout's masks,
     ``cores`` (int): the most pieces a Dense op's matrix product is cut into
     (kernels/gemm.py; :data:`fastgrad.kernels.gemm.MACHINE_CORES`, not the thread count);
-    per op (n_ops,) int64, the addresses of its compiled forward and backward (``op_fwd``,
-    ``op_bwd``) and of its activation's (``act_fwd``, ``act_bwd``; 0 for ops without one),
-    filled by :mod:`fastgrad.kernels.dispatch` (kernels/slots.py; the NumPy twin ignores them)."""
+    ``kernels`` (n_ops, 4) int64: per op, the addresses of its compiled forward and backward
+    (columns ``K_FWD``, ``K_BWD``) and of its activation's (``K_ACT_FWD``, ``K_ACT_BWD``; 0
+    for ops without one), filled by :mod:`fastgrad.kernels.dispatch` (kernels/slots.py; the
+    NumPy twin ignores them)."""
     program: np.ndarray
     op_params: np.ndarray
     state: np.ndarray
     seed: int
     cores: int
-    op_fwd: np.ndarray
-    op_bwd: np.ndarray
-    act_fwd: np.ndarray
-    act_bwd: np.ndarray
+    kernels: np.ndarray
 
 
 class Work(NamedTuple):
@@ -130,12 +129,15 @@ class Record(NamedTuple):
     when ``diagnostics``; ``status`` (3,) int64: why a batch failed, and, kept current after
     every update, the updates applied so far and whether the current parameters are in
     ``work.spare`` (1) rather than ``params`` (0) -- what Python needs to keep those updates
-    when a user's function raises in the middle of the call (kernels/custom.py)."""
+    when a user's function raises in the middle of the call (kernels/custom.py); ``diag_fn``:
+    the address of the compiled function that adds a batch's diagnostics (kernels/slots.py
+    ``DIAGNOSTICS``; 0 when not asked for, and for the NumPy twin)."""
     loss: np.ndarray
     correct: np.ndarray
     diagnostics: bool
     diag: np.ndarray
     status: np.ndarray
+    diag_fn: int = 0
 
 
 def work_buffers(program, batch, n_in, n_out, n_params, dtype) -> Work:

@@ -18,7 +18,9 @@ optimizer is compiled once, on its own, when a model first uses it (see DESIGN.m
   the batch's mean loss and its gradient (kernels/train.py's ``_output_loss``, every built-in
   loss in one function, or a user's ``fastgrad.Loss``);
 * ``OPTIMIZER_STEP`` ``(params, grads, state, hyper, step, out)``: one optimizer's update
-  into ``out`` (kernels/optim.py).
+  into ``out`` (kernels/optim.py);
+* ``DIAGNOSTICS`` ``(params, grads, prev, net, x, work, m, diag)``: a batch's per-op
+  diagnostics (``fit(diagnostics=True)`` only; kernels/train.py).
 """
 import numpy as np
 from fastgrad._jit.native import Slot
@@ -33,14 +35,9 @@ def _matrix(dtype):
     return np.zeros((1, 1), dtype)
 
 
-def _addresses():
-    return np.zeros(1, np.int64)
-
-
 def example_net(dtype):
     """A Net of ``dtype`` whose types are those of every model's."""
-    return Net(np.zeros((1, N_COLS), np.int64), _matrix(dtype), _vector(dtype), 0, 1,
-               _addresses(), _addresses(), _addresses(), _addresses())
+    return Net(np.zeros((1, N_COLS), np.int64), _matrix(dtype), _vector(dtype), 0, 1, np.zeros((1, 4), np.int64))
 
 
 def example_work(dtype):
@@ -59,6 +56,8 @@ ACT_BACKWARD = Slot("act_backward", lambda dt: (
 OUTPUT_LOSS = Slot("output_loss", lambda dt: (
     _matrix(dt), _matrix(dt), np.zeros(1, np.int64), True, _vector(dt), _matrix(dt), 0, dt.type(0)),
     returns_float=True)
+DIAGNOSTICS = Slot("diagnostics", lambda dt: (
+    _vector(dt), _vector(dt), _vector(dt), example_net(dt), _matrix(dt), example_work(dt), 0, np.zeros((1, 3))))
 OPTIMIZER_STEP = Slot("optimizer_step", lambda dt: (
     _vector(dt), _vector(dt), _matrix(dt), np.zeros(1), 0, _vector(dt)))
 
@@ -68,3 +67,4 @@ call_act_forward = ACT_FORWARD.call
 call_act_backward = ACT_BACKWARD.call
 call_output_loss = OUTPUT_LOSS.call
 call_optimizer_step = OPTIMIZER_STEP.call
+call_diagnostics = DIAGNOSTICS.call

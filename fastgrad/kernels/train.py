@@ -43,13 +43,14 @@ from fastgrad.kernels.dense import dense_layer_backward, dense_layer_forward
 from fastgrad.kernels.dropout import dropout_backward, dropout_forward
 from fastgrad.kernels.grad_utils import grad_norm, scale_inplace
 from fastgrad.kernels.layernorm import layer_norm_backward, layer_norm_forward
-from fastgrad.kernels.losses import BCE_LOGITS, ce_rows, loss_range
+from fastgrad.kernels.losses import BCE, BCE_LOGITS, HUBER, MAE, MSE, ce_rows, loss_range
 from fastgrad.kernels.optim import LR
-from fastgrad.kernels.program import (ACT, ACTIVATION, ADD, B_OFF, BATCH_NORM, DENSE, DROPOUT, EVAL, FORK,
+from fastgrad.kernels.program import (ACT, ACTIVATION, ADD, B_OFF, BATCH_NORM, DENSE, DROPOUT, EVAL, FORK, K_ACT_BWD,
+                                      K_ACT_FWD, K_BWD, K_FWD,
                                       LAYER_NORM, N_IN, N_OUT, OP, P_HI, P_LO, REF, S_OFF, TRAIN_UPDATE, W_OFF)
 from fastgrad.kernels.residual import add_backward, add_forward, fork_backward, fork_forward
-from fastgrad.kernels.slots import (call_act_backward, call_act_forward, call_op_backward, call_op_forward,
-                                    call_optimizer_step, call_output_loss)
+from fastgrad.kernels.slots import (call_act_backward, call_act_forward, call_diagnostics, call_op_backward,
+                                    call_op_forward, call_optimizer_step, call_output_loss)
 from fastgrad.kernels.util import copy_1d, copy_2d
 
 SOFTMAX_CE = 10  # loss code beside kernels.losses' MSE, MAE, HUBER, BCE_LOGITS
@@ -58,13 +59,13 @@ N_DIAG = 3       # per op: gradient L2 norm, update-to-weight ratio, dead-ReLU f
 OK, FAIL_LOSS, FAIL_UPDATE, FAIL_PARAMS = 0, 1, 2, 3
 
 
-@inline
+@spliced
 def _block(buf, buf_off, i, m, n):
     """Op i's (m, n) block of a work buffer (abuf, zbuf, gbuf)."""
     return matrix_view(buf, buf_off[i, 0], m, n)
 
 
-@inline
+@spliced
 def _vec(buf, off, n):
     """buf[off : off + n], or an empty slice when off < 0 (the array is absent)."""
     if off < 0:
@@ -72,30 +73,30 @@ def _vec(buf, off, n):
     return buf[off:off + n]
 
 
-@inline
+@spliced
 def _weights(buf, program, i):
     """Dense op i's W (n_in, n_out)."""
     n_in, n_out = program[i, N_IN], program[i, N_OUT]
     return matrix_view(buf, program[i, W_OFF], n_in, n_out)
 
 
-@inline
+@spliced
 def _scratch(buf, m, n):
     return matrix_view(buf, 0, m, n)
 
 
 # Each op kind's forward and backward: compiled functions of their own, which the loop calls
-# by address (net.op_fwd / net.op_bwd, kernels/slots.py), so that a model compiles the kinds
+# by address (net.kernels, kernels/slots.py), so that a model compiles the kinds
 # it has, each once, and the loop's module does not hold them. Forward: op i on its input x
 # (m, N_IN), output into op i's abuf block. Backward: the parameters' gradient into grads,
 # d loss / d x into op i-1's gradient block (not for op 0: nothing needs d loss / d X).
 
-@inline
+@spliced
 def _out_blocks(work, i, m, n):
     return _block(work.abuf, work.buf_off, i, m, n), _block(work.zbuf, work.buf_off, i, m, n)
 
 
-@inline
+@spliced
 def _grad_in(work, x, i, m, n_in):
     """Op i-1's gradient block (m, n_in), or x when i is 0 (then nothing is written to it)."""
     return _block(work.gbuf, work.buf_off, i - 1, m, n_in) if i > 0 else x
@@ -106,7 +107,7 @@ def _dense_forward(params, net, x, work, i, m, mode, step):
     prog = net.program
     n = prog[i, N_OUT]
     a, z = _out_blocks(work, i, m, n)
-    dense_layer_forward(x, _weights(params, prog, i), _vec(params, prog[i, B_OFF], n), z, a, net.act_fwd[i],
+    dense_layer_forward(x, _weights(params, prog, i), _vec(params, prog[i, B_OFF], n), z, a, net.kernels[i, K_ACT_FWD],
                         net.op_params[i, 0], net.op_params[i, 1], net.cores)
 
 
@@ -115,7 +116,8 @@ def _dense_backward(params, grads, net, x, work, i, m, mode, step):
     prog = net.program
     n = prog[i, N_OUT]
     z = _block(work.zbuf, work.buf_off, i, m, n)
-    dense_layer_backward(x, _weights(params, prog, i), z, _block(work.gbuf, work.buf_off, i, m, n), net.act_bwd[i],
+    dense_layer_backward(x, _weights(params, prog, i), z, _block(work.gbuf, work.buf_off, i, m, n),
+                         net.kernels[i, K_ACT_BWD],
                          net.op_params[i, 0], net.op_params[i, 1], _scratch(work.delta, m, n),
                          _grad_in(work, x, i, m, prog[i, N_IN]), _weights(grads, prog, i),
                          _vec(grads, prog[i, B_OFF], n), i > 0, net.cores)
@@ -124,14 +126,14 @@ def _dense_backward(params, grads, net, x, work, i, m, mode, step):
 @kernel
 def _activation_forward(params, net, x, work, i, m, mode, step):
     a, z = _out_blocks(work, i, m, net.program[i, N_OUT])
-    call_act_forward(net.act_fwd[i], (x, a, net.op_params[i, 0], net.op_params[i, 1]))
+    call_act_forward(net.kernels[i, K_ACT_FWD], (x, a, net.op_params[i, 0], net.op_params[i, 1]))
 
 
 @kernel
 def _activation_backward(params, grads, net, x, work, i, m, mode, step):
     if i > 0:
         n = net.program[i, N_OUT]
-        call_act_backward(net.act_bwd[i], (x, _block(work.gbuf, work.buf_off, i, m, n),
+        call_act_backward(net.kernels[i, K_ACT_BWD], (x, _block(work.gbuf, work.buf_off, i, m, n),
                                            _grad_in(work, x, i, m, n), net.op_params[i, 0], net.op_params[i, 1]))
 
 
@@ -210,8 +212,8 @@ def _fork_forward(params, net, x, work, i, m, mode, step):
 def _fork_backward(params, grads, net, x, work, i, m, mode, step):
     if i > 0:  # the skip path's gradient was left in the ADD's z block
         n = net.program[i, N_OUT]
-        fork_backward(_block(work.gbuf, work.buf_off, i, m, n), _block(work.zbuf, work.buf_off, net.program[i, REF], m, n),
-                      _grad_in(work, x, i, m, n))
+        skip = _block(work.zbuf, work.buf_off, net.program[i, REF], m, n)
+        fork_backward(_block(work.gbuf, work.buf_off, i, m, n), skip, _grad_in(work, x, i, m, n))
 
 
 @kernel
@@ -242,7 +244,7 @@ OP_BACKWARD = {DENSE: _dense_backward, ACTIVATION: _activation_backward, DROPOUT
 @spliced
 def _op_forward(params, net, x, work, i, m, mode, step):
     """Op i on its input x (m, N_IN); returns its output block."""
-    call_op_forward(net.op_fwd[i], (params, net, x, work, i, m, mode, step))
+    call_op_forward(net.kernels[i, K_FWD], (params, net, x, work, i, m, mode, step))
     return _block(work.abuf, work.buf_off, i, m, net.program[i, N_OUT])
 
 
@@ -256,7 +258,7 @@ def forward(params, net, x, work, mode, step):
     return inp
 
 
-@inline
+@spliced
 def _input_of(net, x, work, i, m):
     """The input of op i: x for op 0, else op i-1's output block."""
     if i == 0:
@@ -264,7 +266,7 @@ def _input_of(net, x, work, i, m):
     return _block(work.abuf, work.buf_off, i - 1, m, net.program[i, N_IN])
 
 
-@kernel
+@spliced
 def _loss_rows(out, yf, yl, use_labels, grad_out, loss_code, loss_param, scale, lo, hi):
     """Sum of the losses of rows ``lo .. hi - 1`` of ``out`` (per entry, or per row for softmax
     cross-entropy); writes ``scale * d loss / d out`` for those rows into grad_out. Every loss
@@ -276,7 +278,7 @@ def _loss_rows(out, yf, yl, use_labels, grad_out, loss_code, loss_param, scale, 
                       grad_out.reshape(-1)[lo * k:hi * k], scale, loss_param)
 
 
-@inline
+@spliced
 def _weighted_output_loss(out, yf, yl, use_labels, wb, grad_out, loss_code, loss_param):
     """sum_r w_r l_r / sum_r w_r (l_r: row r's mean loss over its outputs, one row for softmax
     cross-entropy); grad_out row r = w_r / (sum w * k) * d loss_r / d out_r, so that with unit
@@ -309,7 +311,23 @@ def _output_loss(out, yf, yl, use_labels, wb, grad_out, loss_code, loss_param):
     return _loss_rows(out, yf, yl, use_labels, grad_out, loss_code, loss_param, scale, 0, m) * scale
 
 
-@inline
+# One compiled batch loss per built-in loss (the OUTPUT_LOSS slot, kernels/slots.py):
+# _output_loss's body with the code fixed, so a model compiles its own loss only (softmax
+# cross-entropy's rows, or the elementwise losses' loop).
+_output_loss_body = spliced(_output_loss.py_func)
+
+
+def _output_loss_for(code):
+    def output_loss(out, yf, yl, use_labels, wb, grad_out, loss_code, loss_param):
+        return _output_loss_body(out, yf, yl, use_labels, wb, grad_out, code, loss_param)
+    return kernel(output_loss)
+
+
+OUTPUT_LOSS = {code: _output_loss_for(code) for code in (MSE, MAE, HUBER, BCE, BCE_LOGITS, SOFTMAX_CE)}
+"""Loss code -> its compiled batch loss (the OUTPUT_LOSS slot; ``loss_code`` is ignored)."""
+
+
+@spliced
 def _weight_span(prog, i):
     """[lo, hi): where op i's W lies in ``params`` if it is a Dense op, else an empty span."""
     if prog[i, OP] != DENSE:
@@ -372,7 +390,8 @@ def _loss_and_grad(params, grads, net, x, yf, yl, use_labels, wb, objective, wor
                                                 _block(work.gbuf, work.buf_off, n_ops - 1, m, out.shape[1]),
                                                 objective.code, objective.param))
     for i in range(n_ops - 1, -1, -1):
-        call_op_backward(net.op_bwd[i], (params, grads, net, _input_of(net, x, work, i, m), work, i, m, mode, step))
+        x_i = _input_of(net, x, work, i, m)
+        call_op_backward(net.kernels[i, K_BWD], (params, grads, net, x_i, work, i, m, mode, step))
     if objective.l1_prox:  # l1 is in the loss but not in the gradient: its proximal step follows the update
         return (loss + penalty(params, grads, net, 0.0, objective.l2, True)
                 + penalty(params, grads, net, objective.l1, 0.0, False))
@@ -467,7 +486,7 @@ def _gather(X, yf, yl, use_labels, sw, perm, lo, m, xbuf, yfbuf, ylbuf, wbuf):
     return xb, yfb, ylb, wb
 
 
-@inline
+@kernel
 def _record_diagnostics(params, grads, prev, net, x, work, m, diag):
     """Per op: gradient norm and update ratio over its parameters; the dead-ReLU fraction of
     a Dense op with ReLU (its pre-activations) or of a ReLU Activation op (its input)."""
@@ -559,8 +578,8 @@ def train_epoch(params, grads, net, data, objective, update, work, record, perm,
         n_ops = net.program.shape[0]
         out = _block(work.abuf, work.buf_off, n_ops - 1, m, net.program[n_ops - 1, N_OUT])
         record.correct[i] = count_correct(out, yfb, ylb, data.use_labels, objective.code)
-        if record.diagnostics:
-            _record_diagnostics(other, grads, live, net, xb, work, m, record.diag)
+        if record.diagnostics and record.diag_fn != 0:  # (by address: compiled only when asked for)
+            call_diagnostics(record.diag_fn, (other, grads, live, net, xb, work, m, record.diag))
         live, other = other, live
         in_spare = not in_spare
         status[1] = i - first_batch + 1
