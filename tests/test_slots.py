@@ -81,3 +81,27 @@ def test_a_model_compiles_or_loads_only_the_kernels_it_uses():
     activation, optimizer or loss (each is compiled, or loaded from the cache, on first use)."""
     out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["True"] * 4 + ["False"] * 6
+
+
+NULL_CHILD = r"""
+import numpy as np
+from fastgrad import Dense, Sequential
+from fastgrad.kernels import train
+model = Sequential([Dense(3, 2)], loss="mse", dtype="float64", seed=0)
+X = np.ones((4, 3))
+model.predict(X)
+net = model._net()._replace(kernels=np.zeros((1, 4), np.int64))  # what the NumPy twin is given
+work, _ = model._work(4)
+try:
+    train.predict_batches(model.params, net, X, 4, work, np.empty((4, 2)), 0, 0, 1)
+except ValueError as e:
+    print("ValueError:", e)
+"""
+
+
+def test_a_missing_address_raises_instead_of_calling_address_zero():
+    """A Net without addresses (the NumPy twin's) given to the compiled loop: a clear error, not
+    a jump to address 0 (run in a subprocess: that would be a crash)."""
+    done = subprocess.run([sys.executable, "-c", NULL_CHILD], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ValueError: no kernel address for the op_forward slot" in done.stdout

@@ -91,10 +91,12 @@ def _caller(slot):
 
         def codegen(context, builder, signature, llargs):
             address, packed = llargs
+            address = context.cast(builder, address, signature.args[0], types.int64)
+            with cgutils.if_unlikely(builder, cgutils.is_null(builder, address)):  # never a call to 0
+                context.call_conv.return_user_exc(builder, ValueError, (f"no kernel address for the {slot.name} slot",))
             values = [context.cast(builder, builder.extract_value(packed, k), args.types[k], expected[k])
                       for k in range(len(expected))]
-            fnptr = builder.inttoptr(context.cast(builder, address, signature.args[0], types.int64),
-                                     context.call_conv.get_function_type(slot.restype, expected).as_pointer())
+            fnptr = builder.inttoptr(address, context.call_conv.get_function_type(slot.restype, expected).as_pointer())
             status, result = context.call_conv.call_function(builder, fnptr, slot.restype, expected, values)
             with cgutils.if_unlikely(builder, status.is_error):
                 context.call_conv.return_status_propagate(builder, status)
