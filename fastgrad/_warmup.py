@@ -71,10 +71,14 @@ FAMILIES = {"activations": _activations, "losses": _losses, "dense": _dense, "op
 def warmup(dtypes=("float32",), families=None) -> dict:
     """Compile (or load from the on-disk cache) fastgrad's kernels ahead of use.
 
-    ``dtypes``: any of "float32", "float64"; ``families``: names from
+    ``dtypes``: any of "float32", "float64" (one name or a sequence); ``families``: names from
     ``fastgrad._warmup.FAMILIES`` -- activations, losses, dense, optim, train (None: all). Returns {"<family>.<kernel>[<dtype>]": seconds}
     for the first call of each kernel. Raises ``ValueError`` for an unknown family or dtype.
     """
+    if isinstance(dtypes, str):  # one name, as the command line's --dtype takes it
+        dtypes = (dtypes,)
+    if isinstance(families, str):
+        families = (families,)
     chosen = tuple(FAMILIES) if families is None else tuple(families)
     for name in chosen:
         if name not in FAMILIES:

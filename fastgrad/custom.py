@@ -162,7 +162,8 @@ class Loss(_UserPair):
 
     def _scalar(self, out, target):
         value = self._call("value", self.value, out, target)
-        if not np.ndim(value) == 0 or not np.isrealobj(value):
+        # a real number: not None (np.ndim and np.isrealobj both pass None), a bool, a string or an array
+        if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, (bool, np.bool_)):
             raise TypeError(f"{self!r}: value must return a float (the batch's loss), got "
                             f"{type(value).__name__}{f' of shape {np.shape(value)}' if np.ndim(value) else ''}")
         return float(value)

@@ -328,6 +328,17 @@ def test_user_function_errors_name_the_function():
     with pytest.raises(TypeError, match="value must return a float.*shape"):
         Sequential([Dense(3, 2)], loss=Loss(array_value, mse_gradient), backend="reference")
 
+    def none_value(out, target):  # np.ndim(None) is 0 and np.isrealobj(None) True: not a float all the same
+        return None
+
+    def text_value(out, target):
+        return "0.5"
+    for value, got in ((none_value, "NoneType"), (text_value, "str")):
+        with pytest.raises(TypeError, match=f"value must return a float.*got {got}"):
+            Sequential([Dense(3, 2)], loss=Loss(value, mse_gradient), backend="reference")
+    with pytest.raises(TypeError, match="value must return a float.*got NoneType"):  # compiled as well
+        Sequential([Dense(3, 2)], loss=Loss(numba.njit(none_value), mse_gradient))
+
     def failing_forward(z, a):
         raise ValueError("no negative inputs")
     with pytest.raises(ValueError, match=r"forward raised ValueError.*forward\(z, a\): no negative inputs"):

@@ -78,6 +78,20 @@ def test_warmup_reports_each_kernel():
         fastgrad.warmup(families=["nope"])
     with pytest.raises(ValueError, match="dtypes"):
         fastgrad.warmup(dtypes=("int32",))
+    # one name alone, as the command line's --dtype takes it, is one name, not its letters
+    assert set(fastgrad.warmup(dtypes="float64", families="dense")) == {"dense.dense_forward[float64]",
+                                                                     "dense.dense_backward[float64]"}
+
+
+def test_import_with_numbas_compiler_off_says_what_to_do():
+    """NUMBA_DISABLE_JIT=1 (a common way to debug a user's function) gave an AttributeError from
+    inside fastgrad/_jit; now an ImportError says why and what to do instead."""
+    import os
+    done = subprocess.run([sys.executable, "-c", "import fastgrad"], capture_output=True, text=True,
+                          env=dict(os.environ, NUMBA_DISABLE_JIT="1"))
+    assert done.returncode != 0
+    assert "ImportError: fastgrad's kernels need Numba's compiler" in done.stderr
+    assert "backend='reference'" in done.stderr
 
 
 def test_threading_layer_is_thread_safe():

@@ -76,6 +76,11 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 
 numba_version = numba.__version__
 
+if numba.config.DISABLE_JIT:  # every kernel, intrinsic and cache hook needs the compiler
+    raise ImportError("fastgrad's kernels need Numba's compiler, which NUMBA_DISABLE_JIT=1 turns off: unset it "
+                      "(to step through your own Loss or ActivationFn in Python, build the model with "
+                      "backend='reference' and plain Python functions)")
+
 
 KERNELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
 
