@@ -62,15 +62,15 @@ def test_returned_float_comes_back_through_the_address(dtype):
 CHILD = r"""
 import numpy as np
 from fastgrad import Dense, Sequential
-from fastgrad.kernels import activation_layer as L, activations as A, optim as O, train as T
+from fastgrad.kernels import activation_layer as L, activations as A, ops as P, optim as O, train as T
 from fastgrad.kernels.program import BATCH_NORM, DENSE, LAYER_NORM
 rng = np.random.default_rng(0)
 X = rng.standard_normal((40, 5)); y = rng.integers(0, 3, 40)
 model = Sequential([Dense(5, 8, "relu"), Dense(8, 3)], loss="softmax_cross_entropy", optimizer="adam", seed=0)
 model.fit(X, y, epochs=1, batch_size=16, verbose=0)
 used = lambda f: len(f.signatures) > 0
-print(used(T.OP_FORWARD[DENSE]), used(L.FORWARD[A.RELU]), used(O.STEP_INTO[O.ADAM]), used(T.OUTPUT_LOSS[T.SOFTMAX_CE]),
-      used(T.OP_FORWARD[LAYER_NORM]), used(T.OP_BACKWARD[BATCH_NORM]), used(L.FORWARD[A.GELU]), used(L.BACKWARD[A.TANH]),
+print(used(P.OP_FORWARD[DENSE]), used(L.FORWARD[A.RELU]), used(O.STEP_INTO[O.ADAM]), used(T.OUTPUT_LOSS[T.SOFTMAX_CE]),
+      used(P.OP_FORWARD[LAYER_NORM]), used(P.OP_BACKWARD[BATCH_NORM]), used(L.FORWARD[A.GELU]), used(L.BACKWARD[A.TANH]),
       used(O.STEP_INTO[O.SGD]), used(T.OUTPUT_LOSS[0]))
 """
 

@@ -6,7 +6,7 @@ dtype, and its address is memoized per process (:class:`fastgrad._jit.native.Slo
 """
 import numpy as np
 
-from fastgrad.kernels import activation_layer, optim, slots, train
+from fastgrad.kernels import activation_layer, ops, optim, slots, train
 from fastgrad.kernels.activations import IDENTITY
 from fastgrad.kernels.program import (ACT, ACTIVATION, CUSTOM_ACTIVATION, DENSE, K_ACT_BWD, K_ACT_FWD, K_BWD, K_FWD,
                                       OP)
@@ -20,8 +20,8 @@ def op_addresses(program, dtype, custom_activation=None):
     kernels = np.zeros((n, 4), np.int64)
     for i in range(n):
         kind = int(program[i, OP])
-        kernels[i, K_FWD] = slots.OP_FORWARD.address(train.OP_FORWARD[kind], dtype)
-        kernels[i, K_BWD] = slots.OP_BACKWARD.address(train.OP_BACKWARD[kind], dtype)
+        kernels[i, K_FWD] = slots.OP_FORWARD.address(ops.OP_FORWARD[kind], dtype)
+        kernels[i, K_BWD] = slots.OP_BACKWARD.address(ops.OP_BACKWARD[kind], dtype)
         if kind in (DENSE, ACTIVATION):
             code = int(program[i, ACT])
             forward, backward = (custom_activation if code == CUSTOM_ACTIVATION else
@@ -56,9 +56,9 @@ def activation_address(code, dtype) -> int:
 
 def compile_all(dtype) -> None:
     """Compile (or load) every built-in kernel the training loop can call, for ``dtype``."""
-    for kind in train.OP_FORWARD:
-        slots.OP_FORWARD.address(train.OP_FORWARD[kind], dtype)
-        slots.OP_BACKWARD.address(train.OP_BACKWARD[kind], dtype)
+    for kind in ops.OP_FORWARD:
+        slots.OP_FORWARD.address(ops.OP_FORWARD[kind], dtype)
+        slots.OP_BACKWARD.address(ops.OP_BACKWARD[kind], dtype)
     for code in activation_layer.FORWARD:
         slots.ACT_FORWARD.address(activation_layer.FORWARD[code], dtype)
         slots.ACT_BACKWARD.address(activation_layer.BACKWARD[code], dtype)

@@ -9,7 +9,7 @@ optimizer is compiled once, on its own, when a model first uses it (see DESIGN.m
 "Compile time"). Nothing here is compiled; the arguments are described by example values.
 
 * ``OP_FORWARD`` ``(params, net, x, work, i, m, mode, step)``: op ``i``'s forward pass
-  on x (m, N_IN), writing its output block (kernels/train.py's op functions);
+  on x (m, N_IN), writing its output block (kernels/ops.py);
 * ``OP_BACKWARD`` ``(params, grads, net, x, work, i, m, mode, step)``: its backward pass;
 * ``ACT_FORWARD`` ``(x, a, p1, p2)`` and ``ACT_BACKWARD`` ``(x, grad_a, grad_x, p1, p2)``:
   one activation over (m, n) blocks (kernels/activation_layer.py), for the Dense and the

@@ -2,11 +2,10 @@
 
 The model is a program of ops (:mod:`fastgrad.kernels.program`: the row layout, the op
 kinds, the work buffers and the named tuples these kernels take). ``forward`` runs the
-ops in order, ``loss_and_grad_batch`` then runs their backward passes in reverse; each
-op kind's forward and backward is a compiled function of its own file (kernels/dense.py,
-activation_layer.py, dropout.py, layernorm.py, batchnorm.py, residual.py), compiled once
-per dtype and cached on its own, so that the cost of compiling this loop grows with the
-number of op kinds, not with their product with activations, losses and optimizers.
+ops in order, ``loss_and_grad_batch`` then runs their backward passes in reverse. Each op
+kind's forward and backward (kernels/ops.py), activation, loss and optimizer is a compiled
+function of its own, called by address (kernels/slots.py), compiled once per dtype when a
+model first uses it and cached on its own, so that this loop's module holds the loop alone.
 
 Everything a model holds is flat (see DESIGN.md): ``params``/``grads`` are 1-D buffers
 addressed by the program's offsets; ``state`` holds non-trainable values (BatchNorm1d's
@@ -38,19 +37,14 @@ import numpy as np
 
 from fastgrad._jit import inline, kernel, like, matrix_view, spliced
 from fastgrad.kernels.activations import RELU
-from fastgrad.kernels.batchnorm import batch_norm_backward, batch_norm_forward
-from fastgrad.kernels.dense import dense_layer_backward, dense_layer_forward
-from fastgrad.kernels.dropout import dropout_backward, dropout_forward
 from fastgrad.kernels.grad_utils import grad_norm, scale_inplace
-from fastgrad.kernels.layernorm import layer_norm_backward, layer_norm_forward
 from fastgrad.kernels.losses import BCE, BCE_LOGITS, HUBER, MAE, MSE, ce_rows, loss_range
 from fastgrad.kernels.optim import LR
-from fastgrad.kernels.program import (ACT, ACTIVATION, ADD, B_OFF, BATCH_NORM, DENSE, DROPOUT, EVAL, FORK, K_ACT_BWD,
-                                      K_ACT_FWD, K_BWD, K_FWD,
-                                      LAYER_NORM, N_IN, N_OUT, OP, P_HI, P_LO, REF, S_OFF, TRAIN_UPDATE, W_OFF)
-from fastgrad.kernels.residual import add_backward, add_forward, fork_backward, fork_forward
-from fastgrad.kernels.slots import (call_act_backward, call_act_forward, call_diagnostics, call_op_backward,
-                                    call_op_forward, call_optimizer_step, call_output_loss)
+from fastgrad.kernels.program import (ACT, ACTIVATION, DENSE, EVAL, K_BWD, K_FWD, N_IN, N_OUT, OP, P_HI, P_LO,
+                                      TRAIN_UPDATE, W_OFF)
+from fastgrad.kernels.ops import block
+from fastgrad.kernels.slots import (call_act_forward, call_diagnostics, call_op_backward, call_op_forward,
+                                    call_optimizer_step, call_output_loss)
 from fastgrad.kernels.util import copy_1d, copy_2d
 
 SOFTMAX_CE = 10  # loss code beside kernels.losses' MSE, MAE, HUBER, BCE_LOGITS
@@ -60,192 +54,10 @@ OK, FAIL_LOSS, FAIL_UPDATE, FAIL_PARAMS = 0, 1, 2, 3
 
 
 @spliced
-def _block(buf, buf_off, i, m, n):
-    """Op i's (m, n) block of a work buffer (abuf, zbuf, gbuf)."""
-    return matrix_view(buf, buf_off[i, 0], m, n)
-
-
-@spliced
-def _vec(buf, off, n):
-    """buf[off : off + n], or an empty slice when off < 0 (the array is absent)."""
-    if off < 0:
-        return buf[0:0]
-    return buf[off:off + n]
-
-
-@spliced
-def _weights(buf, program, i):
-    """Dense op i's W (n_in, n_out)."""
-    n_in, n_out = program[i, N_IN], program[i, N_OUT]
-    return matrix_view(buf, program[i, W_OFF], n_in, n_out)
-
-
-@spliced
-def _scratch(buf, m, n):
-    return matrix_view(buf, 0, m, n)
-
-
-# Each op kind's forward and backward: compiled functions of their own, which the loop calls
-# by address (net.kernels, kernels/slots.py), so that a model compiles the kinds
-# it has, each once, and the loop's module does not hold them. Forward: op i on its input x
-# (m, N_IN), output into op i's abuf block. Backward: the parameters' gradient into grads,
-# d loss / d x into op i-1's gradient block (not for op 0: nothing needs d loss / d X).
-
-@spliced
-def _out_blocks(work, i, m, n):
-    return _block(work.abuf, work.buf_off, i, m, n), _block(work.zbuf, work.buf_off, i, m, n)
-
-
-@spliced
-def _grad_in(work, x, i, m, n_in):
-    """Op i-1's gradient block (m, n_in), or x when i is 0 (then nothing is written to it)."""
-    return _block(work.gbuf, work.buf_off, i - 1, m, n_in) if i > 0 else x
-
-
-@kernel
-def _dense_forward(params, net, x, work, i, m, mode, step):
-    prog = net.program
-    n = prog[i, N_OUT]
-    a, z = _out_blocks(work, i, m, n)
-    dense_layer_forward(x, _weights(params, prog, i), _vec(params, prog[i, B_OFF], n), z, a, net.kernels[i, K_ACT_FWD],
-                        net.op_params[i, 0], net.op_params[i, 1], net.cores)
-
-
-@kernel
-def _dense_backward(params, grads, net, x, work, i, m, mode, step):
-    prog = net.program
-    n = prog[i, N_OUT]
-    z = _block(work.zbuf, work.buf_off, i, m, n)
-    dense_layer_backward(x, _weights(params, prog, i), z, _block(work.gbuf, work.buf_off, i, m, n),
-                         net.kernels[i, K_ACT_BWD],
-                         net.op_params[i, 0], net.op_params[i, 1], _scratch(work.delta, m, n),
-                         _grad_in(work, x, i, m, prog[i, N_IN]), _weights(grads, prog, i),
-                         _vec(grads, prog[i, B_OFF], n), i > 0, net.cores)
-
-
-@kernel
-def _activation_forward(params, net, x, work, i, m, mode, step):
-    a, z = _out_blocks(work, i, m, net.program[i, N_OUT])
-    call_act_forward(net.kernels[i, K_ACT_FWD], (x, a, net.op_params[i, 0], net.op_params[i, 1]))
-
-
-@kernel
-def _activation_backward(params, grads, net, x, work, i, m, mode, step):
-    if i > 0:
-        n = net.program[i, N_OUT]
-        call_act_backward(net.kernels[i, K_ACT_BWD], (x, _block(work.gbuf, work.buf_off, i, m, n),
-                                           _grad_in(work, x, i, m, n), net.op_params[i, 0], net.op_params[i, 1]))
-
-
-@kernel
-def _dropout_forward(params, net, x, work, i, m, mode, step):
-    a, z = _out_blocks(work, i, m, net.program[i, N_OUT])
-    if mode == EVAL:
-        copy_2d(x, a)
-    else:
-        dropout_forward(x, a, np.float64(net.op_params[i, 0]), net.seed, step, i)
-
-
-@kernel
-def _dropout_backward(params, grads, net, x, work, i, m, mode, step):
-    if i > 0:
-        n = net.program[i, N_OUT]
-        g = _block(work.gbuf, work.buf_off, i, m, n)
-        g_in = _grad_in(work, x, i, m, n)
-        if mode == EVAL:
-            copy_2d(g, g_in)
-        else:
-            dropout_backward(g, g_in, np.float64(net.op_params[i, 0]), net.seed, step, i)
-
-
-@kernel
-def _layer_norm_forward(params, net, x, work, i, m, mode, step):
-    prog = net.program
-    n = prog[i, N_OUT]
-    a, z = _out_blocks(work, i, m, n)
-    rstd = work.sbuf[work.buf_off[i, 1]:work.buf_off[i, 1] + m]
-    layer_norm_forward(x, _vec(params, prog[i, W_OFF], n), _vec(params, prog[i, B_OFF], n), net.op_params[i, 0],
-                       a, z, rstd)
-
-
-@kernel
-def _layer_norm_backward(params, grads, net, x, work, i, m, mode, step):
-    prog = net.program
-    n = prog[i, N_OUT]
-    rstd = work.sbuf[work.buf_off[i, 1]:work.buf_off[i, 1] + m]
-    layer_norm_backward(_block(work.gbuf, work.buf_off, i, m, n), _block(work.zbuf, work.buf_off, i, m, n), rstd,
-                        _vec(params, prog[i, W_OFF], n), _grad_in(work, x, i, m, n), _vec(grads, prog[i, W_OFF], n),
-                        _vec(grads, prog[i, B_OFF], n), i > 0)
-
-
-@kernel
-def _batch_norm_forward(params, net, x, work, i, m, mode, step):
-    prog = net.program
-    n = prog[i, N_OUT]
-    a, z = _out_blocks(work, i, m, n)
-    rstd = work.sbuf[work.buf_off[i, 1]:work.buf_off[i, 1] + n]
-    tracked = prog[i, S_OFF] >= 0
-    use_batch = mode != EVAL or not tracked
-    batch_norm_forward(x, _vec(params, prog[i, W_OFF], n), _vec(params, prog[i, B_OFF], n), net.op_params[i, 0],
-                       net.op_params[i, 1], _vec(net.state, prog[i, S_OFF], n), _vec(net.state, prog[i, S_OFF] + n, n),
-                       use_batch, use_batch and tracked and mode == TRAIN_UPDATE, a, z, rstd)
-
-
-@kernel
-def _batch_norm_backward(params, grads, net, x, work, i, m, mode, step):
-    prog = net.program
-    n = prog[i, N_OUT]
-    rstd = work.sbuf[work.buf_off[i, 1]:work.buf_off[i, 1] + n]
-    used_batch = mode != EVAL or prog[i, S_OFF] < 0
-    batch_norm_backward(_block(work.gbuf, work.buf_off, i, m, n), _block(work.zbuf, work.buf_off, i, m, n), rstd,
-                        _vec(params, prog[i, W_OFF], n), used_batch, _grad_in(work, x, i, m, n),
-                        _vec(grads, prog[i, W_OFF], n), _vec(grads, prog[i, B_OFF], n), i > 0)
-
-
-@kernel
-def _fork_forward(params, net, x, work, i, m, mode, step):
-    a, z = _out_blocks(work, i, m, net.program[i, N_OUT])
-    fork_forward(x, a)
-
-
-@kernel
-def _fork_backward(params, grads, net, x, work, i, m, mode, step):
-    if i > 0:  # the skip path's gradient was left in the ADD's z block
-        n = net.program[i, N_OUT]
-        skip = _block(work.zbuf, work.buf_off, net.program[i, REF], m, n)
-        fork_backward(_block(work.gbuf, work.buf_off, i, m, n), skip, _grad_in(work, x, i, m, n))
-
-
-@kernel
-def _add_forward(params, net, x, work, i, m, mode, step):
-    """The block's output plus the FORK's."""
-    n = net.program[i, N_OUT]
-    a, z = _out_blocks(work, i, m, n)
-    add_forward(x, _block(work.abuf, work.buf_off, net.program[i, REF], m, n), a)
-
-
-@kernel
-def _add_backward(params, grads, net, x, work, i, m, mode, step):
-    """(never op 0)"""
-    n = net.program[i, N_OUT]
-    add_backward(_block(work.gbuf, work.buf_off, i, m, n), _grad_in(work, x, i, m, net.program[i, N_IN]),
-                 _block(work.zbuf, work.buf_off, i, m, n))
-
-
-OP_FORWARD = {DENSE: _dense_forward, ACTIVATION: _activation_forward, DROPOUT: _dropout_forward,
-              LAYER_NORM: _layer_norm_forward, BATCH_NORM: _batch_norm_forward, FORK: _fork_forward, ADD: _add_forward}
-"""Op kind -> its compiled forward (the OP_FORWARD slot)."""
-OP_BACKWARD = {DENSE: _dense_backward, ACTIVATION: _activation_backward, DROPOUT: _dropout_backward,
-               LAYER_NORM: _layer_norm_backward, BATCH_NORM: _batch_norm_backward, FORK: _fork_backward,
-               ADD: _add_backward}
-"""Op kind -> its compiled backward (the OP_BACKWARD slot)."""
-
-
-@spliced
 def _op_forward(params, net, x, work, i, m, mode, step):
     """Op i on its input x (m, N_IN); returns its output block."""
     call_op_forward(net.kernels[i, K_FWD], (params, net, x, work, i, m, mode, step))
-    return _block(work.abuf, work.buf_off, i, m, net.program[i, N_OUT])
+    return block(work.abuf, work.buf_off, i, m, net.program[i, N_OUT])
 
 
 @spliced
@@ -263,7 +75,7 @@ def _input_of(net, x, work, i, m):
     """The input of op i: x for op 0, else op i-1's output block."""
     if i == 0:
         return x
-    return _block(work.abuf, work.buf_off, i - 1, m, net.program[i, N_IN])
+    return block(work.abuf, work.buf_off, i - 1, m, net.program[i, N_IN])
 
 
 @spliced
@@ -387,7 +199,7 @@ def _loss_and_grad(params, grads, net, x, yf, yl, use_labels, wb, objective, wor
     n_ops = net.program.shape[0]
     out = forward(params, net, x, work, mode, step)
     loss = call_output_loss(objective.loss_fn, (out, yf, yl, use_labels, wb,
-                                                _block(work.gbuf, work.buf_off, n_ops - 1, m, out.shape[1]),
+                                                block(work.gbuf, work.buf_off, n_ops - 1, m, out.shape[1]),
                                                 objective.code, objective.param))
     for i in range(n_ops - 1, -1, -1):
         x_i = _input_of(net, x, work, i, m)
@@ -504,7 +316,7 @@ def _record_diagnostics(params, grads, prev, net, x, work, m, diag):
         diag[i, 0] += np.sqrt(g2)
         diag[i, 1] += np.sqrt(d2) / np.sqrt(p2) if p2 > 0 else 0.0
         if prog[i, ACT] == RELU and prog[i, OP] == DENSE:
-            diag[i, 2] += dead_fraction(_block(work.zbuf, work.buf_off, i, m, prog[i, N_OUT]))
+            diag[i, 2] += dead_fraction(block(work.zbuf, work.buf_off, i, m, prog[i, N_OUT]))
         elif prog[i, ACT] == RELU and prog[i, OP] == ACTIVATION:
             diag[i, 2] += dead_fraction(_input_of(net, x, work, i, m))
 
@@ -576,7 +388,7 @@ def train_epoch(params, grads, net, data, objective, update, work, record, perm,
             stop = i
             break
         n_ops = net.program.shape[0]
-        out = _block(work.abuf, work.buf_off, n_ops - 1, m, net.program[n_ops - 1, N_OUT])
+        out = block(work.abuf, work.buf_off, n_ops - 1, m, net.program[n_ops - 1, N_OUT])
         record.correct[i] = count_correct(out, yfb, ylb, data.use_labels, objective.code)
         if record.diagnostics and record.diag_fn != 0:  # (by address: compiled only when asked for)
             call_diagnostics(record.diag_fn, (other, grads, live, net, xb, work, m, record.diag))
@@ -609,7 +421,7 @@ def evaluate_batches(params, net, data, objective, batch_size, work, out_sums):
         yfb = matrix_view(yf, lo * k, m, k) if yf.shape[0] == n else yf  # (labels: yf is a dummy)
         wb = sw[lo:hi] if sw.size > 0 else sw
         loss = call_output_loss(objective.loss_fn, (out, yfb, yl[lo:hi], data.use_labels, wb,
-                                                    _block(work.gbuf, work.buf_off, n_ops - 1, m, out.shape[1]),
+                                                    block(work.gbuf, work.buf_off, n_ops - 1, m, out.shape[1]),
                                                     objective.code, objective.param))
         if sw.size > 0:
             w_sum = 0.0
