@@ -104,14 +104,11 @@ def family_seconds(times: dict) -> dict:
     return totals
 
 
-def is_compiled(dtype, train=None) -> bool:
-    """Whether the training kernels for ``dtype`` are ready without compiling: already in this
+def is_compiled(dtype) -> bool:
+    """Whether the training loop for ``dtype`` is ready without compiling: already in this
     process, or in the on-disk cache (read through Numba's cache index; if that cannot be
-    read, the answer is False and a caller merely announces a compile that may not happen).
-    ``train``: the training functions to ask about (default :mod:`fastgrad.kernels.train`;
-    a model's copy specialized with a user's function is never on disk)."""
-    if train is None:
-        from fastgrad.kernels import train
+    read, the answer is False and a caller merely announces a compile that may not happen)."""
+    from fastgrad.kernels import train
     name = "float32" if np.dtype(dtype) == np.float32 else "float64"
     if any(name in str(sig) for sig in train.train_epoch.signatures):
         return True
