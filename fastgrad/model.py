@@ -300,9 +300,19 @@ class Sequential(ModelOptions, ModelData):
         self._net_held = Net(self.program, self.op_params, self._state, self.dropout_seed, MACHINE_CORES, kernels)
         return self._net_held
 
-    def _objective(self) -> Objective:
+    def _objective(self, l1=None, l2=None, l1_prox=None) -> Objective:
+        """The loss and penalties the kernels take, with the addresses of their compiled
+        functions; ``l1``/``l2``/``l1_prox`` replace the model's (scikit-learn's per-batch
+        penalty scaling)."""
         code = self._loss_code
-        return Objective(code, self._loss_param, self.l1, self.l2, self.l1_mode == "proximal", self._loss_address(code))
+        l1 = float(self.l1 if l1 is None else l1)
+        l2 = float(self.l2 if l2 is None else l2)
+        l1_prox = self.l1_mode == "proximal" if l1_prox is None else bool(l1_prox)
+        penalty_fns = (0, 0)
+        if self.backend == "compiled" and (l1 or l2):
+            from fastgrad.kernels.dispatch import penalty_addresses
+            penalty_fns = penalty_addresses(l1, l2, l1_prox, self.dtype)
+        return Objective(code, self._loss_param, l1, l2, l1_prox, self._loss_address(code), *penalty_fns)
 
     def _loss_address(self, code) -> int:
         """The compiled batch loss's address for loss ``code`` (kernels/dispatch.py; 0 for the

@@ -94,6 +94,17 @@ def _diagnostics_address(model, diagnostics) -> int:
     return diagnostics_address(model.dtype)
 
 
+def _update(model, code, state, hyper, lrs, clip) -> Update:
+    """The optimizer's part of a ``train_epoch`` call, with the addresses of its compiled update
+    and, when ``clip`` > 0, of the clipping (kernels/dispatch.py; 0 for the NumPy twin)."""
+    clip = float(clip)
+    clip_fn = 0
+    if clip > 0 and model.backend == "compiled":
+        from fastgrad.kernels.dispatch import clip_address
+        clip_fn = clip_address(clip, model.dtype)
+    return Update(code, state, hyper, lrs, clip, model.optimizer.step_count, _optimizer_address(model, code), clip_fn)
+
+
 def _optimizer_address(model, code) -> int:
     """The compiled update's address (kernels/dispatch.py; 0 for the NumPy twin)."""
     if model.backend != "compiled":
@@ -120,7 +131,7 @@ def train_range(model, data, perm, batch_size, first, last, record, lrs, clip, o
     # BatchNorm1d's running statistics change in each batch's forward, before its loss is known
     # finite: to give them back as they were after the last good batch, keep where the call began
     start = (model.params.copy(), state.copy(), model.state.copy(), opt.step_count) if model.state.size else None
-    update = Update(code, state, hyper, lrs, float(clip), opt.step_count, _optimizer_address(model, code))
+    update = _update(model, code, state, hyper, lrs, clip)
     stop = _train_batches(model, data, objective, update, record, perm, batch_size, first, last)
     if start is not None and stop < last:
         _running_statistics_before(model, data, objective, code, state, hyper, lrs, clip, record, perm, batch_size,
@@ -158,7 +169,7 @@ def _running_statistics_before(model, data, objective, code, state, hyper, lrs, 
              record.loss.copy(), record.correct.copy())
     model.params[...], state[...], model.state[...], opt.step_count = start
     if stop > first:
-        update = Update(code, state, hyper, lrs, float(clip), opt.step_count, _optimizer_address(model, code))
+        update = _update(model, code, state, hyper, lrs, clip)
         _train_batches(model, data, objective, update, record, perm, batch_size, first, stop)
     model.params[...], state[...], opt.step_count = after[:3]
     record.diag[...], record.status[...], record.loss[...], record.correct[...] = after[3:]

@@ -72,15 +72,23 @@ used = lambda f: len(f.signatures) > 0
 print(used(P.OP_FORWARD[DENSE]), used(L.FORWARD[A.RELU]), used(O.STEP_INTO[O.ADAM]), used(T.OUTPUT_LOSS[T.SOFTMAX_CE]),
       used(P.OP_FORWARD[LAYER_NORM]), used(P.OP_BACKWARD[BATCH_NORM]), used(L.FORWARD[A.GELU]), used(L.BACKWARD[A.TANH]),
       used(O.STEP_INTO[O.SGD]), used(T.OUTPUT_LOSS[0]))
+from fastgrad.kernels.grad_utils import clip_to_max_norm
+optional = (T.penalty, T.proximal_l1, clip_to_max_norm)  # compiled only for a model that asks for them
+print(*map(used, optional))
+model = Sequential([Dense(5, 3)], loss="softmax_cross_entropy", optimizer="adam", l1=1e-3, l2=1e-3,
+                   l1_mode="proximal", seed=0)
+model.fit(X, y, epochs=1, batch_size=16, clip_norm=0.5, verbose=0)
+print(*map(used, optional))
 """
 
 
 def test_a_model_compiles_or_loads_only_the_kernels_it_uses():
     """The design behind issue 11's compile time: a fresh process fitting a ReLU MLP with Adam on
     softmax cross-entropy holds the Dense op, ReLU, Adam and that loss, and no other op kind,
-    activation, optimizer or loss (each is compiled, or loaded from the cache, on first use)."""
+    activation, optimizer or loss (each is compiled, or loaded from the cache, on first use), and
+    the penalty, l1's proximal step and clipping only once a model asks for them."""
     out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["True"] * 4 + ["False"] * 6
+    assert out == ["True"] * 4 + ["False"] * 6 + ["False"] * 3 + ["True"] * 3
 
 
 NULL_CHILD = r"""

@@ -6,7 +6,7 @@ dtype, and its address is memoized per process (:class:`fastgrad._jit.native.Slo
 """
 import numpy as np
 
-from fastgrad.kernels import activation_layer, ops, optim, slots, train
+from fastgrad.kernels import activation_layer, grad_utils, ops, optim, slots, train
 from fastgrad.kernels.activations import IDENTITY
 from fastgrad.kernels.program import (ACT, ACTIVATION, CUSTOM_ACTIVATION, DENSE, K_ACT_BWD, K_ACT_FWD, K_BWD, K_FWD,
                                       OP)
@@ -42,6 +42,19 @@ def optimizer_address(code, dtype) -> int:
     return slots.OPTIMIZER_STEP.address(optim.STEP_INTO[int(code)], dtype)
 
 
+def penalty_addresses(l1, l2, l1_prox, dtype) -> tuple:
+    """(penalty, proximal step) addresses for ``Objective.penalty_fn``/``prox_fn``: each 0
+    unless the model has that term (l1 or l2 not 0; ``l1_prox`` with l1 > 0)."""
+    penalty = slots.PENALTY.address(train.penalty, dtype) if l1 != 0 or l2 != 0 else 0
+    prox = slots.PROXIMAL.address(train.proximal_l1, dtype) if l1_prox and l1 > 0 else 0
+    return penalty, prox
+
+
+def clip_address(clip_norm, dtype) -> int:
+    """The clipping's address for ``Update.clip_fn``: 0 unless ``clip_norm`` > 0."""
+    return slots.CLIP.address(grad_utils.clip_to_max_norm, dtype) if clip_norm > 0 else 0
+
+
 def diagnostics_address(dtype) -> int:
     """The address of the per-batch diagnostics (``fit(diagnostics=True)``)."""
     return slots.DIAGNOSTICS.address(train._record_diagnostics, dtype)
@@ -66,4 +79,6 @@ def compile_all(dtype) -> None:
         optimizer_address(code, dtype)
     for code in train.OUTPUT_LOSS:
         loss_address(code, dtype)
+    penalty_addresses(1.0, 1.0, True, dtype)
+    clip_address(1.0, dtype)
     diagnostics_address(dtype)

@@ -145,6 +145,18 @@ def clip_grad_norm(grads, max_norm, norm_type):
     return total
 
 
+@kernel
+def clip_to_max_norm(grads, max_norm):
+    """The training loop's clipping (``fit(clip_norm=...)``): returns the L2 norm of ``grads``
+    (float64) and, when it is finite and above ``max_norm``, scales ``grads`` in place by
+    ``max_norm / (norm + 1e-6)`` (PyTorch's factor; a norm at or below ``max_norm`` leaves
+    them as they are)."""
+    norm = grad_norm(grads, 2.0)
+    if math.isfinite(norm) and norm > max_norm:
+        scale_inplace(grads, max_norm / (norm + 1e-6))
+    return norm
+
+
 @inline
 def _clip_value_range(g, c):
     for i in range(g.size):

@@ -101,20 +101,25 @@ class Objective(NamedTuple):
     """The loss code and its parameter (Huber's delta, in the parameters' dtype), the
     l1/l2 penalties on Dense weights, and whether l1 is applied by its proximal step
     (soft-thresholding after each update) instead of its subgradient; ``loss_fn``: the address
-    of the loss's compiled function (kernels/slots.py ``OUTPUT_LOSS``; 0 for the NumPy twin)."""
+    of the loss's compiled function (kernels/slots.py ``OUTPUT_LOSS``), ``penalty_fn`` and
+    ``prox_fn`` those of the penalty (``PENALTY``, when l1 or l2 is not 0) and of the proximal
+    step (``PROXIMAL``, when ``l1_prox`` and l1 > 0); 0 where unused, and for the NumPy twin."""
     code: int
     param: np.floating
     l1: float
     l2: float
     l1_prox: bool = False
     loss_fn: int = 0
+    penalty_fn: int = 0
+    prox_fn: int = 0
 
 
 class Update(NamedTuple):
     """The optimizer (``code``, ``state`` rows, ``hyper`` float64 vector, see
     kernels.optim), per-batch learning rates ``lrs``, ``clip_norm`` (0: none), and the
     step count before the first batch ``step0``; ``step_fn``: the address of the optimizer's
-    compiled update (kernels/slots.py ``OPTIMIZER_STEP``; 0 for the NumPy twin)."""
+    compiled update (kernels/slots.py ``OPTIMIZER_STEP``), ``clip_fn`` that of the clipping
+    (``CLIP``, when ``clip_norm`` > 0); 0 where unused, and for the NumPy twin."""
     code: int
     state: np.ndarray
     hyper: np.ndarray
@@ -122,6 +127,7 @@ class Update(NamedTuple):
     clip_norm: float
     step0: int
     step_fn: int = 0
+    clip_fn: int = 0
 
 
 class Record(NamedTuple):

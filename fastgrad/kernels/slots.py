@@ -19,6 +19,11 @@ optimizer is compiled once, on its own, when a model first uses it (see DESIGN.m
   loss in one function, or a user's ``fastgrad.Loss``);
 * ``OPTIMIZER_STEP`` ``(params, grads, state, hyper, step, out)``: one optimizer's update
   into ``out`` (kernels/optim.py);
+* ``PENALTY`` ``(params, grads, net, l1, l2, with_grad) -> float64``: the l1/l2 penalty on
+  Dense weights, and its gradient (kernels/train.py ``penalty``), ``PROXIMAL``
+  ``(params, net, threshold)``: l1's proximal step (``proximal_l1``), and ``CLIP``
+  ``(grads, max_norm) -> float64``: gradient clipping (kernels/grad_utils.py
+  ``clip_to_max_norm``), each compiled only for a model that uses it;
 * ``DIAGNOSTICS`` ``(params, grads, prev, net, x, work, m, diag)``: a batch's per-op
   diagnostics (``fit(diagnostics=True)`` only; kernels/train.py).
 """
@@ -60,6 +65,9 @@ DIAGNOSTICS = Slot("diagnostics", lambda dt: (
     _vector(dt), _vector(dt), _vector(dt), example_net(dt), _matrix(dt), example_work(dt), 0, np.zeros((1, 3))))
 OPTIMIZER_STEP = Slot("optimizer_step", lambda dt: (
     _vector(dt), _vector(dt), _matrix(dt), np.zeros(1), 0, _vector(dt)))
+PENALTY = Slot("penalty", lambda dt: (_vector(dt), _vector(dt), example_net(dt), 0.0, 0.0, True), returns_float=True)
+PROXIMAL = Slot("proximal", lambda dt: (_vector(dt), example_net(dt), dt.type(0)))
+CLIP = Slot("clip", lambda dt: (_vector(dt), 0.0), returns_float=True)
 
 call_op_forward = OP_FORWARD.call
 call_op_backward = OP_BACKWARD.call
@@ -68,3 +76,6 @@ call_act_backward = ACT_BACKWARD.call
 call_output_loss = OUTPUT_LOSS.call
 call_optimizer_step = OPTIMIZER_STEP.call
 call_diagnostics = DIAGNOSTICS.call
+call_penalty = PENALTY.call
+call_proximal = PROXIMAL.call
+call_clip = CLIP.call

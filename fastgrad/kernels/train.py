@@ -37,14 +37,13 @@ import numpy as np
 
 from fastgrad._jit import inline, kernel, like, matrix_view, spliced
 from fastgrad.kernels.activations import RELU
-from fastgrad.kernels.grad_utils import grad_norm, scale_inplace
 from fastgrad.kernels.losses import BCE, BCE_LOGITS, HUBER, MAE, MSE, ce_rows, loss_range
 from fastgrad.kernels.optim import LR
 from fastgrad.kernels.program import (ACT, ACTIVATION, DENSE, EVAL, K_BWD, K_FWD, N_IN, N_OUT, OP, P_HI, P_LO,
                                       TRAIN_UPDATE, W_OFF)
 from fastgrad.kernels.ops import block
-from fastgrad.kernels.slots import (call_act_forward, call_diagnostics, call_op_backward, call_op_forward,
-                                    call_optimizer_step, call_output_loss)
+from fastgrad.kernels.slots import (call_act_forward, call_clip, call_diagnostics, call_op_backward, call_op_forward,
+                                    call_optimizer_step, call_output_loss, call_penalty, call_proximal)
 from fastgrad.kernels.util import copy_1d, copy_2d
 
 SOFTMAX_CE = 10  # loss code beside kernels.losses' MSE, MAE, HUBER, BCE_LOGITS
@@ -150,7 +149,8 @@ def _weight_span(prog, i):
 @kernel
 def penalty(params, grads, net, l1, l2, with_grad):
     """l1 * sum|W| + l2 * sum W^2 over every Dense op's W (not biases, not norms' weights);
-    adds its gradient when asked."""
+    adds its gradient when asked. The loop calls it by address (slots.PENALTY), only when
+    l1 or l2 is not 0."""
     total = 0.0
     if l1 == 0 and l2 == 0:
         return total
@@ -204,10 +204,12 @@ def _loss_and_grad(params, grads, net, x, yf, yl, use_labels, wb, objective, wor
     for i in range(n_ops - 1, -1, -1):
         x_i = _input_of(net, x, work, i, m)
         call_op_backward(net.kernels[i, K_BWD], (params, grads, net, x_i, work, i, m, mode, step))
+    if objective.l1 == 0 and objective.l2 == 0:  # (by address: compiled only for a model with a penalty)
+        return loss
     if objective.l1_prox:  # l1 is in the loss but not in the gradient: its proximal step follows the update
-        return (loss + penalty(params, grads, net, 0.0, objective.l2, True)
-                + penalty(params, grads, net, objective.l1, 0.0, False))
-    return loss + penalty(params, grads, net, objective.l1, objective.l2, True)
+        return (loss + call_penalty(objective.penalty_fn, (params, grads, net, 0.0, objective.l2, True))
+                + call_penalty(objective.penalty_fn, (params, grads, net, objective.l1, 0.0, False)))
+    return loss + call_penalty(objective.penalty_fn, (params, grads, net, objective.l1, objective.l2, True))
 
 
 @kernel
@@ -330,7 +332,9 @@ def train_epoch(params, grads, net, data, objective, update, work, record, perm,
     rate ``update.lrs[i]`` and optimizer step ``update.step0 + i - first_batch + 1`` (also
     Dropout's key), in mode ``TRAIN_UPDATE``; its loss and correct count go to
     ``record.loss[i]``/``record.correct[i]``. ``update.clip_norm > 0`` rescales the gradient
-    to that L2 norm (PyTorch's ``max_norm / (norm + 1e-6)``). With ``record.diagnostics``,
+    to that L2 norm (PyTorch's ``max_norm / (norm + 1e-6)``; grad_utils.clip_to_max_norm) and
+    a gradient whose norm is not finite stops the call; without, a non-finite gradient entry
+    does. With ``record.diagnostics``,
     per-op sums of (grad norm, update ratio, dead-ReLU fraction) are added to ``record.diag``.
     With ``objective.l1_prox``, the gradient leaves out l1's subgradient and each update is
     followed by :func:`proximal_l1` with threshold ``update.lrs[i] * objective.l1``.
@@ -372,17 +376,18 @@ def train_epoch(params, grads, net, data, objective, update, work, record, perm,
         loss = _loss_and_grad(live, grads, net, xb, yfb, ylb, data.use_labels, wb, objective, work,
                                    TRAIN_UPDATE, step)
         record.loss[i] = loss
-        norm = grad_norm(grads, 2.0)
-        if not (np.isfinite(loss) and np.isfinite(norm) and _all_finite(net.state)):
+        if update.clip_norm > 0:  # (by address: compiled only for a model that clips)
+            grads_finite = np.isfinite(call_clip(update.clip_fn, (grads, update.clip_norm)))
+        else:
+            grads_finite = _all_finite(grads)
+        if not (np.isfinite(loss) and grads_finite and _all_finite(net.state)):
             status[0] = FAIL_LOSS  # (a running statistic that overflowed counts: predict would use it)
             stop = i
             break
-        if update.clip_norm > 0 and norm > update.clip_norm:
-            scale_inplace(grads, like(params[0], update.clip_norm / (norm + 1e-6)))
         hyper[LR] = update.lrs[i]
         call_optimizer_step(update.step_fn, (live, grads, update.state, hyper, step, other))
         if objective.l1_prox and objective.l1 > 0:
-            proximal_l1(other, net, like(params[0], update.lrs[i] * objective.l1))
+            call_proximal(objective.prox_fn, (other, net, like(params[0], update.lrs[i] * objective.l1)))
         if not _all_finite(other):
             status[0] = FAIL_UPDATE
             stop = i

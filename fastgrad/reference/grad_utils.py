@@ -46,6 +46,15 @@ def clip_grad_norm(grads, max_norm, norm_type):
     return total
 
 
+def clip_to_max_norm(grads, max_norm):
+    """The training loop's clipping: the L2 norm (float64); ``grads *= max_norm / (norm + 1e-6)``
+    when it is finite and above ``max_norm``."""
+    norm = grad_norm(grads, 2.0)
+    if math.isfinite(norm) and norm > max_norm:
+        scale_inplace(grads, max_norm / (norm + 1e-6))
+    return norm
+
+
 def clip_grad_value(grads, clip_value):
     """Clamp ``grads`` in place to ``[-clip_value, clip_value]``."""
     np.clip(grads, -clip_value, clip_value, out=grads)

@@ -19,6 +19,7 @@ from fastgrad.reference import losses as losses_ref
 from fastgrad.reference.activation_layer import activation_layer_backward, activation_layer_forward
 from fastgrad.reference.batchnorm import batch_norm_backward, batch_norm_forward
 from fastgrad.reference.dense import dense_layer_backward, dense_layer_forward
+from fastgrad.reference.grad_utils import clip_to_max_norm
 from fastgrad.reference.dropout import dropout_backward, dropout_forward
 from fastgrad.reference.layernorm import layer_norm_backward, layer_norm_forward
 from fastgrad.reference.optim import optimizer_step
@@ -229,12 +230,13 @@ def train_epoch(params, grads, net, data, objective, update, work, record, perm,
         loss = loss_and_grad_batch(params, grads, net, xb, yfb, ylb, use_labels, wb, objective, work,
                                    TRAIN_UPDATE, step)
         record.loss[i] = loss
-        norm = float(np.sqrt(np.sum(grads.astype(np.float64) ** 2)))
-        if not (np.isfinite(loss) and np.isfinite(norm) and np.all(np.isfinite(net.state))):
+        if update.clip_norm > 0:
+            grads_finite = np.isfinite(clip_to_max_norm(grads, update.clip_norm))
+        else:
+            grads_finite = np.all(np.isfinite(grads))
+        if not (np.isfinite(loss) and grads_finite and np.all(np.isfinite(net.state))):
             status[0] = FAIL_LOSS
             return i
-        if update.clip_norm > 0 and norm > update.clip_norm:
-            grads *= grads.dtype.type(update.clip_norm / (norm + 1e-6))
         before = params.copy()
         update.hyper[LR] = update.lrs[i]
         with np.errstate(over="ignore", invalid="ignore"):

@@ -198,7 +198,7 @@ def run_epoch(model, X, yf, yl, use_labels, perm, batch_size, lr, l1_rows, l2_ro
     denominators = penalty_denominators(sizes, weights, perm)
     for first, last in _runs(sizes, denominators):
         m = denominators[first]
-        objective = model._objective()._replace(l1=float(l1_rows / m), l2=float(l2_rows / m), l1_prox=False)
+        objective = model._objective(l1=l1_rows / m, l2=l2_rows / m, l1_prox=False)
         # the run's batches from the start of its rows: batch i of the call is batch first + i
         record = Record(losses[first:last], correct[first:last], False, diag, status)
         stop = train_range(model, data, perm[starts[first]:], int(sizes[first]), 0, last - first, record,
