@@ -8,6 +8,8 @@ scalar helpers with :func:`inline`), so the options below are set exactly once:
 
 * ``cache=True`` -- compiled code is kept on disk across processes
   (``FASTGRAD_CACHE=0`` turns it off);
+* ``no_cfunc_wrapper=True`` -- no C-callable wrapper per function (see ``NO_CFUNC_WRAPPER``);
+  a kernel is called from Python, from compiled code, or by address (kernels/slots.py);
 * ``error_model="numpy"`` -- division by zero gives inf/NaN instead of a Python
   exception check in every loop, which would stop loops from vectorizing;
 * ``fastmath`` -- off by default: IEEE arithmetic, so NaN and inf propagate exactly as
@@ -63,6 +65,11 @@ def _fastmath_flags():
 
 FASTMATH = _fastmath_flags()
 ERROR_MODEL = "numpy"
+
+# Numba also compiles a C-callable wrapper of every function, for ``numba.cfunc``-style use
+# (first-class function values): fastgrad never calls one (its calls by address use the
+# native entry point, kernels/slots.py), and skipping them took about 1 s off a cold first fit.
+NO_CFUNC_WRAPPER = True
 
 # Below this many elements a kernel takes its serial branch: a parallel region
 # costs a few microseconds even with OpenMP, more than the work it would split.
@@ -145,7 +152,7 @@ def kernel(func=None, *, parallel: bool = False, cache: bool = CACHE):
     again in a new process and the cache index only grows.
     """
     def wrap(f):
-        return _without_literals(njit(cache=cache and CACHE, parallel=parallel and PARALLEL, fastmath=FASTMATH,
+        return _without_literals(njit(cache=cache and CACHE, no_cfunc_wrapper=NO_CFUNC_WRAPPER, parallel=parallel and PARALLEL, fastmath=FASTMATH,
                                       error_model=ERROR_MODEL, nogil=True)(f))
     return wrap(func) if func is not None else wrap
 
@@ -213,7 +220,8 @@ def ordered(func):
     rewrite ``x - k*hi - k*lo`` as ``x - k*(hi + lo)``.
     """
     flags = FASTMATH - {"reassoc"} if FASTMATH else False
-    return _without_literals(njit(cache=CACHE, fastmath=flags, error_model=ERROR_MODEL)(func))
+    return _without_literals(njit(cache=CACHE, no_cfunc_wrapper=NO_CFUNC_WRAPPER, fastmath=flags,
+                                  error_model=ERROR_MODEL)(func))
 
 
 def like(x, c):
