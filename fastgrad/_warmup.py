@@ -59,7 +59,9 @@ def _train(dtype):
         model.predict(X)
 
     def every_kernel():  # the loop calls each op kind, activation, loss and optimizer by address
-        from fastgrad.kernels.dispatch import compile_all
+        from fastgrad._compile_jobs import compile_jobs
+        from fastgrad.kernels.dispatch import compile_all, every_job
+        compile_jobs(every_job(), dtype)  # in two processes where it can (fastgrad/_compile_jobs.py)
         compile_all(dtype)
     return {"fit": fit, "layer_kinds_activations_optimizers": every_kernel}
 
@@ -108,15 +110,8 @@ def is_compiled(dtype) -> bool:
     """Whether the training loop for ``dtype`` is ready without compiling: already in this
     process, or in the on-disk cache (read through Numba's cache index; if that cannot be
     read, the answer is False and a caller merely announces a compile that may not happen)."""
-    from fastgrad.kernels import train
-    name = "float32" if np.dtype(dtype) == np.float32 else "float64"
-    if any(name in str(sig) for sig in train.train_epoch.signatures):
-        return True
-    try:
-        index = train.train_epoch._cache._cache_file._load_index()
-    except Exception:  # noqa: BLE001 - Numba's private cache layout; any failure means "unknown"
-        return False
-    return any(name in str(key) for key in index)
+    from fastgrad.kernels import dispatch
+    return dispatch.is_ready(("loop", "train"), as_float_dtype(dtype, "dtype"))
 
 
 def main(dtypes) -> int:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastgrad._checks import as_int, as_scalar
+from fastgrad._compile_jobs import compile_for_fit
 from fastgrad._threads import blas_phase
 from fastgrad.callbacks import CallbackList, History, TerminateOnNaN, format_logs
 from fastgrad.kernels.program import Data, Record, Update
@@ -272,6 +273,8 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
                              "full-batch L-BFGS step per epoch)")
         model._check_lbfgs_l1_mode()
         return _fit_lbfgs(model, Xa, yf, yl, use_labels, w, val, epochs, cbs, history, verbose)
+    clip = 0.0 if clip_norm is None else as_scalar(clip_norm, "clip_norm", low=0.0, low_open=True)
+    compile_for_fit(model, clip, diagnostics, validation=val is not None)  # a cold first fit: in two processes
     n = Xa.shape[0]
     n_batches = math.ceil(n / batch_size)
     for epoch in range(model.epochs_done, model.epochs_done + epochs):

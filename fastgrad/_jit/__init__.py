@@ -105,6 +105,12 @@ def numba_code_switches() -> tuple:
     return tuple((name, repr(getattr(numba.config, name, None))) for name in NUMBA_CODE_SWITCHES)
 
 
+def numba_cache_dir() -> str:
+    """``NUMBA_CACHE_DIR`` as this process's Numba reads it ("" when unset: Numba then caches
+    beside the sources, or in the user-wide cache folder)."""
+    return numba.config.CACHE_DIR or ""
+
+
 def kernel_sources_digest(kernels_dir=KERNELS_DIR) -> str:
     """A digest of every kernel source file, of this package's files, of Numba's version and of every
     switch that changes generated code (fast-math flags, parallel, error model, cache, and

@@ -70,6 +70,31 @@ class Slot:
             self._addresses[key] = self._addresses[(dispatcher, dtype)] = addr
             return addr
 
+    def is_ready(self, dispatcher, dtype) -> bool:
+        """Whether :meth:`address` would find ``dispatcher``'s code for ``dtype`` without compiling
+        it: in this process or in the disk cache (:func:`is_ready`)."""
+        return (dispatcher, dtype) in self._addresses or is_ready(dispatcher, self.argtypes(dtype))
+
+
+def argtypes_of(values) -> tuple:
+    """The Numba argument types of a tuple of Python values (literal types made plain), as a
+    compiled call with those values would be typed."""
+    return tuple(types.unliteral(t) for t in typeof(tuple(values)).types)
+
+
+def is_ready(dispatcher, argtypes) -> bool:
+    """Whether ``dispatcher`` has machine code for ``argtypes`` without compiling: compiled in
+    this process, or in its on-disk cache under the current source stamp (read through
+    Numba's cache index, a private layout: if it cannot be read, False)."""
+    if argtypes in dispatcher.overloads:
+        return True
+    cache = getattr(dispatcher, "_cache", None)
+    try:
+        index = cache._cache_file._load_index()
+        return cache._index_key(argtypes, dispatcher.targetctx.codegen()) in index
+    except Exception:  # noqa: BLE001 - no cache (NullCache), or Numba changed its layout: "not known ready"
+        return False
+
 
 def _float_dtype(argtypes):
     for t in argtypes:

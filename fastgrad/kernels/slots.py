@@ -29,7 +29,7 @@ optimizer is compiled once, on its own, when a model first uses it (see DESIGN.m
 """
 import numpy as np
 from fastgrad._jit.native import Slot
-from fastgrad.kernels.program import N_COLS, Net, Work
+from fastgrad.kernels.program import N_COLS, Data, Net, Objective, Record, Update, Work
 
 
 def _vector(dtype):
@@ -49,6 +49,26 @@ def example_work(dtype):
     """A Work of ``dtype`` whose types are those of every model's."""
     v = _vector(dtype)
     return Work(v, v, v, v, v, v, v, np.zeros(1, np.int64), v, np.zeros((1, 2), np.int64), v)
+
+
+def train_epoch_example(dtype):
+    """Arguments whose types are those of every ``train.train_epoch`` call in ``dtype`` (so the
+    loop can be compiled before a model's first call; a test checks the two agree)."""
+    v, m, f64, i64 = _vector(dtype), _matrix(dtype), np.zeros(1), np.zeros(1, np.int64)
+    return (v, v, example_net(dtype), Data(m, m, i64, True, v), _example_objective(dtype),
+            Update(0, m, f64, f64, 0.0, 0, 0, 0), example_work(dtype),
+            Record(f64, i64, False, np.zeros((1, 3)), i64, 0), i64, 0, 0, 0)
+
+
+def evaluate_batches_example(dtype):
+    """Arguments whose types are those of every ``train.evaluate_batches`` call in ``dtype``."""
+    m, i64 = _matrix(dtype), np.zeros(1, np.int64)
+    return (_vector(dtype), example_net(dtype), Data(m, m, i64, True, _vector(dtype)), _example_objective(dtype), 0,
+            example_work(dtype), np.zeros(2))
+
+
+def _example_objective(dtype):
+    return Objective(0, np.dtype(dtype).type(0), 0.0, 0.0, False, 0, 0, 0)
 
 
 OP_FORWARD = Slot("op_forward", lambda dt: (

@@ -17,6 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastgrad._checks import as_float_dtype, as_int, as_scalar, check_choice
+from fastgrad._compile_jobs import compile_for_fit
 from fastgrad.callbacks import History
 from fastgrad.kernels.activations import IDENTITY
 from fastgrad.kernels.program import EVAL
@@ -240,6 +241,7 @@ class BaseMLP(BaseEstimator):
         l1_rows, l2_rows = self._penalty_rows(c)
         clip = 0.0 if self.clip_norm is None else c * float(self.clip_norm)
         sample_idx = np.arange(n, dtype=np.int64)
+        compile_for_fit(model, clip, l1=l1_rows, l2=l2_rows, l1_prox=False)  # a cold first fit: in two processes
         self.n_iter_ = 0
         for _ in range(int(self.max_iter)):
             if self.shuffle:  # sklearn.utils.shuffle's draws (its resample: arange, then shuffle in place),

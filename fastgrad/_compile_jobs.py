@@ -1,0 +1,144 @@
+"""A cold first ``fit`` compiles its kernels in two processes at once.
+
+The training loop calls every kernel by address (kernels/slots.py), so the kernels a model
+uses are independent compile units: none links another's code. When a first ``fit`` finds
+several seconds of them missing from the disk kernel cache, it hands about half (by their
+estimated compile time, :data:`COST`) to a second Python process, which compiles them into
+the same cache, while this process compiles the rest and the loop; this process then waits
+for the other and loads its kernels from the cache. On 2 cores a cold first fit of a ReLU
+MLP compiled in 16.7 s in one process and 9.8 s in two (``bench/bench_compile.py``).
+
+The second process only saves time, never decides anything: if it cannot start, fails, or
+runs past :data:`DEADLINE`, this process compiles whatever it then finds missing, as it
+would have without it. Two processes writing one cache are safe because fastgrad's cache
+files are written under a file lock (fastgrad/_cache.py), which needs ``fcntl``; so the
+second process is used only where ``fcntl`` exists, the cache is on, the machine has two
+cores or more, and ``FASTGRAD_COMPILE_PROCESSES`` is not ``1``.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+from fastgrad.kernels.optim import ADAM, ADAMW
+from fastgrad.kernels.program import ACTIVATION, ADD, BATCH_NORM, DENSE, DROPOUT, FORK, LAYER_NORM
+from fastgrad.kernels.train import SOFTMAX_CE
+
+MIN_SECONDS = 4.0   # less missing work than this (estimated) is compiled here: a process costs ~1.5 s to start
+START_SECONDS = 1.5
+DEADLINE = 900.0    # seconds this process waits for the other at most
+
+# Estimated compile seconds per job, measured one after the other in one process on a cold cache
+# (float32, the 2-core machine of the README's figures; ``python bench/compile_jobs.py``). Only
+# their ratios matter: they split the work. Op kinds and codes are kernels/program.py's,
+# activations.py's, train.py's and optim.py's.
+COST = {"op": 2.0, "activation": 0.9, "loss": 2.5, "optimizer": 2.0, "penalty": 0.4, "proximal": 0.4,
+        "clip": 2.9, "diagnostics": 1.0, "loop": 4.2}
+COST_OF = {("op", DENSE): 4.9, ("op", ACTIVATION): 0.6, ("op", DROPOUT): 2.4, ("op", LAYER_NORM): 3.7,
+           ("op", BATCH_NORM): 3.8, ("op", FORK): 1.5, ("op", ADD): 1.0, ("loss", SOFTMAX_CE): 3.6,
+           ("optimizer", ADAM): 2.9, ("optimizer", ADAMW): 2.9, ("loop", "evaluate"): 1.0}
+
+
+def processes() -> int:
+    """How many processes a first fit may compile in: 2, or 1 when ``FASTGRAD_COMPILE_PROCESSES``
+    is ``1`` (or ``0``) or without two cores, ``fcntl`` or the disk cache."""
+    from fastgrad._jit import CACHE
+    wanted = 1 if os.environ.get("FASTGRAD_COMPILE_PROCESSES", "").strip() in ("0", "1") else 2
+    if importlib.util.find_spec("fcntl") is None:  # no cache lock (fastgrad/_cache.py): one writer
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return wanted if CACHE and cores >= 2 else 1
+
+
+def cost(job) -> float:
+    """A job's estimated compile seconds (see :data:`COST`)."""
+    return COST_OF.get(tuple(job), COST[job[0]])
+
+
+def split(jobs) -> tuple:
+    """(this process's jobs, the other's): longest first, each to the process that would finish
+    it soonest (the other starts :data:`START_SECONDS` late)."""
+    mine, theirs = [], []
+    load = [0.0, START_SECONDS]
+    for job in sorted(jobs, key=cost, reverse=True):
+        side = 0 if load[0] <= load[1] else 1
+        (mine, theirs)[side].append(job)
+        load[side] += cost(job)
+    return mine, theirs
+
+
+def compile_for_fit(model, clip=0.0, diagnostics=False, validation=False, l1=None, l2=None, l1_prox=None) -> None:
+    """Compile (or load) the kernels a compiled ``fit`` of ``model`` is about to call, in two
+    processes when enough of them are missing (see the module doc); otherwise do nothing and
+    let the fit compile on first use. ``clip``: the max gradient norm (0: none); ``validation``:
+    whether it evaluates validation data; ``l1``/``l2``/``l1_prox``: the penalties it trains with
+    when not the model's (scikit-learn's estimators)."""
+    if model.backend != "compiled" or processes() < 2:
+        return
+    from fastgrad.kernels import dispatch
+    from fastgrad.optim import LBFGS
+    if isinstance(model.optimizer, LBFGS):  # (fit's L-BFGS path runs no training loop)
+        return
+    l1 = model.l1 if l1 is None else l1
+    l2 = model.l2 if l2 is None else l2
+    l1_prox = model.l1_mode == "proximal" if l1_prox is None else l1_prox
+    jobs = dispatch.jobs_for(model.program, model._loss_code, model.optimizer.kernel_spec()[0], l1, l2, l1_prox,
+                             clip, diagnostics)
+    compile_jobs(jobs + [("loop", "train")] + ([("loop", "evaluate")] if validation else []), model.dtype)
+
+
+def compile_jobs(jobs, dtype) -> None:
+    """Compile (or load) the compile jobs ``jobs`` (kernels/dispatch.py) for ``dtype``: in two
+    processes when the missing ones add up to :data:`MIN_SECONDS` or more (and :func:`processes`
+    allows), else none here (each compiles on first use)."""
+    if processes() < 2:
+        return
+    from fastgrad.kernels import dispatch
+    missing = [job for job in jobs if not dispatch.is_ready(job, dtype)]
+    if sum(cost(job) for job in missing) < MIN_SECONDS:
+        return
+    mine, theirs = split(missing)
+    other = _start(theirs, dtype) if theirs else None
+    try:
+        for job in mine:
+            dispatch.compile_job(job, dtype)
+    finally:
+        if other is not None:
+            _wait(other)
+
+
+def _start(jobs, dtype):
+    """The second process, compiling ``jobs`` (or None if it cannot start)."""
+    from fastgrad._jit import numba_cache_dir
+    env = dict(os.environ)
+    env.pop("NUMBA_CACHE_DIR", None)
+    if numba_cache_dir():  # (as this process reads it: a user may have set numba.config's)
+        env["NUMBA_CACHE_DIR"] = numba_cache_dir()
+    env["FASTGRAD_COMPILE_PROCESSES"] = "1"
+    code = "import sys; from fastgrad._compile_jobs import main; main(sys.argv[1])"
+    request = json.dumps({"dtype": dtype.name, "jobs": [list(j) for j in jobs]})
+    try:
+        return subprocess.Popen([sys.executable, "-c", code, request], env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+
+
+def _wait(process) -> None:
+    try:
+        process.wait(timeout=DEADLINE)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def main(request: str) -> None:
+    """The second process: compile the jobs of ``request`` (JSON: dtype, jobs) into the cache."""
+    import numpy as np
+    from fastgrad.kernels import dispatch
+    spec = json.loads(request)
+    for job in spec["jobs"]:
+        dispatch.compile_job(tuple(job), np.dtype(spec["dtype"]))

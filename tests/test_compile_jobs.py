@@ -1,0 +1,111 @@
+"""A cold first fit compiles its kernels in two processes (fastgrad/_compile_jobs.py).
+
+The second process only saves time: the fits here must train exactly as in one process, the
+loop compiled ahead from example arguments must be the one the fit then calls (no second
+compile), and a second process that cannot start or fails changes nothing but the time.
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastgrad._compile_jobs as jobs_mod
+from fastgrad import Dense, Dropout, LayerNorm, Sequential
+from fastgrad._jit.native import argtypes_of
+from fastgrad.kernels import dispatch, slots, train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _data(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((64, 6)), rng.integers(0, 3, 64), rng.standard_normal((64, 2))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_loops_compiled_ahead_are_the_ones_every_fit_calls(dtype):
+    """Every way a fit calls the loops (labels or float targets, weights, validation, clipping,
+    penalties, diagnostics, train_step) has the types of the examples they are compiled ahead
+    from: otherwise a first fit would compile the loop twice."""
+    X, labels, targets = _data()
+    fits = [
+        (Sequential([Dense(6, 8, "relu"), Dense(8, 3)], loss="softmax_cross_entropy", dtype=dtype, seed=0),
+         labels, dict(sample_weight=np.linspace(0.5, 2, 64), validation_split=0.25)),
+        (Sequential([Dense(6, 4, "tanh"), LayerNorm(4), Dropout(0.2), Dense(4, 2)], loss="mse", optimizer="sgd",
+                    l1=1e-3, l2=1e-3, l1_mode="proximal", dtype=dtype, seed=0),
+         targets, dict(clip_norm=0.5, diagnostics=True, validation_data=(X, targets))),
+    ]
+    for model, y, options in fits:
+        model.fit(X, y, epochs=1, batch_size=16, verbose=0, **options)
+        model.train_step(X[:8], y[:8])
+        model.evaluate(X, y)
+    for name, (kernel, example) in dispatch.LOOPS.items():
+        expected = argtypes_of(example(np.dtype(dtype)))
+        called = [sig for sig in kernel.signatures if dtype in str(sig[0])]
+        assert called == [expected], name
+
+
+def test_the_work_is_split_longest_first_to_the_process_that_finishes_it_soonest():
+    jobs = [("op", 0), ("loss", 10), ("optimizer", 3), ("activation", 0), ("activation", 1), ("loop", "train")]
+    mine, theirs = jobs_mod.split(jobs)
+    assert sorted(mine + theirs) == sorted(jobs)
+    load = [sum(map(jobs_mod.cost, mine)), jobs_mod.START_SECONDS + sum(map(jobs_mod.cost, theirs))]
+    assert abs(load[0] - load[1]) <= max(map(jobs_mod.cost, jobs))
+    assert mine[0] == ("op", 0)  # the longest job, to the process that starts at once
+    assert jobs_mod.split([("clip",)]) == ([("clip",)], [])
+
+
+def test_one_process_when_asked_or_without_the_cache(monkeypatch):
+    monkeypatch.setenv("FASTGRAD_COMPILE_PROCESSES", "1")
+    assert jobs_mod.processes() == 1
+    monkeypatch.setattr("fastgrad._jit.CACHE", False)
+    monkeypatch.delenv("FASTGRAD_COMPILE_PROCESSES")
+    assert jobs_mod.processes() == 1
+
+
+def _fit(dtype="float32"):
+    X, labels, _ = _data(1)
+    model = Sequential([Dense(6, 8, "relu"), Dense(8, 3)], loss="softmax_cross_entropy", dtype=dtype, seed=3)
+    model.fit(X, labels, epochs=2, batch_size=16, verbose=0)
+    return model.params
+
+
+def test_a_second_process_that_cannot_start_or_fails_changes_nothing_but_the_time(monkeypatch):
+    expected = _fit().copy()
+    monkeypatch.setattr(jobs_mod, "processes", lambda: 2)
+    monkeypatch.setattr(dispatch, "is_ready", lambda job, dtype: False)  # as if the cache were cold
+    monkeypatch.setattr(sys, "executable", os.path.join(ROOT, "no-such-python"))
+    np.testing.assert_array_equal(_fit(), expected)
+    monkeypatch.undo()
+    failing = jobs_mod._start([("no such job",)], np.dtype("float32"))
+    jobs_mod._wait(failing)
+    assert failing.returncode != 0
+
+
+CHILD = r"""
+import numpy as np
+import fastgrad._compile_jobs as C
+from fastgrad.kernels import train
+started = []
+start = C._start
+C._start = lambda jobs, dtype: started.append((jobs, start(jobs, dtype))) or started[-1][1]
+from tests.test_compile_jobs import _fit
+params = _fit()
+(jobs, process), = started
+print(process.returncode, len(jobs), len(train.train_epoch.signatures), params.tobytes().hex())
+"""
+
+
+def test_a_cold_first_fit_compiles_in_two_processes_and_trains_as_one(tmp_path):
+    """In a fresh process on an empty cache: the second process compiles its share (exit 0), the
+    loop is compiled once, and the parameters are this process's bit for bit."""
+    env = {k: v for k, v in os.environ.items() if k != "FASTGRAD_COMPILE_PROCESSES"}
+    env.update(NUMBA_CACHE_DIR=str(tmp_path), PYTHONPATH=ROOT)
+    done = subprocess.run([sys.executable, "-c", CHILD], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    code, n_jobs, n_loops, params = done.stdout.split()
+    assert (code, n_loops) == ("0", "1") and int(n_jobs) >= 1
+    assert params == _fit().tobytes().hex()
