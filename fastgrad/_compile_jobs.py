@@ -23,6 +23,8 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+
 from fastgrad.kernels.optim import ADAM, ADAMW
 from fastgrad.kernels.program import ACTIVATION, ADD, BATCH_NORM, DENSE, DROPOUT, FORK, LAYER_NORM
 from fastgrad.kernels.train import SOFTMAX_CE
@@ -76,7 +78,7 @@ def compile_for_fit(model, clip=0.0, diagnostics=False, validation=False, l1=Non
     let the fit compile on first use. ``clip``: the max gradient norm (0: none); ``validation``:
     whether it evaluates validation data; ``l1``/``l2``/``l1_prox``: the penalties it trains with
     when not the model's (scikit-learn's estimators)."""
-    if model.backend != "compiled" or processes() < 2:
+    if model.backend != "compiled":
         return
     from fastgrad.kernels import dispatch
     from fastgrad.optim import LBFGS
@@ -94,10 +96,17 @@ def compile_jobs(jobs, dtype) -> None:
     """Compile (or load) the compile jobs ``jobs`` (kernels/dispatch.py) for ``dtype``: in two
     processes when the missing ones add up to :data:`MIN_SECONDS` or more (and :func:`processes`
     allows), else none here (each compiles on first use)."""
-    if processes() < 2:
+    dtype = np.dtype(dtype)
+    jobs = [job for job in jobs if (job, dtype) not in _READY]
+    if not jobs or processes() < 2:
         return
     from fastgrad.kernels import dispatch
-    missing = [job for job in jobs if not dispatch.is_ready(job, dtype)]
+    missing = []
+    for job in jobs:
+        if dispatch.is_ready(job, dtype):
+            _READY.add((job, dtype))
+        else:
+            missing.append(job)
     if sum(cost(job) for job in missing) < MIN_SECONDS:
         return
     mine, theirs = split(missing)
@@ -108,6 +117,10 @@ def compile_jobs(jobs, dtype) -> None:
     finally:
         if other is not None:
             _wait(other)
+    _READY.update((job, dtype) for job in missing)
+
+
+_READY = set()  # (job, dtype) known to need no compiling in this process: later fits skip the checks
 
 
 def _start(jobs, dtype):

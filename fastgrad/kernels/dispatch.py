@@ -46,9 +46,9 @@ def every_job() -> list:
 def jobs_for(program, loss_code, optimizer_code, l1=0.0, l2=0.0, l1_prox=False, clip=0.0, diagnostics=False) -> list:
     """The compile jobs of the built-in kernels a training loop over ``program`` calls (a user's
     loss or activation is not one; ``optimizer_code`` None: no optimizer update)."""
-    kinds = sorted({int(k) for k in program[:, OP]})
-    codes = sorted({int(program[i, ACT]) for i in range(program.shape[0])
-                    if program[i, OP] in (DENSE, ACTIVATION) and program[i, ACT] != CUSTOM_ACTIVATION})
+    ops_, acts = program[:, OP].tolist(), program[:, ACT].tolist()
+    kinds = sorted(set(ops_))
+    codes = sorted({a for k, a in zip(ops_, acts) if k in (DENSE, ACTIVATION) and a != CUSTOM_ACTIVATION})
     jobs = [("op", k) for k in kinds] + [("activation", c) for c in codes]
     if loss_code != CUSTOM_LOSS:
         jobs.append(("loss", int(loss_code)))
