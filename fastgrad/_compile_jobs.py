@@ -8,9 +8,10 @@ the same cache, while this process compiles the rest and the loop; this process 
 for the other and loads its kernels from the cache. On 2 cores a cold first fit of a ReLU
 MLP compiled in 16.7 s in one process and 9.8 s in two (``bench/bench_compile.py``).
 
-The second process only saves time, never decides anything: if it cannot start, fails, or
-runs past :data:`DEADLINE`, this process compiles whatever it then finds missing, as it
-would have without it. Two processes writing one cache are safe because fastgrad's cache
+The second process only saves time, never decides anything: it imports the same fastgrad
+(its folder first on ``PYTHONPATH``) and uses the same cache folder; if it cannot start,
+fails, or runs past :data:`DEADLINE`, this process compiles whatever it then finds missing,
+as it would have without it; if this process stops (an error, Ctrl-C), the other is stopped. Two processes writing one cache are safe because fastgrad's cache
 files are written under a file lock (fastgrad/_cache.py), which needs ``fcntl``; so the
 second process is used only where ``fcntl`` exists, the cache is on, the machine has two
 cores or more, and ``FASTGRAD_COMPILE_PROCESSES`` is not ``1``.
@@ -46,10 +47,14 @@ COST_OF = {("op", DENSE): 4.9, ("op", ACTIVATION): 0.6, ("op", DROPOUT): 2.4, ("
 
 def processes() -> int:
     """How many processes a first fit may compile in: 2, or 1 when ``FASTGRAD_COMPILE_PROCESSES``
-    is ``1`` (or ``0``) or without two cores, ``fcntl`` or the disk cache."""
+    is ``1`` (or ``0``), without two cores, ``fcntl`` or the disk cache, or when this process is
+    not a plain Python interpreter that ``sys.executable -c`` would start again (a frozen
+    application, or Python embedded in another program)."""
     from fastgrad._jit import CACHE
     wanted = 1 if os.environ.get("FASTGRAD_COMPILE_PROCESSES", "").strip() in ("0", "1") else 2
     if importlib.util.find_spec("fcntl") is None:  # no cache lock (fastgrad/_cache.py): one writer
+        return 1
+    if getattr(sys, "frozen", False) or not os.path.basename(sys.executable or "").startswith("python"):
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return wanted if CACHE and cores >= 2 else 1
@@ -114,9 +119,12 @@ def compile_jobs(jobs, dtype) -> None:
     try:
         for job in mine:
             dispatch.compile_job(job, dtype)
-    finally:
+    except BaseException:  # (a compile error, or Ctrl-C: the other's work is not waited for)
         if other is not None:
-            _wait(other)
+            _stop(other)
+        raise
+    if other is not None:
+        _wait(other)
     _READY.update((job, dtype) for job in missing)
 
 
@@ -131,6 +139,9 @@ def _start(jobs, dtype):
     if numba_cache_dir():  # (as this process reads it: a user may have set numba.config's)
         env["NUMBA_CACHE_DIR"] = numba_cache_dir()
     env["FASTGRAD_COMPILE_PROCESSES"] = "1"
+    # the fastgrad this process runs, whatever the other would find first on its own path
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     code = "import sys; from fastgrad._compile_jobs import main; main(sys.argv[1])"
     request = json.dumps({"dtype": dtype.name, "jobs": [list(j) for j in jobs]})
     try:
@@ -141,16 +152,23 @@ def _start(jobs, dtype):
 
 
 def _wait(process) -> None:
+    """Until the other process ends, for :data:`DEADLINE` seconds at most (then it is stopped)."""
     try:
         process.wait(timeout=DEADLINE)
     except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        _stop(process)
+    except BaseException:  # Ctrl-C while waiting
+        _stop(process)
+        raise
+
+
+def _stop(process) -> None:
+    process.kill()
+    process.wait()
 
 
 def main(request: str) -> None:
     """The second process: compile the jobs of ``request`` (JSON: dtype, jobs) into the cache."""
-    import numpy as np
     from fastgrad.kernels import dispatch
     spec = json.loads(request)
     for job in spec["jobs"]:

@@ -14,7 +14,7 @@ import pytest
 import fastgrad._compile_jobs as jobs_mod
 from fastgrad import Dense, Dropout, LayerNorm, Sequential
 from fastgrad._jit.native import argtypes_of
-from fastgrad.kernels import dispatch, slots, train
+from fastgrad.kernels import dispatch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,11 +57,14 @@ def test_the_work_is_split_longest_first_to_the_process_that_finishes_it_soonest
     assert jobs_mod.split([("clip",)]) == ([("clip",)], [])
 
 
-def test_one_process_when_asked_or_without_the_cache(monkeypatch):
+def test_one_process_when_asked_in_a_frozen_application_or_without_the_cache(monkeypatch):
     monkeypatch.setenv("FASTGRAD_COMPILE_PROCESSES", "1")
     assert jobs_mod.processes() == 1
-    monkeypatch.setattr("fastgrad._jit.CACHE", False)
     monkeypatch.delenv("FASTGRAD_COMPILE_PROCESSES")
+    monkeypatch.setattr(sys, "frozen", True, raising=False)  # sys.executable -c would start the application
+    assert jobs_mod.processes() == 1
+    monkeypatch.delattr(sys, "frozen")
+    monkeypatch.setattr("fastgrad._jit.CACHE", False)
     assert jobs_mod.processes() == 1
 
 
@@ -76,12 +79,30 @@ def test_a_second_process_that_cannot_start_or_fails_changes_nothing_but_the_tim
     expected = _fit().copy()
     monkeypatch.setattr(jobs_mod, "processes", lambda: 2)
     monkeypatch.setattr(dispatch, "is_ready", lambda job, dtype: False)  # as if the cache were cold
+    monkeypatch.setattr(jobs_mod, "_READY", set())
     monkeypatch.setattr(sys, "executable", os.path.join(ROOT, "no-such-python"))
     np.testing.assert_array_equal(_fit(), expected)
     monkeypatch.undo()
     failing = jobs_mod._start([("no such job",)], np.dtype("float32"))
     jobs_mod._wait(failing)
     assert failing.returncode != 0
+
+
+def test_an_error_here_stops_the_other_process_instead_of_waiting_for_it(monkeypatch):
+    started = []
+    start = jobs_mod._start
+    monkeypatch.setattr(jobs_mod, "_start", lambda jobs, dtype: started.append(start(jobs, dtype)) or started[-1])
+    monkeypatch.setattr(jobs_mod, "processes", lambda: 2)
+    monkeypatch.setattr(dispatch, "is_ready", lambda job, dtype: False)
+    monkeypatch.setattr(jobs_mod, "_READY", set())
+
+    def interrupted(job, dtype):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(dispatch, "compile_job", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        jobs_mod.compile_jobs([("op", 0), ("loss", 10), ("optimizer", 3)], np.dtype("float32"))
+    (other,) = started
+    assert other.returncode is not None  # stopped and reaped, not left running
 
 
 CHILD = r"""
