@@ -65,15 +65,16 @@ def cost(job) -> float:
     return COST_OF.get(tuple(job), COST[job[0]])
 
 
-def split(jobs) -> tuple:
-    """(this process's jobs, the other's): longest first, each to the process that would finish
-    it soonest (the other starts :data:`START_SECONDS` late)."""
+def split(jobs, seconds=cost) -> tuple:
+    """(this process's jobs, the other's): longest first (``seconds(job)``: its estimated compile
+    time), each to the process that would finish it soonest (the other starts
+    :data:`START_SECONDS` late)."""
     mine, theirs = [], []
     load = [0.0, START_SECONDS]
-    for job in sorted(jobs, key=cost, reverse=True):
+    for job in sorted(jobs, key=seconds, reverse=True):
         side = 0 if load[0] <= load[1] else 1
         (mine, theirs)[side].append(job)
-        load[side] += cost(job)
+        load[side] += seconds(job)
     return mine, theirs
 
 
@@ -121,10 +122,10 @@ def compile_jobs(jobs, dtype) -> None:
             dispatch.compile_job(job, dtype)
     except BaseException:  # (a compile error, or Ctrl-C: the other's work is not waited for)
         if other is not None:
-            _stop(other)
+            stop(other)
         raise
     if other is not None:
-        _wait(other)
+        wait(other)
     _READY.update((job, dtype) for job in missing)
 
 
@@ -133,6 +134,14 @@ _READY = set()  # (job, dtype) known to need no compiling in this process: later
 
 def _start(jobs, dtype):
     """The second process, compiling ``jobs`` (or None if it cannot start)."""
+    request = json.dumps({"dtype": dtype.name, "jobs": [list(j) for j in jobs]})
+    return start_python("from fastgrad._compile_jobs import main; main(sys.argv[1])", request)
+
+
+def start_python(code: str, argument: str, capture: bool = False):
+    """A second Python process running ``code`` (``sys.argv[1]`` is ``argument``) with this one's
+    fastgrad, cache folder and switches, compiling in one process itself; its standard output
+    piped when ``capture``. None if it cannot start."""
     from fastgrad._jit import numba_cache_dir
     env = dict(os.environ)
     env.pop("NUMBA_CACHE_DIR", None)
@@ -142,27 +151,29 @@ def _start(jobs, dtype):
     # the fastgrad this process runs, whatever the other would find first on its own path
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    code = "import sys; from fastgrad._compile_jobs import main; main(sys.argv[1])"
-    request = json.dumps({"dtype": dtype.name, "jobs": [list(j) for j in jobs]})
     try:
-        return subprocess.Popen([sys.executable, "-c", code, request], env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen([sys.executable, "-c", "import sys; " + code, argument], env=env,
+                                stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE if capture else subprocess.DEVNULL, text=capture)
     except OSError:
         return None
 
 
-def _wait(process) -> None:
-    """Until the other process ends, for :data:`DEADLINE` seconds at most (then it is stopped)."""
+def wait(process) -> str:
+    """Until the other process ends, for :data:`DEADLINE` seconds at most (then it is stopped);
+    returns its standard output if piped, else ""."""
     try:
-        process.wait(timeout=DEADLINE)
+        return process.communicate(timeout=DEADLINE)[0] or ""
     except subprocess.TimeoutExpired:
-        _stop(process)
+        stop(process)
+        return ""
     except BaseException:  # Ctrl-C while waiting
-        _stop(process)
+        stop(process)
         raise
 
 
-def _stop(process) -> None:
+def stop(process) -> None:
+    """Stop and reap a process of :func:`start_python`."""
     process.kill()
     process.wait()
 

@@ -6,6 +6,7 @@ later first ``fit`` in a fresh process loads machine code instead of compiling i
 """
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -69,6 +70,11 @@ def _train(dtype):
 FAMILIES = {"activations": _activations, "losses": _losses, "dense": _dense, "optim": _optim, "train": _train}
 """Family name -> a function of the dtype returning {kernel name: a call that compiles it}."""
 
+FAMILY_SECONDS = {"activations": 30.0, "losses": 13.0, "dense": 11.0, "optim": 12.0, "train": 50.0}
+"""Estimated cold compile seconds per family and dtype, in one process (``FASTGRAD_COMPILE_PROCESSES=1
+python -m fastgrad warmup`` on the 2-core machine of the README's figures): they split the
+families between two processes (fastgrad/_compile_jobs.py)."""
+
 
 def warmup(dtypes=("float32",), families=None) -> dict:
     """Compile (or load from the on-disk cache) fastgrad's kernels ahead of use.
@@ -76,6 +82,11 @@ def warmup(dtypes=("float32",), families=None) -> dict:
     ``dtypes``: any of "float32", "float64" (one name or a sequence); ``families``: names from
     ``fastgrad._warmup.FAMILIES`` -- activations, losses, dense, optim, train (None: all). Returns {"<family>.<kernel>[<dtype>]": seconds}
     for the first call of each kernel. Raises ``ValueError`` for an unknown family or dtype.
+
+    On a cold cache with two cores or more, about half of the families (by
+    :data:`FAMILY_SECONDS`) are compiled by a second Python process into the same cache, as a
+    first ``fit`` does with its kernels (fastgrad/_compile_jobs.py; their seconds are measured
+    there); if it fails, they are compiled here.
     """
     if isinstance(dtypes, str):  # one name, as the command line's --dtype takes it
         dtypes = (dtypes,)
@@ -85,15 +96,51 @@ def warmup(dtypes=("float32",), families=None) -> dict:
     for name in chosen:
         if name not in FAMILIES:
             raise ValueError(f"families must be names from {sorted(FAMILIES)}, got {name!r}")
+    dtypes = [as_float_dtype(dt, "dtypes").name for dt in dtypes]
+    mine, theirs, other = list(chosen), [], None
+    cold = not all(is_compiled(dt) for dt in dtypes)  # (a warm cache loads in a second or two: no second process)
+    if len(chosen) > 1 and cold:  # two processes where it can (fastgrad/_compile_jobs.py), whole families each
+        from fastgrad._compile_jobs import processes, split, start_python
+        if processes() >= 2:
+            mine, theirs = split(chosen, FAMILY_SECONDS.get)
+            other = start_python("from fastgrad._warmup import _child; _child(sys.argv[1])",
+                                 json.dumps({"dtypes": dtypes, "families": theirs}), capture=True) if theirs else None
+            mine = mine if other is not None else list(chosen)
+    try:
+        times = _run(dtypes, mine)
+    except BaseException:
+        if other is not None:
+            from fastgrad._compile_jobs import stop
+            stop(other)
+        raise
+    if other is not None:
+        from fastgrad._compile_jobs import wait
+        output = wait(other)
+        try:
+            times.update(json.loads(output.strip().splitlines()[-1]))
+        except (ValueError, IndexError):  # it failed: its families compile here
+            times.update(_run(dtypes, theirs))
+    return {key: times[key] for key in sorted(times, key=lambda k: (dtypes.index(k[k.index("[") + 1:-1]),
+                                                                      chosen.index(k.split(".")[0])))}
+
+
+def _run(dtypes, families) -> dict:
     times = {}
     for dt in dtypes:
-        dtype = as_float_dtype(dt, "dtypes")
-        for family in chosen:
+        dtype = np.dtype(dt)
+        for family in families:
             for kernel, call in FAMILIES[family](dtype).items():
                 start = time.perf_counter()
                 call()
                 times[f"{family}.{kernel}[{dtype.name}]"] = time.perf_counter() - start
     return times
+
+
+def _child(request: str) -> None:
+    """The second process of :func:`warmup`: run the families of ``request`` (JSON: dtypes,
+    families) and print their times as one JSON line."""
+    spec = json.loads(request)
+    print(json.dumps(_run(spec["dtypes"], spec["families"])), flush=True)
 
 
 def family_seconds(times: dict) -> dict:

@@ -84,7 +84,7 @@ def test_a_second_process_that_cannot_start_or_fails_changes_nothing_but_the_tim
     np.testing.assert_array_equal(_fit(), expected)
     monkeypatch.undo()
     failing = jobs_mod._start([("no such job",)], np.dtype("float32"))
-    jobs_mod._wait(failing)
+    jobs_mod.wait(failing)
     assert failing.returncode != 0
 
 
@@ -143,3 +143,36 @@ def test_a_fit_after_the_first_does_not_read_the_cache_index_again(monkeypatch):
         raise AssertionError(f"checked {job} again")
     monkeypatch.setattr(dispatch, "is_ready", unexpected)
     _fit()
+
+
+def _cold_warmup(monkeypatch):
+    import fastgrad._warmup as warm
+    monkeypatch.setattr(warm, "is_compiled", lambda dtype: False)
+    monkeypatch.setattr(jobs_mod, "processes", lambda: 2)
+    return warm
+
+
+def test_warmup_on_a_cold_cache_hands_whole_families_to_a_second_process(monkeypatch):
+    warm = _cold_warmup(monkeypatch)
+    started = []
+    start = jobs_mod.start_python
+    monkeypatch.setattr(jobs_mod, "start_python", lambda *a, **k: started.append(start(*a, **k)) or started[-1])
+    times = warm.warmup(dtypes=("float64", "float32"), families=("losses", "dense"))
+    expected = [f"{family}.{kernel}[{dt}]" for dt in ("float64", "float32") for family in ("losses", "dense")
+                for kernel in warm.FAMILIES[family](np.dtype(dt))]
+    assert list(times) == expected and all(t >= 0 for t in times.values())
+    (other,) = started
+    assert other.returncode == 0
+
+
+def test_warmup_compiles_a_failed_second_process_s_families_itself(monkeypatch):
+    warm = _cold_warmup(monkeypatch)
+    ran = []
+    run = warm._run
+    monkeypatch.setattr(warm, "_run", lambda dtypes, families: ran.append(list(families)) or run(dtypes, families))
+    silent = lambda code, argument, capture=False: subprocess.Popen(  # noqa: E731 - exits at once, prints nothing
+        [sys.executable, "-c", "pass"], stdout=subprocess.PIPE, text=True)
+    monkeypatch.setattr(jobs_mod, "start_python", silent)
+    times = warm.warmup(dtypes="float32", families=("losses", "dense"))
+    assert sorted(sum(ran, [])) == ["dense", "losses"] and len(ran) == 2
+    assert {key.split(".")[0] for key in times} == {"losses", "dense"}
