@@ -6,7 +6,8 @@ several seconds of them missing from the disk kernel cache, it hands about half 
 estimated compile time, :data:`COST`) to a second Python process, which compiles them into
 the same cache, while this process compiles the rest and the loop; this process then waits
 for the other and loads its kernels from the cache. On 2 cores a cold first fit of a ReLU
-MLP compiled in 16.7 s in one process and 9.8 s in two (``bench/bench_compile.py``).
+MLP compiled in 18.5 s in one process and 8.8 s in two (``bench/bench_compile.py``, quiet machine;
+under full load from other processes the second process gains nothing).
 
 The second process only saves time, never decides anything: it imports the same fastgrad
 (its folder first on ``PYTHONPATH``) and uses the same cache folder; if it cannot start,
