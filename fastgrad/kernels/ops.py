@@ -55,6 +55,13 @@ def scratch(buf, m, n):
 
 
 @spliced
+def op_stats(work, i, size):
+    """Op i's saved statistics in ``work.sbuf``: LayerNorm's per-row (size m) or BatchNorm1d's
+    per-feature (size n) reciprocal standard deviations."""
+    return work.sbuf[work.buf_off[i, 1]:work.buf_off[i, 1] + size]
+
+
+@spliced
 def out_blocks(work, i, m, n):
     return block(work.abuf, work.buf_off, i, m, n), block(work.zbuf, work.buf_off, i, m, n)
 
@@ -126,7 +133,7 @@ def _layer_norm_forward(params, net, x, work, i, m, mode, step):
     prog = net.program
     n = prog[i, N_OUT]
     a, z = out_blocks(work, i, m, n)
-    rstd = work.sbuf[work.buf_off[i, 1]:work.buf_off[i, 1] + m]
+    rstd = op_stats(work, i, m)
     layer_norm_forward(x, vec(params, prog[i, W_OFF], n), vec(params, prog[i, B_OFF], n), net.op_params[i, 0],
                        a, z, rstd)
 
@@ -135,7 +142,7 @@ def _layer_norm_forward(params, net, x, work, i, m, mode, step):
 def _layer_norm_backward(params, grads, net, x, work, i, m, mode, step):
     prog = net.program
     n = prog[i, N_OUT]
-    rstd = work.sbuf[work.buf_off[i, 1]:work.buf_off[i, 1] + m]
+    rstd = op_stats(work, i, m)
     layer_norm_backward(block(work.gbuf, work.buf_off, i, m, n), block(work.zbuf, work.buf_off, i, m, n), rstd,
                         vec(params, prog[i, W_OFF], n), grad_in(work, x, i, m, n), vec(grads, prog[i, W_OFF], n),
                         vec(grads, prog[i, B_OFF], n), i > 0)
@@ -146,7 +153,7 @@ def _batch_norm_forward(params, net, x, work, i, m, mode, step):
     prog = net.program
     n = prog[i, N_OUT]
     a, z = out_blocks(work, i, m, n)
-    rstd = work.sbuf[work.buf_off[i, 1]:work.buf_off[i, 1] + n]
+    rstd = op_stats(work, i, n)
     tracked = prog[i, S_OFF] >= 0
     use_batch = mode != EVAL or not tracked
     batch_norm_forward(x, vec(params, prog[i, W_OFF], n), vec(params, prog[i, B_OFF], n), net.op_params[i, 0],
@@ -158,7 +165,7 @@ def _batch_norm_forward(params, net, x, work, i, m, mode, step):
 def _batch_norm_backward(params, grads, net, x, work, i, m, mode, step):
     prog = net.program
     n = prog[i, N_OUT]
-    rstd = work.sbuf[work.buf_off[i, 1]:work.buf_off[i, 1] + n]
+    rstd = op_stats(work, i, n)
     used_batch = mode != EVAL or prog[i, S_OFF] < 0
     batch_norm_backward(block(work.gbuf, work.buf_off, i, m, n), block(work.zbuf, work.buf_off, i, m, n), rstd,
                         vec(params, prog[i, W_OFF], n), used_batch, grad_in(work, x, i, m, n),
