@@ -55,7 +55,13 @@ def _client(client):
 
 
 def _workers(client):
-    workers = sorted(client.scheduler_info()["workers"])
+    """The addresses of the cluster's workers, sorted.
+
+    Asked of the scheduler directly (``Client.nthreads``): ``Client.scheduler_info()`` returns a
+    cached identity that the client's periodic refresh replaces with one holding no per-worker
+    entries, so under a race it reports a live cluster as empty (distributed 2026.8).
+    """
+    workers = sorted(client.nthreads())
     if not workers:
         raise RuntimeError("the Dask cluster has no workers")
     return workers

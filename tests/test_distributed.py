@@ -242,6 +242,18 @@ def test_bad_arguments(client):
         fgd.fit(_model(), X[:, :3], y, client=client)
 
 
+def test_workers_are_asked_of_the_scheduler_not_the_cached_identity(client, monkeypatch):
+    """Client.scheduler_info() can return the periodic refresh's identity, which lists no
+    workers (a CI run failed with "the Dask cluster has no workers" on a live cluster)."""
+    blank = dict(client.scheduler_info(), workers={})
+    monkeypatch.setattr(client, "scheduler_info", lambda *a, **k: blank)
+    assert len(fgd._workers(client)) == 2
+    X, y = _data(40)
+    m = _model()
+    fgd.fit(m, X, y, client=client, epochs=1, batch_size=20)
+    assert m.optimizer.step_count == 2  # 40 rows in global batches of 20
+
+
 def test_a_dead_worker_costs_only_its_round(client):
     X, y = _data()
     remote, local = _model(), _model()
