@@ -98,6 +98,32 @@ def test_softmax_with_infinite_logits():
     np.testing.assert_allclose(F.log_softmax(z)[1, :2], [-np.log(2)] * 2)
 
 
+@pytest.mark.parametrize("k", [3, 31, 32, 100])  # both sides of the kernel's ROW_EXP_MIN (32)
+def test_softmax_family_with_special_values_equals_reference(k, dtype):
+    """Rows holding +inf, -inf, NaN and finite values, in the block-wise (short rows) and the
+    row-wise (long rows) exp passes of kernels/softmax.py: equal to the NumPy twins."""
+    rng = np.random.default_rng(k)
+    z = (rng.standard_normal((6, k)) * 4).astype(dtype)
+    z[0, 1] = np.inf
+    z[1, [0, 2]] = np.inf
+    z[2, 1] = -np.inf
+    z[3, :] = -np.inf
+    z[4, 2] = np.nan
+    z[5, 0], z[5, 2] = np.inf, np.nan
+    g = rng.standard_normal((6, k)).astype(dtype)
+    labels = np.arange(6) % k
+    with np.errstate(invalid="ignore"):
+        for name in ("softmax", "log_softmax"):
+            assert_close(getattr(F, name)(z), getattr(R, name)(z), dtype)
+            assert_close(getattr(F, name + "_backward")(z, g), getattr(R, name + "_backward")(z, g), dtype)
+        for got, want in zip(F.softmax_cross_entropy(z, labels, reduction="none"),
+                             R.softmax_cross_entropy(z, labels, reduction="none")):
+            assert_close(got, want, dtype)
+    a = F.softmax(z)
+    np.testing.assert_array_equal(np.isnan(a).all(axis=1), [False, False, False, True, True, True])
+    assert a[0, 1] == 1 and a[1, 0] == a[1, 2] == 0.5 and a[2, 1] == 0
+
+
 @pytest.mark.parametrize("axis", [0, 1, -1, -2])
 def test_softmax_axis(axis, dtype):
     z = np.random.default_rng(3).standard_normal((4, 6)).astype(dtype)

@@ -29,8 +29,9 @@ def options_in_dtype(code, p1, p2, dtype, where):
     """(p1, p2) of activation ``code`` as scalars of ``dtype``, or ``ValueError`` naming the option
     when rounding changes it (``_checks.check_in_dtype``: ``softplus(beta=1e300)`` is inf in
     float32, and its output NaN)."""
-    names = OPTION_NAMES.get(code, ())
-    check_in_dtype([(name, value, True) for name, value in zip(names, (p1, p2))], dtype, where)
+    names = OPTION_NAMES.get(code)
+    if names:
+        check_in_dtype([(name, value, True) for name, value in zip(names, (p1, p2))], dtype, where)
     t = np.dtype(dtype).type
     return t(p1), t(p2)
 
