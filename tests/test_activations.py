@@ -98,10 +98,11 @@ def test_softmax_with_infinite_logits():
     np.testing.assert_allclose(F.log_softmax(z)[1, :2], [-np.log(2)] * 2)
 
 
-@pytest.mark.parametrize("k", [3, 31, 32, 100])  # both sides of the kernel's ROW_EXP_MIN (32)
+@pytest.mark.parametrize("k", [3, 31, 32, 100])  # short rows, and rows of whole and partial lane chunks
 def test_softmax_family_with_special_values_equals_reference(k, dtype):
-    """Rows holding +inf, -inf, NaN and finite values, in the block-wise (short rows) and the
-    row-wise (long rows) exp passes of kernels/softmax.py: equal to the NumPy twins."""
+    """Rows holding +inf, -inf, NaN and finite values, short and long (the lane reductions of
+    kernels/softmax.py end in a masked partial chunk unless k is a multiple of 16): equal to the
+    NumPy twins."""
     rng = np.random.default_rng(k)
     z = (rng.standard_normal((6, k)) * 4).astype(dtype)
     z[0, 1] = np.inf
