@@ -79,33 +79,42 @@ def split(jobs, seconds=cost) -> tuple:
     return mine, theirs
 
 
-def compile_for_fit(model, clip=0.0, diagnostics=False, validation=False, l1=None, l2=None, l1_prox=None) -> None:
+def compile_for_fit(model, clip=0.0, diagnostics=False, validation=False, l1=None, l2=None, l1_prox=None,
+                    announce=False) -> None:
     """Compile (or load) the kernels a compiled ``fit`` of ``model`` is about to call, in two
     processes when enough of them are missing (see the module doc); otherwise do nothing and
     let the fit compile on first use. ``clip``: the max gradient norm (0: none); ``validation``:
     whether it evaluates validation data; ``l1``/``l2``/``l1_prox``: the penalties it trains with
-    when not the model's (scikit-learn's estimators)."""
+    when not the model's (scikit-learn's estimators); ``announce``: print :data:`NOTICE` to
+    stderr first when any of them is missing from the disk cache."""
     if model.backend != "compiled":
         return
     from fastgrad.kernels import dispatch
     from fastgrad.optim import LBFGS
-    if isinstance(model.optimizer, LBFGS):  # (fit's L-BFGS path runs no training loop)
-        return
+    lbfgs = isinstance(model.optimizer, LBFGS)  # fit's L-BFGS path: full-batch loss and gradient, no update kernel
     l1 = model.l1 if l1 is None else l1
     l2 = model.l2 if l2 is None else l2
     l1_prox = model.l1_mode == "proximal" if l1_prox is None else l1_prox
-    jobs = dispatch.jobs_for(model.program, model._loss_code, model.optimizer.kernel_spec()[0], l1, l2, l1_prox,
-                             clip, diagnostics)
-    compile_jobs(jobs + [("loop", "train")] + ([("loop", "evaluate")] if validation else []), model.dtype)
+    jobs = dispatch.jobs_for(model.program, model._loss_code, None if lbfgs else model.optimizer.kernel_spec()[0],
+                             l1, l2, l1_prox, clip, diagnostics)
+    loops = ([] if lbfgs else [("loop", "train")]) + ([("loop", "evaluate")] if validation else [])
+    compile_jobs(jobs + loops, model.dtype, announce)
 
 
-def compile_jobs(jobs, dtype) -> None:
+NOTICE = ("compiling fastgrad's {dtype} training kernels, once; cached afterwards "
+          "(python -m fastgrad warmup does it ahead of time)")
+"""The line a verbose fit prints before it waits on the compiler (issue 11)."""
+
+
+def compile_jobs(jobs, dtype, announce=False) -> None:
     """Compile (or load) the compile jobs ``jobs`` (kernels/dispatch.py) for ``dtype``: in two
     processes when the missing ones add up to :data:`MIN_SECONDS` or more (and :func:`processes`
-    allows), else none here (each compiles on first use)."""
+    allows), else none here (each compiles on first use). ``announce``: print :data:`NOTICE`
+    to stderr first when any is missing."""
     dtype = np.dtype(dtype)
     jobs = [job for job in jobs if (job, dtype) not in _READY]
-    if not jobs or processes() < 2:
+    two = processes() >= 2
+    if not jobs or not (two or announce):
         return
     from fastgrad.kernels import dispatch
     missing = []
@@ -114,7 +123,9 @@ def compile_jobs(jobs, dtype) -> None:
             _READY.add((job, dtype))
         else:
             missing.append(job)
-    if sum(cost(job) for job in missing) < MIN_SECONDS:
+    if missing and announce:
+        print(NOTICE.format(dtype=dtype.name), file=sys.stderr, flush=True)
+    if not two or sum(cost(job) for job in missing) < MIN_SECONDS:
         return
     mine, theirs = split(missing)
     other = _start(theirs, dtype) if theirs else None

@@ -154,11 +154,14 @@ def family_seconds(times: dict) -> dict:
 
 
 def is_compiled(dtype) -> bool:
-    """Whether the training loop for ``dtype`` is ready without compiling: already in this
-    process, or in the on-disk cache (read through Numba's cache index; if that cannot be
-    read, the answer is False and a caller merely announces a compile that may not happen)."""
+    """Whether every kernel the training loop can call (each op kind, activation, loss, optimizer
+    and option) and the training and evaluation loops are ready for ``dtype`` without compiling:
+    already in this process, or in the on-disk cache (read through Numba's cache index; if that
+    cannot be read, the answer is False and a caller merely announces a compile that may not
+    happen). A fit of one model leaves it False: the other layer kinds are still to compile."""
     from fastgrad.kernels import dispatch
-    return dispatch.is_ready(("loop", "train"), as_float_dtype(dtype, "dtype"))
+    dtype = as_float_dtype(dtype, "dtype")
+    return all(dispatch.is_ready(job, dtype) for job in dispatch.every_job() + [("loop", name) for name in dispatch.LOOPS])
 
 
 def main(dtypes) -> int:

@@ -272,9 +272,11 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
             raise ValueError("with LBFGS, fit takes no clip_norm, diagnostics or per-step schedule (one "
                              "full-batch L-BFGS step per epoch)")
         model._check_lbfgs_l1_mode()
+        compile_for_fit(model, validation=val is not None, announce=verbose >= 1)
         return _fit_lbfgs(model, Xa, yf, yl, use_labels, w, val, epochs, cbs, history, verbose)
     clip = 0.0 if clip_norm is None else as_scalar(clip_norm, "clip_norm", low=0.0, low_open=True)
-    compile_for_fit(model, clip, diagnostics, validation=val is not None)  # a cold first fit: in two processes
+    compile_for_fit(model, clip, diagnostics, validation=val is not None,  # a cold first fit: in two processes
+                    announce=verbose >= 1)
     n = Xa.shape[0]
     n_batches = math.ceil(n / batch_size)
     for epoch in range(model.epochs_done, model.epochs_done + epochs):
@@ -409,16 +411,13 @@ def _progress_bar(verbose, epoch, n_batches):
 
 
 def _announce_compile(model, verbose):
-    """Say so before the first compiled fit of a process waits on Numba (seconds to a minute)."""
-    from fastgrad._warmup import is_compiled
+    """Say so before a fit waits on Numba for a user's loss or activation (compiled once per
+    process, seconds); the built-in kernels' notice is :func:`compile_for_fit`'s, from the jobs
+    of this very model."""
     from fastgrad.kernels import train
-    if verbose < 1 or model.backend != "compiled":
+    if verbose < 1 or model.backend != "compiled" or model._train is train:
         return
-    if model._train is not train:  # with a user's Loss or ActivationFn (fastgrad/custom.py)
-        user = [model._train.custom_loss] + list(model._train.custom_activation or ())
-        if not all(any(model.dtype.name in str(sig) for sig in f.signatures) for f in user if f is not None):
-            print(f"compiling your loss or activation for fastgrad's {model.dtype.name} training loop, once "
-                  "per process (seconds)", file=sys.stderr, flush=True)
-    if not is_compiled(model.dtype):
-        print(f"compiling fastgrad's {model.dtype.name} training kernels, once; cached afterwards "
-              "(python -m fastgrad warmup does it ahead of time)", file=sys.stderr, flush=True)
+    user = [model._train.custom_loss] + list(model._train.custom_activation or ())  # fastgrad/custom.py
+    if not all(any(model.dtype.name in str(sig) for sig in f.signatures) for f in user if f is not None):
+        print(f"compiling your loss or activation for fastgrad's {model.dtype.name} training loop, once "
+              "per process (seconds)", file=sys.stderr, flush=True)

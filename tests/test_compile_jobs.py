@@ -176,3 +176,63 @@ def test_warmup_compiles_a_failed_second_process_s_families_itself(monkeypatch):
     times = warm.warmup(dtypes="float32", families=("losses", "dense"))
     assert sorted(sum(ran, [])) == ["dense", "losses"] and len(ran) == 2
     assert {key.split(".")[0] for key in times} == {"losses", "dense"}
+
+
+# ----- the compile notice (issue 11: one line before the wait) ----------------------------------
+
+def _missing(monkeypatch, *absent):
+    """Pretend the jobs ``absent`` (and only they) are missing from the disk cache."""
+    monkeypatch.setattr(jobs_mod, "_READY", set())
+    monkeypatch.setattr(jobs_mod, "processes", lambda: 1)  # (nothing is started: only the notice is tested)
+    monkeypatch.setattr(dispatch, "is_ready", lambda job, dtype: tuple(job) not in absent)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_verbose_fit_announces_a_compile_of_any_kernel_of_its_model(capsys, monkeypatch, dtype):
+    """The notice follows this model's own kernels: a new layer kind, optimizer or option after
+    a cached loop is a compile too (it was announced only when the loop was missing)."""
+    from fastgrad.kernels.program import LAYER_NORM
+    X, labels, _ = _data()
+    model = Sequential([Dense(6, 4, "tanh"), LayerNorm(4), Dense(4, 3)], loss="softmax_cross_entropy",
+                       dtype=dtype, seed=0)
+    notice = jobs_mod.NOTICE.format(dtype=dtype)
+    for absent, verbose, expected in [((("op", LAYER_NORM),), 1, True), ((("clip",),), 1, True),
+                                      ((("op", LAYER_NORM),), 0, False), ((("op", 99),), 1, False), ((), 2, False)]:
+        _missing(monkeypatch, *absent)
+        model.fit(X, labels, epochs=1, batch_size=32, verbose=verbose, clip_norm=1.0)
+        err = capsys.readouterr().err
+        assert (notice in err) == expected, (absent, verbose)
+        if expected:
+            assert err.index(notice) < (err.index("Epoch") if "Epoch" in err else len(err))
+
+
+def test_the_notice_before_lbfgs_and_scikit_learn_fits(capsys, monkeypatch):
+    from fastgrad.optim import LBFGS
+    from fastgrad.kernels.activations import TANH
+    X, labels, targets = _data()
+    notice = jobs_mod.NOTICE.split("{")[0]  # "compiling fastgrad's "
+    model = Sequential([Dense(6, 4, "tanh"), Dense(4, 2)], loss="mse", optimizer=LBFGS(max_iter=2), seed=0)
+    _missing(monkeypatch, ("activation", TANH))
+    model.fit(X, targets, epochs=1, verbose=1)
+    assert notice in capsys.readouterr().err
+    sklearn = pytest.importorskip("sklearn")
+    assert sklearn
+    from fastgrad.sklearn import MLPRegressor
+    for verbose, expected in [(True, True), (False, False)]:
+        _missing(monkeypatch, ("activation", TANH))
+        MLPRegressor((4,), activation="tanh", max_iter=2, verbose=verbose, random_state=0).fit(X, targets[:, 0])
+        assert (notice in capsys.readouterr().err) == expected
+
+
+def test_warmup_is_cold_while_any_training_kernel_is_missing(monkeypatch):
+    """After one model's fit the other layer kinds are still to compile: warmup must still split
+    its families between two processes (it checked only the loop, which that fit had compiled)."""
+    import fastgrad._warmup as warm
+    from fastgrad.kernels.program import BATCH_NORM
+    monkeypatch.setattr(dispatch, "is_ready", lambda job, dtype: True)
+    assert warm.is_compiled("float32")
+    monkeypatch.setattr(dispatch, "is_ready", lambda job, dtype: tuple(job) != ("op", BATCH_NORM))
+    assert not warm.is_compiled("float32")
+    monkeypatch.setattr(dispatch, "is_ready", lambda job, dtype: tuple(job) != ("loop", "evaluate"))
+    assert not warm.is_compiled("float64")
+

@@ -352,19 +352,11 @@ def test_numpy_scalar_hyperparameters_become_python_and_save(tmp_path):
 
 # ----- compile-time plumbing ----------------------------------------------------------------
 
-def test_warmup_command_and_compile_notice(capsys, monkeypatch):
-    from fastgrad import _warmup, training
+def test_warmup_command():
+    from fastgrad import _warmup
     from fastgrad.cli import build_parser
     args = build_parser().parse_args(["warmup", "--dtype", "float32", "float64"])
     assert args.dtype == ["float32", "float64"] and callable(args.handler)
     times = {"train.fit[float32]": 1.5, "dense.dense_forward[float32]": 0.25, "dense.dense_backward[float32]": 0.5,
              "dense.dense_forward[float64]": 2.0}
     assert _warmup.family_seconds(times) == {"train[float32]": 1.5, "dense[float32]": 0.75, "dense[float64]": 2.0}
-    model = Sequential([Dense(2, 1)], loss="mse", seed=0)
-    monkeypatch.setattr(_warmup, "is_compiled", lambda dtype: False)
-    training._announce_compile(model, verbose=1)
-    assert "compiling fastgrad's float32 training kernels, once; cached afterwards" in capsys.readouterr().err
-    training._announce_compile(model, verbose=0)
-    monkeypatch.setattr(_warmup, "is_compiled", lambda dtype: True)
-    training._announce_compile(model, verbose=1)
-    assert capsys.readouterr().err == ""

@@ -241,7 +241,8 @@ class BaseMLP(BaseEstimator):
         l1_rows, l2_rows = self._penalty_rows(c)
         clip = 0.0 if self.clip_norm is None else c * float(self.clip_norm)
         sample_idx = np.arange(n, dtype=np.int64)
-        compile_for_fit(model, clip, l1=l1_rows, l2=l2_rows, l1_prox=False)  # a cold first fit: in two processes
+        compile_for_fit(model, clip, l1=l1_rows, l2=l2_rows, l1_prox=False,  # a cold first fit: in two processes
+                        announce=bool(self.verbose))
         self.n_iter_ = 0
         for _ in range(int(self.max_iter)):
             if self.shuffle:  # sklearn.utils.shuffle's draws (its resample: arange, then shuffle in place),
