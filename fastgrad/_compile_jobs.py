@@ -12,8 +12,10 @@ under full load from other processes the second process gains nothing).
 The second process only saves time, never decides anything: it imports the same fastgrad
 (its folder first on ``PYTHONPATH``) and uses the same cache folder; if it cannot start,
 fails, or runs past :data:`DEADLINE`, this process compiles whatever it then finds missing,
-as it would have without it; if this process stops (an error, Ctrl-C), the other is stopped. Two processes writing one cache are safe because fastgrad's cache
-files are written under a file lock (fastgrad/_cache.py), which needs ``fcntl``; so the
+as it would have without it; if this process stops (an error, Ctrl-C), the other is stopped,
+and if it is killed, the other notices within half a second and exits (:func:`watch_parent`).
+Two processes writing one cache are safe because fastgrad's cache files are written under a
+file lock (fastgrad/_cache.py), which needs ``fcntl``; so the
 second process is used only where ``fcntl`` exists, the cache is on, the machine has two
 cores or more, and ``FASTGRAD_COMPILE_PROCESSES`` is not ``1``.
 """
@@ -160,15 +162,36 @@ def start_python(code: str, argument: str, capture: bool = False):
     if numba_cache_dir():  # (as this process reads it: a user may have set numba.config's)
         env["NUMBA_CACHE_DIR"] = numba_cache_dir()
     env["FASTGRAD_COMPILE_PROCESSES"] = "1"
+    env["FASTGRAD_COMPILE_PARENT"] = str(os.getpid())
     # the fastgrad this process runs, whatever the other would find first on its own path
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     try:
-        return subprocess.Popen([sys.executable, "-c", "import sys; " + code, argument], env=env,
+        code = "import sys; from fastgrad._compile_jobs import watch_parent; watch_parent(); " + code
+        return subprocess.Popen([sys.executable, "-c", code, argument], env=env,
                                 stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE if capture else subprocess.DEVNULL, text=capture)
     except OSError:
         return None
+
+
+def watch_parent(interval=0.5) -> None:
+    """In a process of :func:`start_python`: a daemon thread that ends this process when the
+    process that started it is gone (killed by SIGKILL or SIGTERM, which leave it no chance to
+    stop this one): it would otherwise compile on for a minute, for nobody."""
+    import threading
+    import time
+    parent = int(os.environ.get("FASTGRAD_COMPILE_PARENT", "0") or 0)
+    if not parent or os.getppid() != parent:  # (not started by start_python, or the parent is already gone)
+        if parent:
+            os._exit(1)
+        return
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+    threading.Thread(target=watch, name="fastgrad-watch-parent", daemon=True).start()
 
 
 def wait(process) -> str:

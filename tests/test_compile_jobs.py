@@ -119,6 +119,36 @@ print(process.returncode, len(jobs), len(train.train_epoch.signatures), params.t
 """
 
 
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+@pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGTERM"])
+def test_a_killed_fit_leaves_no_compiling_process_behind(signal_name):
+    """SIGKILL/SIGTERM give the fit no chance to stop the other process: it must notice alone
+    (it compiled on for about 45 s, orphaned, in a new-user trial)."""
+    import signal
+    import time
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import time; from fastgrad._compile_jobs import start_python\n"
+         "p = start_python('import time; time.sleep(120)', 'x')\nprint(p.pid, flush=True)\ntime.sleep(120)"],
+        stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    child = int(parent.stdout.readline())
+    time.sleep(1.0)  # (the child has started its watch)
+    assert _alive(child)
+    parent.send_signal(getattr(signal, signal_name))
+    parent.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child)
+
+
 def test_a_cold_first_fit_compiles_in_two_processes_and_trains_as_one(tmp_path):
     """In a fresh process on an empty cache: the second process compiles its share (exit 0), the
     loop is compiled once, and the parameters are this process's bit for bit."""
