@@ -186,3 +186,32 @@ def test_every_numba_locator_has_a_stamped_twin_tried_first():
     print(len(plain))
     '''
     assert int(_python(code, {}, ROOT, ROOT)[0]) >= 5   # user dir, in-tree, user-wide, IPython, zip
+
+
+NO_LOCATOR = '''
+import warnings
+from numba.core import caching
+impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl")
+impl._locator_classes[:] = []  # as where no folder is writable: Numba finds no place to cache
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    import numpy as np
+    import fastgrad
+    from fastgrad import Dense, Sequential, _jit, functional as F
+    from fastgrad._compile_jobs import processes
+    model = Sequential([Dense(2, 1)], loss="mse", seed=0)
+    history = model.fit(np.ones((4, 2)), np.ones(4), epochs=1, batch_size=2, verbose=0)
+    print(F.relu(np.array([-1.0, 2.0])).tolist(), _jit.CACHE, processes(), len(history.history["loss"]))
+print(sum("no writable folder for its kernel cache" in str(w.message) for w in caught))
+'''
+
+
+def test_no_writable_cache_folder_compiles_without_a_cache_and_says_so_once(tmp_path):
+    """A read-only install run by a user without a writable home: ``import fastgrad`` failed
+    with Numba's "cannot cache function ...: no locator available" (new-user trial)."""
+    env = dict(os.environ, PYTHONPATH=ROOT, NUMBA_CACHE_DIR=str(tmp_path / "unused"))
+    env.pop("FASTGRAD_CACHE", None)
+    out = subprocess.run([sys.executable, "-c", NO_LOCATOR], env=env, capture_output=True, text=True,
+                         cwd=tmp_path, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[:2] == ["[0.0, 2.0] False 1 1", "1"]

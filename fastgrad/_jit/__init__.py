@@ -150,7 +150,29 @@ except (ImportError, AttributeError):  # another Numba layout: its own per-file 
     pass
 
 
-def kernel(func=None, *, parallel: bool = False, cache: bool = CACHE):
+def _njit(func, **options):
+    """``njit(**options)(func)``; where Numba finds no folder to cache it in (the package's, the
+    ``NUMBA_CACHE_DIR`` and the user-wide cache folder all unwritable: a read-only install
+    run by a user without a writable home), the same uncached, with one ``RuntimeWarning``:
+    ``import fastgrad`` failed there with Numba's "no locator available". From then on
+    :data:`CACHE` is False, so nothing else counts on the disk cache (no second compile process)."""
+    global CACHE
+    options["cache"] = options.get("cache", False) and CACHE
+    try:
+        return njit(**options)(func)
+    except RuntimeError as exc:
+        if not options["cache"] or "no locator available" not in str(exc):
+            raise
+    CACHE = False
+    import warnings
+    warnings.warn("fastgrad found no writable folder for its kernel cache (Numba: no locator available): "
+                  "its kernels compile again in every process. Set NUMBA_CACHE_DIR to a writable folder "
+                  "to keep them, or FASTGRAD_CACHE=0 to compile without a cache and without this warning",
+                  RuntimeWarning, stacklevel=2)
+    return njit(**dict(options, cache=False))(func)
+
+
+def kernel(func=None, *, parallel: bool = False, cache: bool = True):
     """Compile ``func`` in nopython mode with fastgrad's options (see module doc).
 
     ``cache=False`` is for kernels that take a compiled function as an argument: Numba
@@ -158,8 +180,8 @@ def kernel(func=None, *, parallel: bool = False, cache: bool = CACHE):
     again in a new process and the cache index only grows.
     """
     def wrap(f):
-        return _without_literals(njit(cache=cache and CACHE, no_cfunc_wrapper=NO_CFUNC_WRAPPER, parallel=parallel and PARALLEL, fastmath=FASTMATH,
-                                      error_model=ERROR_MODEL, nogil=True)(f))
+        return _without_literals(_njit(f, cache=cache, no_cfunc_wrapper=NO_CFUNC_WRAPPER, parallel=parallel and PARALLEL,
+                                       fastmath=FASTMATH, error_model=ERROR_MODEL, nogil=True))
     return wrap(func) if func is not None else wrap
 
 
@@ -214,7 +236,7 @@ def spliced(func):
       would be a library that links and re-optimizes its whole call tree, which its caller
       then does again (Numba optimizes each library's module with every callee linked in).
     """
-    return njit(cache=CACHE, fastmath=FASTMATH, error_model=ERROR_MODEL, inline="always")(func)
+    return _njit(func, cache=True, fastmath=FASTMATH, error_model=ERROR_MODEL, inline="always")
 
 
 def ordered(func):
@@ -226,8 +248,8 @@ def ordered(func):
     rewrite ``x - k*hi - k*lo`` as ``x - k*(hi + lo)``.
     """
     flags = FASTMATH - {"reassoc"} if FASTMATH else False
-    return _without_literals(njit(cache=CACHE, no_cfunc_wrapper=NO_CFUNC_WRAPPER, fastmath=flags,
-                                  error_model=ERROR_MODEL)(func))
+    return _without_literals(_njit(func, cache=True, no_cfunc_wrapper=NO_CFUNC_WRAPPER, fastmath=flags,
+                                   error_model=ERROR_MODEL))
 
 
 def like(x, c):
