@@ -45,7 +45,8 @@ COST = {"op": 2.0, "activation": 0.9, "loss": 2.5, "optimizer": 2.0, "penalty": 
         "clip": 2.9, "diagnostics": 1.0, "loop": 4.2}
 COST_OF = {("op", DENSE): 4.9, ("op", ACTIVATION): 0.6, ("op", DROPOUT): 2.4, ("op", LAYER_NORM): 3.7,
            ("op", BATCH_NORM): 3.8, ("op", FORK): 1.5, ("op", ADD): 1.0, ("loss", SOFTMAX_CE): 3.6,
-           ("optimizer", ADAM): 2.9, ("optimizer", ADAMW): 2.9, ("loop", "evaluate"): 1.0}
+           ("optimizer", ADAM): 2.9, ("optimizer", ADAMW): 2.9, ("loop", "evaluate"): 1.0,
+           ("loop", "loss_and_grad"): 1.5, ("loop", "predict"): 1.0}
 
 
 def processes() -> int:
@@ -99,7 +100,9 @@ def compile_for_fit(model, clip=0.0, diagnostics=False, validation=False, l1=Non
     l1_prox = model.l1_mode == "proximal" if l1_prox is None else l1_prox
     jobs = dispatch.jobs_for(model.program, model._loss_code, None if lbfgs else model.optimizer.kernel_spec()[0],
                              l1, l2, l1_prox, clip, diagnostics)
-    loops = ([] if lbfgs else [("loop", "train")]) + ([("loop", "evaluate")] if validation else [])
+    logs_metrics = any(m != "accuracy" for m in model.metrics) or (lbfgs and model._accuracy(0, 1) is not None)
+    loops = ([("loop", "loss_and_grad")] if lbfgs else [("loop", "train")]) + (
+        [("loop", "evaluate")] if validation else []) + ([("loop", "predict")] if logs_metrics else [])
     compile_jobs(jobs + loops, model.dtype, announce)
 
 

@@ -28,8 +28,9 @@ def _data(seed=0):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_the_loops_compiled_ahead_are_the_ones_every_fit_calls(dtype):
     """Every way a fit calls the loops (labels or float targets, weights, validation, clipping,
-    penalties, diagnostics, train_step) has the types of the examples they are compiled ahead
-    from: otherwise a first fit would compile the loop twice."""
+    penalties, diagnostics, L-BFGS, train_step, evaluate, predict, forward, loss_and_grad) has
+    the types of the examples they are compiled ahead from: otherwise a first fit would compile
+    the loop twice."""
     X, labels, targets = _data()
     fits = [
         (Sequential([Dense(6, 8, "relu"), Dense(8, 3)], loss="softmax_cross_entropy", dtype=dtype, seed=0),
@@ -38,10 +39,18 @@ def test_the_loops_compiled_ahead_are_the_ones_every_fit_calls(dtype):
                     l1=1e-3, l2=1e-3, l1_mode="proximal", dtype=dtype, seed=0),
          targets, dict(clip_norm=0.5, diagnostics=True, validation_data=(X, targets))),
     ]
+    from fastgrad.optim import LBFGS
+    fits.append((Sequential([Dense(6, 4, "tanh"), Dense(4, 3)], loss="softmax_cross_entropy", optimizer=LBFGS(max_iter=2),
+                            metrics=["accuracy"], dtype=dtype, seed=0), labels, dict(validation_split=0.25)))
     for model, y, options in fits:
         model.fit(X, y, epochs=1, batch_size=16, verbose=0, **options)
-        model.train_step(X[:8], y[:8])
+        if not isinstance(model.optimizer, LBFGS):
+            model.train_step(X[:8], y[:8])
         model.evaluate(X, y)
+        model.predict(X)
+        model.forward(X[:4])
+        model.loss_and_grad(X, y)
+        model.loss_and_grad(X, y, sample_weight=np.linspace(0.5, 2, 64))
     for name, (kernel, example) in dispatch.LOOPS.items():
         expected = argtypes_of(example(np.dtype(dtype)))
         called = [sig for sig in kernel.signatures if dtype in str(sig[0])]

@@ -59,7 +59,9 @@ def jobs_for(program, loss_code, optimizer_code, l1=0.0, l2=0.0, l1_prox=False, 
 
 
 LOOPS = {"train": (train.train_epoch, slots.train_epoch_example),
-         "evaluate": (train.evaluate_batches, slots.evaluate_batches_example)}
+         "evaluate": (train.evaluate_batches, slots.evaluate_batches_example),
+         "loss_and_grad": (train.loss_and_grad_batch, slots.loss_and_grad_batch_example),
+         "predict": (train.predict_batches, slots.predict_batches_example)}
 """The compiled loops a fit calls from Python, as jobs ``("loop", name)``: (kernel, example args)."""
 
 
@@ -144,6 +146,7 @@ def activation_address(code, dtype) -> int:
 
 
 def compile_all(dtype) -> None:
-    """Compile (or load) every built-in kernel the training loop can call, for ``dtype``."""
-    for job in every_job():
+    """Compile (or load) every built-in kernel the training loop can call, and every loop, for
+    ``dtype``."""
+    for job in every_job() + [("loop", name) for name in LOOPS]:
         compile_job(job, dtype)

@@ -67,6 +67,21 @@ def evaluate_batches_example(dtype):
             example_work(dtype), np.zeros(2))
 
 
+def loss_and_grad_batch_example(dtype):
+    """Arguments whose types are those of every ``train.loss_and_grad_batch`` call in ``dtype``
+    (``loss_and_grad``, fit's L-BFGS path)."""
+    v, m = _vector(dtype), _matrix(dtype)
+    return (v, v, example_net(dtype), m, m, np.zeros(1, np.int64), True, v, _example_objective(dtype),
+            example_work(dtype), 0, 0)
+
+
+def predict_batches_example(dtype):
+    """Arguments whose types are those of every ``train.predict_batches`` call in ``dtype``
+    (``predict``, ``forward``, and the metrics a fit logs)."""
+    m = _matrix(dtype)
+    return (_vector(dtype), example_net(dtype), m, 0, example_work(dtype), m, 0, 0, 0)
+
+
 def _example_objective(dtype):
     return Objective(0, np.dtype(dtype).type(0), 0.0, 0.0, False, 0, 0, 0)
 
