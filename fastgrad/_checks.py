@@ -26,7 +26,8 @@ def as_float_array(x, name: str, ndim=None, dtype=None, min_size: int = 1) -> np
     float32 and float64 keep their dtype; bool and integer input becomes float64
     (or ``dtype`` when given); complex, object and string input raise ``TypeError``.
     ``ndim`` (an int or a tuple of ints) checks the rank; ``min_size`` rejects empty
-    arrays. Non-contiguous input is copied. Finite values that a conversion to a narrower
+    arrays. Non-contiguous and read-only input is copied (the kernels are compiled for writeable
+    arrays only: a read-only one would be a second compile, and some kernels do not type for it). Finite values that a conversion to a narrower
     ``dtype`` (float64 to float32) would turn into inf raise ``ValueError`` naming ``name``
     (instead of NumPy's overflow warning and an inf the caller would blame on the data).
     """
@@ -57,7 +58,15 @@ def as_float_array(x, name: str, ndim=None, dtype=None, min_size: int = 1) -> np
             raise ValueError(f"{name} holds finite values beyond {target}'s range (|x| > "
                              f"{float(np.finfo(target).max):.4g}), which would become inf; scale the data or use float64")
         return out
-    return np.ascontiguousarray(arr, dtype=target)
+    return kernel_array(arr, target)
+
+
+def kernel_array(arr, dtype) -> np.ndarray:
+    """``arr`` as a C-contiguous, writeable array of ``dtype``, copied only when it is not one:
+    what the kernels take (they are compiled for writeable arrays: a read-only one would be a
+    second compile, and kernels using the lane reductions fail to type for it)."""
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    return out if out.flags.writeable else out.copy()
 
 
 def as_float_dtype(dtype, name: str = "dtype") -> np.dtype:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastgrad._checks import as_float_array
+from fastgrad._checks import as_float_array, kernel_array
 from fastgrad._names import CLASSIFICATION, LOSSES
 
 
@@ -37,7 +37,7 @@ class ModelData:
                                 f"got dtype {arr.dtype} with shape {arr.shape}")
             if arr.min() < 0 or arr.max() >= k:
                 raise ValueError(f"{name} labels must lie in [0, {k}), got values in [{arr.min()}, {arr.max()}]")
-            return dummy_f, np.ascontiguousarray(arr, dtype=np.int64), True
+            return dummy_f, kernel_array(arr, np.int64), True
         if arr.ndim == 1 and k == 1:
             arr = arr.reshape(n, 1)
         if arr.shape != (n, k):

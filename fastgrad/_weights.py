@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from fastgrad._checks import _describe
+from fastgrad._checks import _describe, kernel_array
 
 
 def check_sample_weight(sample_weight, n, dtype, name="sample_weight"):
@@ -24,7 +24,7 @@ def check_sample_weight(sample_weight, n, dtype, name="sample_weight"):
     if arr.shape != (n,):
         raise ValueError(f"{name} must be 1-D with one weight per row ({n},), got shape {arr.shape}")
     with np.errstate(over="ignore"):  # a finite weight beyond float32's range: the message below, no warning
-        w = np.ascontiguousarray(arr, dtype=dtype)
+        w = kernel_array(arr, dtype)
     if not np.all(np.isfinite(w)):
         raise ValueError(f"{name} must be finite, found NaN or inf (after conversion to {np.dtype(dtype).name})")
     if np.any(w < 0):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastgrad._checks import as_int, as_scalar, check_choice, check_same_shape, in_dtype
+from fastgrad._checks import as_int, as_scalar, check_choice, check_same_shape, in_dtype, kernel_array
 from fastgrad.functional._inputs import float_input, restore
 from fastgrad.kernels import losses as K
 
@@ -173,7 +173,7 @@ def _labels(target, n, k, ignore_index):
         if bad.size:
             raise ValueError(f"target labels must lie in [0, {k}) or equal ignore_index ({ignore_index}), "
                              f"got values in [{bad.min()}, {bad.max()}]")
-    return np.ascontiguousarray(target, dtype=np.int64)
+    return kernel_array(target, np.int64)
 
 
 def _ignore_index(value):
