@@ -91,12 +91,16 @@ def as_scalar(value, name: str, *, low=None, high=None, low_open=False, high_ope
 
     ``low``/``high`` bound the range, closed unless ``low_open``/``high_open``.
     """
-    if type(value) is float or type(value) is int:  # the common case, without the abstract-class checks
-        v = float(value)
-    elif isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+    if not (type(value) is float or type(value) is int) and (  # (the common case skips the abstract-class checks)
+            isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer))):
         raise TypeError(f"{name} must be a real number, got {_describe(value)}")
-    else:
+    try:
         v = float(value)
+    except OverflowError:  # an int beyond float64's range (10**400)
+        if not allow_inf:
+            raise ValueError(f"{name} must be finite in float64 (|{name}| <= {float(np.finfo(np.float64).max):.4g}), "
+                             f"got an integer of {len(str(abs(int(value))))} digits") from None
+        v = math.inf if value > 0 else -math.inf
     if math.isnan(v) or (math.isinf(v) and not allow_inf):
         raise ValueError(f"{name} must be finite, got {v}")
     if low is not None and (v < low or (low_open and v == low)):

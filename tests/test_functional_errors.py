@@ -39,6 +39,9 @@ def test_softmax_rank_and_axis():
 @pytest.mark.parametrize("fn,kwargs,match", [
     (F.leaky_relu, {"alpha": "x"}, "alpha"), (F.elu, {"alpha": np.nan}, "alpha"),
     (F.softplus, {"beta": 0.0}, "beta"), (F.gelu, {"approximate": "erf"}, "approximate"),
+    # an int beyond float64's range: Python's bare "OverflowError: int too large to convert to float" before
+    (F.leaky_relu, {"alpha": 10**400}, "alpha must be finite"), (F.softplus, {"beta": -10**400}, "beta must be finite"),
+    (F.softplus, {"threshold": 10**400}, "threshold must be finite"),
 ])
 def test_activation_options_validated(fn, kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
@@ -229,3 +232,12 @@ def test_a_float32_model_refuses_options_that_float32_cannot_hold(layers, match)
     with pytest.raises(ValueError, match=match + " in the model's dtype float32"):
         Sequential(layers(), loss="mse", dtype="float32")
     Sequential(layers(), loss="mse", dtype="float64")   # representable there
+
+
+def test_an_integer_beyond_float64_is_named_in_every_scalar_option():
+    from fastgrad.optim import SGD
+    with pytest.raises(ValueError, match="label_smoothing must be finite"):
+        F.softmax_cross_entropy(np.ones((2, 2)), np.array([0, 1]), label_smoothing=10**400)
+    with pytest.raises(ValueError, match="lr must be finite"):
+        SGD(lr=10**400)
+
