@@ -22,7 +22,7 @@ import sys, time
 import numpy as np
 from fastgrad.kernels import dispatch
 dtype = np.dtype(sys.argv[1])
-for job in [("loop", "train"), ("loop", "evaluate")] + dispatch.every_job():
+for job in [("loop", name) for name in dispatch.LOOPS] + dispatch.every_job():
     start = time.perf_counter()
     dispatch.compile_job(job, dtype)
     print(f"{str(job):<28}{time.perf_counter() - start:7.2f} s", flush=True)
