@@ -26,10 +26,10 @@ def as_float_array(x, name: str, ndim=None, dtype=None, min_size: int = 1) -> np
     float32 and float64 keep their dtype; bool and integer input becomes float64
     (or ``dtype`` when given); complex, object and string input raise ``TypeError``.
     ``ndim`` (an int or a tuple of ints) checks the rank; ``min_size`` rejects empty
-    arrays. Non-contiguous and read-only input is copied (the kernels are compiled for writeable
-    arrays only: a read-only one would be a second compile, and some kernels do not type for it). Finite values that a conversion to a narrower
-    ``dtype`` (float64 to float32) would turn into inf raise ``ValueError`` naming ``name``
-    (instead of NumPy's overflow warning and an inf the caller would blame on the data).
+    arrays. Non-contiguous and read-only input is copied (:func:`kernel_array`). Finite values
+    that a conversion to a narrower ``dtype`` (float64 to float32) would turn into inf raise
+    ``ValueError`` naming ``name`` (instead of NumPy's overflow warning and an inf the caller
+    would blame on the data).
     """
     if isinstance(x, (str, bytes)) or x is None:
         raise TypeError(f"{name} must be a float array, got {_describe(x)}")

@@ -155,13 +155,13 @@ def family_seconds(times: dict) -> dict:
 
 def is_compiled(dtype) -> bool:
     """Whether every kernel the training loop can call (each op kind, activation, loss, optimizer
-    and option) and the training and evaluation loops are ready for ``dtype`` without compiling:
+    and option) and every loop (``dispatch.LOOPS``) are ready for ``dtype`` without compiling:
     already in this process, or in the on-disk cache (read through Numba's cache index; if that
     cannot be read, the answer is False and a caller merely announces a compile that may not
     happen). A fit of one model leaves it False: the other layer kinds are still to compile."""
     from fastgrad.kernels import dispatch
     dtype = as_float_dtype(dtype, "dtype")
-    return all(dispatch.is_ready(job, dtype) for job in dispatch.every_job() + [("loop", name) for name in dispatch.LOOPS])
+    return all(dispatch.is_ready(job, dtype) for job in dispatch.every_job_and_loop())
 
 
 def main(dtypes) -> int:

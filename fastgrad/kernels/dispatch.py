@@ -145,8 +145,13 @@ def activation_address(code, dtype) -> int:
     return 0 if code == IDENTITY else _address(("activation", code), dtype)
 
 
+def every_job_and_loop() -> list:
+    """:func:`every_job` and every loop of :data:`LOOPS`, as compile jobs."""
+    return every_job() + [("loop", name) for name in LOOPS]
+
+
 def compile_all(dtype) -> None:
     """Compile (or load) every built-in kernel the training loop can call, and every loop, for
     ``dtype``."""
-    for job in every_job() + [("loop", name) for name in LOOPS]:
+    for job in every_job_and_loop():
         compile_job(job, dtype)
