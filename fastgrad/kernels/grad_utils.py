@@ -159,12 +159,12 @@ def clip_to_max_norm(grads, max_norm):
 
 @inline
 def _clip_value_range(g, c):
+    # every entry stored, a select of three: stores in the two branches alone (unchanged
+    # entries left alone) vectorize as masked stores, 6x slower on AMD Zen (see mathfns._nan_from)
     for i in range(g.size):
         x = g[i]
-        if x > c:
-            g[i] = c
-        elif x < -c:
-            g[i] = -c
+        y = c if x > c else x
+        g[i] = -c if x < -c else y   # NaN compares false both times: stays NaN
 
 
 @kernel(parallel=True)
