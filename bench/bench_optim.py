@@ -72,7 +72,7 @@ def _table():
         if "fastgrad" not in v:
             continue
         t = v["fastgrad"]
-        arrays = OPTIMIZERS[kind][2] if kind in OPTIMIZERS else 3
+        arrays = OPTIMIZERS[kind][2] if kind in OPTIMIZERS else CLIPS[kind][3] if kind in CLIPS else 3
         gbs = arrays * n * np.dtype(dt).itemsize / t / 1e9
         tri = triad.get((n, dt))
         tri_gbs = 3 * n * np.dtype(dt).itemsize / tri / 1e9 if tri else float("nan")
@@ -126,19 +126,28 @@ def test_optimizer_step(timed, benchmark, kind, n, dtype, competitor):
     _run(timed, benchmark, key, competitor, lambda: step(code, params, grads, state, hyper, 10))
 
 
+# clipping that acts: name -> (kernel, reference, arguments after the gradient, arrays moved)
+CLIPS = {
+    "clip_grad_norm": (KG.clip_grad_norm, RG.clip_grad_norm, (1.0, 2.0), 3),  # norm pass, scale pass
+    "clip_grad_value": (KG.clip_grad_value, RG.clip_grad_value, (0.1,), 2),   # one clamping pass
+}
+
+
 @pytest.mark.parametrize("n, dtype", SIZES, ids=_ids(SIZES))
 @pytest.mark.parametrize("competitor", ["fastgrad", "reference"])
-def test_clip_grad_norm(benchmark, n, dtype, competitor):
-    """Clipping that acts (norm pass + scale pass, 3 arrays moved): every round starts from the
-    original gradient, restored untimed (``pedantic`` setup), since a clipped gradient would not
-    be clipped again."""
+@pytest.mark.parametrize("kind", list(CLIPS))
+def test_clip(benchmark, kind, n, dtype, competitor):
+    """Clipping that acts (the gradient is normal with standard deviation 0.1: its norm is above
+    1, and about a third of its entries lie outside +-0.1): every round starts from the original gradient,
+    restored untimed (``pedantic`` setup), since a clipped gradient would not be clipped again."""
     _, original = _buffers(n, dtype)
     grads = original.copy()
-    clip = KG.clip_grad_norm if competitor == "fastgrad" else RG.clip_grad_norm
-    clip(grads, 1.0, 2.0)  # compile
-    key = ("clip_grad_norm", n, np.dtype(dtype).name)
+    kernel, reference, args, _ = CLIPS[kind]
+    clip = kernel if competitor == "fastgrad" else reference
+    clip(grads, *args)  # compile
+    key = (kind, n, np.dtype(dtype).name)
     benchmark.group = "-".join(map(str, key))
     benchmark.extra_info["threads"] = fastgrad.describe_threads()
-    benchmark.pedantic(clip, args=(grads, 1.0, 2.0), setup=lambda: np.copyto(grads, original), rounds=40)
+    benchmark.pedantic(clip, args=(grads, *args), setup=lambda: np.copyto(grads, original), rounds=40)
     if not benchmark.disabled and benchmark.stats is not None:
         MINIMA.setdefault(key, {})[competitor] = benchmark.stats.stats.min
