@@ -69,9 +69,10 @@ def test_nonfinite_norm_propagates_as_in_pytorch():
 
 
 def test_clip_grad_value(dtype):
-    g = np.array([-3.0, -0.5, 0.0, 0.7, 9.0, np.nan], dtype=dtype)
+    g = np.array([-3.0, -0.5, 0.0, 0.7, 9.0, np.nan, -np.inf, np.inf, -0.0], dtype=dtype)
     clip_grad_value(g, 1.0)
-    np.testing.assert_array_equal(g, np.array([-1.0, -0.5, 0.0, 0.7, 1.0, np.nan], dtype=dtype))
+    np.testing.assert_array_equal(g, np.array([-1.0, -0.5, 0.0, 0.7, 1.0, np.nan, -1.0, 1.0, -0.0], dtype=dtype))
+    assert np.signbit(g[-1]) and not np.signbit(g[2])   # -0.0 and 0.0 kept, as np.clip
     big = np.random.default_rng(3).standard_normal(60_000).astype(dtype)
     ref = np.clip(big, -0.5, 0.5)
     clip_grad_value([big], 0.5)
